@@ -1,0 +1,105 @@
+"""Nuclio hook: the resolved registry as nuclio-jupyter ``ConfigSpec`` keys, and gated deploys.
+
+nuclio-jupyter never asks the dashboard for its version, so the Nuclio >= 1.10.0 gate is checked
+here, against the dashboard the deploy goes to, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from mlrun_registry_ext.adapters.platform_probe import nuclio_dashboard_url, probe_platform
+from mlrun_registry_ext.api import ActiveRegistry, as_active
+from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.targets import PushTarget
+
+DEFAULT_PROJECT = "default"
+
+
+def _active_for(dashboard_url: str | None, registry: ActiveRegistry | RegistryService | None,
+                overrides: dict[str, Any]) -> ActiveRegistry:
+    """Resolve against the dashboard the deploy really goes to (argument, else NUCLIO_DASHBOARD_URL)."""
+    active = as_active(registry, overrides)
+    url = (dashboard_url or "").rstrip("/").removesuffix("/api") or nuclio_dashboard_url()
+    if url and url != active.platform.dashboard_url:
+        platform = probe_platform(dashboard_url=url)
+        active = ActiveRegistry(resolved=active.resolved, platform=platform)
+    return active
+
+
+def nuclio_target(name: str, project: str = "", registry: ActiveRegistry | RegistryService | None = None, *,
+                  tag: str | None = None, kind: str = "nuclio", dashboard_url: str | None = None,
+                  **overrides: Any) -> PushTarget:
+    """The target of a function deployed straight to Nuclio (its name is not project-prefixed)."""
+    active = _active_for(dashboard_url, registry, overrides)
+    return active.target(project or DEFAULT_PROJECT, name, kind, tag, nuclio_name=name)
+
+
+def config_spec(name: str, project: str = "", registry: ActiveRegistry | RegistryService | None = None, *,
+                spec: Any = None, tag: str | None = None, dashboard_url: str | None = None,
+                **overrides: Any) -> Any:
+    """A ``nuclio.ConfigSpec`` carrying the registry keys (merged into a copy of ``spec`` if given)."""
+    import nuclio
+
+    target = nuclio_target(name, project, registry, tag=tag, dashboard_url=dashboard_url, **overrides)
+    merged = copy.deepcopy(spec) if spec is not None else nuclio.ConfigSpec()
+    merged.extra_config.update(target.nuclio or {})
+    return merged
+
+
+def apply_to_config(config: dict[str, Any], target: PushTarget) -> dict[str, Any]:
+    """Write the target's keys into a Nuclio function config (full dotted paths from the root)."""
+    from nuclio.config import update_in
+
+    for key, value in (target.nuclio or {}).items():
+        update_in(config, key, value)
+    return config
+
+
+def build_file(source: str, name: str = "", project: str = "", registry: ActiveRegistry | RegistryService | None = None,
+               *, spec: Any = None, tag: str = "", **kwargs: Any) -> tuple[str, dict[str, Any], str]:
+    """``nuclio.build_file`` with the registry keys in the returned config (offline)."""
+    import nuclio
+
+    if not name:
+        # nuclio-jupyter derives the name from the source; ask it first so the target matches
+        name, _, _ = nuclio.build_file(source, name, spec=spec, tag=tag, project=project, **kwargs)
+    merged = config_spec(name, project, registry, spec=spec, tag=tag or None)
+    result: tuple[str, dict[str, Any], str] = nuclio.build_file(source, name, spec=merged, tag=tag, project=project,
+                                                                 **kwargs)
+    return result
+
+
+def deploy_config(config: dict[str, Any], dashboard_url: str = "", name: str = "", project: str = "",
+                  registry: ActiveRegistry | RegistryService | None = None, *, tag: str = "",
+                  **kwargs: Any) -> Any:
+    """Check the version gate against ``dashboard_url``, add the registry keys, then deploy."""
+    from nuclio.deploy import deploy_config as nuclio_deploy_config
+
+    name = name or str(config.get("metadata", {}).get("name", ""))
+    target = nuclio_target(name, project, registry, tag=tag or None, dashboard_url=dashboard_url or None)
+    apply_to_config(config, target)
+    return nuclio_deploy_config(config, dashboard_url, name=name, project=project, tag=tag, **kwargs)
+
+
+def deploy_file(source: str = "", dashboard_url: str = "", name: str = "", project: str = "",
+                registry: ActiveRegistry | RegistryService | None = None, *, spec: Any = None, tag: str = "",
+                **kwargs: Any) -> Any:
+    """``nuclio.deploy_file`` behind the version gate, with the registry keys in its spec."""
+    import nuclio
+
+    if not name:
+        name, _, _ = nuclio.build_file(source, name, spec=spec, tag=tag, project=project)
+    merged = config_spec(name, project, registry, spec=spec, tag=tag or None, dashboard_url=dashboard_url or None)
+    return nuclio.deploy_file(source, dashboard_url, name=name, project=project, spec=merged, tag=tag, **kwargs)
+
+
+def deploy_code(code: str, dashboard_url: str = "", name: str = "", project: str = "",
+                registry: ActiveRegistry | RegistryService | None = None, *, spec: Any = None, tag: str = "",
+                **kwargs: Any) -> Any:
+    """``nuclio.deploy_code`` behind the version gate, with the registry keys in its spec."""
+    import nuclio
+
+    merged = config_spec(name, project, registry, spec=spec, tag=tag or None, dashboard_url=dashboard_url or None)
+    return nuclio.deploy_code(code, dashboard_url, name=name, project=project, spec=merged, tag=tag, **kwargs)

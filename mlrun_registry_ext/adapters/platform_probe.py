@@ -1,0 +1,146 @@
+"""Ask the MLRun API and the Nuclio dashboard what they run and how they name images.
+
+Plain HTTP GETs with short timeouts (httpx), not the mlrun client: importing mlrun costs ~1.5 s and
+hangs ~28 s on an unreachable ``MLRUN_DBPATH``; the CLI must answer in well under a second.
+Endpoints and shapes: ``GET {dbpath}/api/v1/client-spec`` and ``/api/v1/frontend-spec`` (MLRun),
+``GET {dashboard}/api/versions`` and ``/api/frontend_spec`` (Nuclio). Nothing reachable is not an
+error: the values stay unknown and the caller warns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming
+from mlrun_registry_ext.core.versions import ComponentVersion
+
+DEFAULT_TIMEOUT = 3.0
+
+
+@dataclass
+class PlatformInfo:
+    """What the client package, the MLRun server and the Nuclio dashboard report."""
+
+    mlrun_client: str | None = None
+    mlrun_server: str | None = None
+    nuclio_from_mlrun: str | None = None
+    nuclio_dashboard: str | None = None
+    docker_registry: str | None = None
+    mlrun_naming: MLRunNaming = field(default_factory=MLRunNaming)
+    nuclio_naming: NuclioNaming = field(default_factory=NuclioNaming)
+    dbpath: str | None = None
+    dashboard_url: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def versions(self) -> list[ComponentVersion]:
+        """Every version a source reported; unknown server versions are left out (gates warn)."""
+        found = []
+        if self.mlrun_client:
+            found.append(ComponentVersion("mlrun", self.mlrun_client, "the installed mlrun package"))
+        if self.dbpath:
+            found.append(ComponentVersion("mlrun", self.mlrun_server, f"the MLRun server at {self.dbpath}"))
+            found.append(ComponentVersion("nuclio", self.nuclio_from_mlrun,
+                                          f"the MLRun server's nuclio_version at {self.dbpath}"))
+        if self.dashboard_url:
+            found.append(ComponentVersion("nuclio", self.nuclio_dashboard,
+                                          f"the Nuclio dashboard at {self.dashboard_url}"))
+        return found
+
+
+def installed_mlrun_version() -> str | None:
+    try:
+        return metadata.version("mlrun")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def mlrun_dbpath() -> str | None:
+    """``MLRUN_DBPATH`` when it names an HTTP server (``./`` and file paths mean no server)."""
+    value = os.environ.get("MLRUN_DBPATH", "").strip()
+    return value.rstrip("/") if value.startswith(("http://", "https://")) else None
+
+
+def nuclio_dashboard_url() -> str | None:
+    value = os.environ.get("NUCLIO_DASHBOARD_URL", "").strip()
+    if not value:
+        return None
+    if "://" not in value:
+        value = f"http://{value}"
+    return value.rstrip("/").removesuffix("/api")
+
+
+def _mlrun_headers() -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    token = os.environ.get("MLRUN_HTTPDB__TOKEN") or os.environ.get("MLRUN_AUTH_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    access_key = os.environ.get("V3IO_ACCESS_KEY")
+    if access_key:
+        headers["X-V3io-Session-Key"] = access_key
+    return headers
+
+
+def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str], what: str) -> dict[str, Any]:
+    import httpx
+
+    try:
+        response = client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        problems.append(f"{what} at {url} did not answer ({type(exc).__name__})")
+        return {}
+    if response.status_code != 200:
+        problems.append(f"{what} at {url} answered HTTP {response.status_code}")
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        problems.append(f"{what} at {url} did not return JSON")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
+                   timeout: float = DEFAULT_TIMEOUT) -> PlatformInfo:
+    """Collect versions and naming from whatever is configured (env by default)."""
+    info = PlatformInfo(mlrun_client=installed_mlrun_version(), dbpath=dbpath or mlrun_dbpath(),
+                        dashboard_url=dashboard_url or nuclio_dashboard_url())
+    if not info.dbpath and not info.dashboard_url:
+        return info
+    import httpx
+
+    verify = os.environ.get("MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE") or True
+    with httpx.Client(timeout=timeout, verify=verify, trust_env=False) as client:
+        if info.dbpath:
+            headers = _mlrun_headers()
+            spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API")
+            info.mlrun_server = spec.get("version") or None
+            info.nuclio_from_mlrun = spec.get("nuclio_version") or None
+            info.docker_registry = spec.get("docker_registry") or None
+            if spec:
+                front = _get_json(client, f"{info.dbpath}/api/v1/frontend-spec", headers, info.problems,
+                                  "the MLRun API")
+                template = front.get("function_deployment_target_image_name_prefix_template")
+                enforce = front.get("function_deployment_target_image_registries_to_enforce_prefix") or []
+                if template or enforce:
+                    info.mlrun_naming = MLRunNaming(
+                        name_prefix_template=template or MLRunNaming().name_prefix_template,
+                        registries_to_enforce_prefix=tuple(str(r) for r in enforce),
+                        source=f"the MLRun server's frontend-spec at {info.dbpath}",
+                    )
+        if info.dashboard_url:
+            versions = _get_json(client, f"{info.dashboard_url}/api/versions", {}, info.problems,
+                                 "the Nuclio dashboard")
+            dashboard = versions.get("dashboard") if isinstance(versions.get("dashboard"), dict) else {}
+            info.nuclio_dashboard = (dashboard or {}).get("label") or None
+            if versions:
+                front = _get_json(client, f"{info.dashboard_url}/api/frontend_spec", {}, info.problems,
+                                  "the Nuclio dashboard")
+                if front:
+                    info.nuclio_naming = NuclioNaming(
+                        image_name_prefix_template=str(front.get("imageNamePrefixTemplate") or ""),
+                        source=f"the Nuclio dashboard's frontend_spec at {info.dashboard_url}",
+                    )
+    return info

@@ -1,0 +1,124 @@
+"""The Python API for notebooks and ``project_setup.py``: resolve the registry, compute targets.
+
+``resolve()`` asks the MLRun API and the Nuclio dashboard (when configured) what they run, so push
+targets follow the server's naming and the version gates see real versions.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
+from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
+from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.targets import PushTarget, project_image_target, push_target
+from mlrun_registry_ext.core.versions import check_gates
+
+
+@dataclass
+class ActiveRegistry:
+    """The resolved registry plus what the platform reported: the thing every hook works from."""
+
+    resolved: ResolvedRegistry
+    platform: PlatformInfo = field(default_factory=PlatformInfo)
+
+    @property
+    def service(self) -> RegistryService:
+        return self.resolved.service
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return self.resolved.sources
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.resolved.warnings) + list(self.platform.problems)
+
+    def check_gates(self) -> list[str]:
+        """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings."""
+        notes = check_gates(self.service.url, self.service.is_external, self.platform.versions())
+        for note in notes:
+            warn_once(note)
+        return notes
+
+    def target(self, project: str, function: str, kind: str = "job", tag: str | None = None, *,
+               nuclio_name: str | None = None) -> PushTarget:
+        """The push target for one function (version gates checked first)."""
+        self.check_gates()
+        return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
+                           nuclio_naming=self.platform.nuclio_naming, source=self.resolved.source,
+                           nuclio_name=nuclio_name)
+
+    def project_image(self, project: str, tag: str | None = None) -> PushTarget:
+        self.check_gates()
+        return project_image_target(self.service, project, tag, source=self.resolved.source)
+
+    def platform_config(self) -> PlatformConfig:
+        return platform_config(self.service)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.resolved.to_dict()
+        data["platform"] = {
+            "mlrun_client": self.platform.mlrun_client, "mlrun_server": self.platform.mlrun_server,
+            "nuclio_from_mlrun": self.platform.nuclio_from_mlrun, "nuclio_dashboard": self.platform.nuclio_dashboard,
+            "mlrun_dbpath": self.platform.dbpath, "nuclio_dashboard_url": self.platform.dashboard_url,
+        }
+        data["warnings"] = self.warnings
+        return data
+
+    def __repr__(self) -> str:
+        svc = self.service
+        return f"<ActiveRegistry {svc.name}: {svc.url} ({svc.provider.value}), url from {self.resolved.source}>"
+
+    def _repr_html_(self) -> str:
+        platform = "".join(f"<li>{html.escape(k)}: <code>{html.escape(str(v))}</code></li>"
+                           for k, v in self.to_dict()["platform"].items() if v)
+        extra = "".join(f"<p>&#9888; {html.escape(w)}</p>" for w in self.platform.problems)
+        return self.resolved._repr_html_() + (f"<ul>{platform}</ul>" if platform else "") + extra
+
+
+def resolve(
+    *,
+    url: str | None = None,
+    username: str | None = None,
+    password: str | SecretStr | None = None,
+    image_prefix: str | None = None,
+    secret_name: str | None = None,
+    insecure: bool | None = None,
+    ca_bundle: str | None = None,
+    service: RegistryService | None = None,
+    active: str | None = None,
+    config: str | Path | None = None,
+    probe: bool = True,
+) -> ActiveRegistry:
+    """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file."""
+    platform = probe_platform() if probe else PlatformInfo()
+    resolved = resolve_registry(url=url, username=username, password=password, image_prefix=image_prefix,
+                                secret_name=secret_name, insecure=insecure, ca_bundle=ca_bundle, service=service,
+                                active=active, config=config, server_registry=platform.docker_registry)
+    for problem in platform.problems:
+        warn_once(problem)
+    return ActiveRegistry(resolved=resolved, platform=platform)
+
+
+def as_active(registry: ActiveRegistry | RegistryService | None, overrides: dict[str, Any]) -> ActiveRegistry:
+    """Accept what notebooks pass around: an ActiveRegistry, a RegistryService, or nothing."""
+    if isinstance(registry, ActiveRegistry) and not overrides:
+        return registry
+    if isinstance(registry, RegistryService):
+        return resolve(service=registry, **overrides)
+    if isinstance(registry, ActiveRegistry):
+        return resolve(service=registry.service, **overrides)
+    return resolve(**overrides)
+
+
+def target(project: str, function: str, kind: str = "job", tag: str | None = None,
+           registry: ActiveRegistry | RegistryService | None = None, **overrides: Any) -> PushTarget:
+    """Shortcut: resolve, then the push target of one function."""
+    return as_active(registry, overrides).target(project, function, kind, tag)

@@ -1,0 +1,118 @@
+"""`show`, `target` and `platform-config`: what is active, where each function goes, what servers need."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.core.targets import ALL_KINDS
+
+
+def register(sub: Any) -> None:
+    show = sub.add_parser("show", help="the active registry service and all configured ones, with sources")
+    add_json_flag(show)
+    show.set_defaults(handler=cmd_show)
+
+    target = sub.add_parser("target", help="the push target, secrets and Nuclio keys of one function")
+    target.add_argument("project")
+    target.add_argument("function")
+    target.add_argument("--kind", default="job", choices=ALL_KINDS, help="function kind (default: job)")
+    target.add_argument("--tag", default=None, help="image tag (default: latest)")
+    add_json_flag(target)
+    target.set_defaults(handler=cmd_target)
+
+    platform = sub.add_parser("platform-config",
+                              help="what the MLRun API and the Nuclio dashboard must be set to")
+    platform.add_argument("--format", choices=("env", "helm"), default="env")
+    _add_apply_flags(platform)
+    platform.set_defaults(handler=cmd_platform_config)
+
+
+def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--apply", action="store_true",
+                        help="patch the MLRun API, Nuclio dashboard and registry Deployments in --namespace")
+    parser.add_argument("--namespace", default=None, help="namespace of the Deployments (with --apply)")
+    parser.add_argument("--dry-run", action="store_true", help="with --apply: show the diff, change nothing")
+
+
+def _active() -> Any:
+    from mlrun_registry_ext.api import resolve
+
+    return resolve()  # warnings are logged once, to stderr
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    active = _active()
+    if args.json:
+        print_json(active.to_dict())
+        return 0
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=f"Active registry: {active.service.name}", title_justify="left")
+    for column in ("field", "value", "source"):
+        table.add_column(column)
+    for row in active.resolved.rows():
+        table.add_row(*row)
+    out.print(table)
+    others = {n: s for n, s in active.resolved.all_services.items() if n != active.service.name}
+    if others:
+        services = Table(title="Other configured services", title_justify="left")
+        for column in ("name", "url", "provider", "role", "image prefix"):
+            services.add_column(column)
+        for name, svc in others.items():
+            services.add_row(name, svc.url, svc.provider.value, svc.role, svc.image_prefix or "-")
+        out.print(services)
+    platform = active.to_dict()["platform"]
+    known = ", ".join(f"{k}={v}" for k, v in platform.items() if v)
+    out.print(f"platform: {known or 'no MLRun API or Nuclio dashboard configured'}")
+    return 0
+
+
+def cmd_target(args: argparse.Namespace) -> int:
+    active = _active()
+    target = active.target(args.project, args.function, args.kind, args.tag)
+    for note in target.notes:
+        sys.stderr.write(f"mlrun-registry: note: {note}\n")
+    if args.json:
+        print_json(target.to_dict())
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{target.project}/{target.function} ({target.kind}, built by {target.builder})",
+                  title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("image", target.image)
+    table.add_row("registry", target.registry)
+    table.add_row("build secret", target.secret or "-")
+    table.add_row("pull secret", target.pull_secret or "-")
+    table.add_row("source", target.source)
+    for key, value in (target.nuclio or {}).items():
+        table.add_row(key, str(value))
+    console().print(table)
+    return 0
+
+
+def cmd_platform_config(args: argparse.Namespace) -> int:
+    active = _active()
+    config = active.platform_config()
+    if args.apply:
+        from mlrun_registry_ext.errors import ConfigError
+
+        try:
+            from mlrun_registry_ext.adapters.kube import apply_platform_config
+        except ImportError:
+            raise ConfigError("--apply", "applying needs the kubernetes adapter, which is not installed") from None
+        if not args.namespace:
+            raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "
+                                             "dashboard Deployments")
+        result: int = apply_platform_config(active.resolved, args.namespace, args.dry_run)
+        return result
+    if args.format == "helm":
+        sys.stdout.write(config.helm_yaml())
+    else:
+        sys.stdout.write(config.env_lines())
+    return 0

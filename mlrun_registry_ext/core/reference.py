@@ -1,0 +1,122 @@
+"""The image reference grammar (OCI distribution / docker ``reference``), with nothing of the network.
+
+Like go-containerregistry's ``name`` package: parse and validate, never resolve. Every error is a
+:class:`~mlrun_registry_ext.errors.ConfigError` naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlrun_registry_ext.errors import ConfigError
+
+PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:.]+\])(?::[0-9]{{1,5}})?$")
+
+#: What clients commonly accept for ``host/name`` (docker's NameTotalLengthMax).
+MAX_NAME_LENGTH = 255
+
+ALLOWED_REPOSITORY = (
+    "lowercase components of [a-z0-9] joined by '.', '_', '__' or '-', separated by '/'"
+)
+ALLOWED_TAG = "1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"
+
+
+def is_registry_host(component: str) -> bool:
+    """True when the first path component names a registry (docker's rule)."""
+    return component == "localhost" or "." in component or ":" in component
+
+
+def validate_host(host: str, field: str = "url") -> str:
+    """Validate ``host[:port]`` and return it lower-cased."""
+    if not host:
+        raise ConfigError(field, "the registry host is empty; expected host[:port][/path]")
+    if not HOST_RE.match(host):
+        raise ConfigError(field, f"{host!r} is not a valid registry host; expected a DNS name or [IPv6], "
+                                 "optionally with :port")
+    port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else None
+    if port is not None and not 0 < int(port) < 65536:
+        raise ConfigError(field, f"port {port} is out of range 1-65535")
+    return host.lower()
+
+
+def validate_repository(name: str, field: str = "repository") -> str:
+    if not name:
+        raise ConfigError(field, f"the repository name is empty; allowed: {ALLOWED_REPOSITORY}")
+    if not REPOSITORY_RE.match(name):
+        raise ConfigError(field, f"{name!r} is not a valid repository name; allowed: {ALLOWED_REPOSITORY}")
+    return name
+
+
+def validate_tag(tag: str, field: str = "tag") -> str:
+    if not TAG_RE.match(tag):
+        raise ConfigError(field, f"{tag!r} is not a valid tag; allowed: {ALLOWED_TAG}")
+    return tag
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """``registry/repository[:tag][@digest]``; ``registry`` is empty for MLRun's ``.`` convention."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    @classmethod
+    def build(cls, registry: str, repository: str, tag: str | None = None, field: str = "image") -> ImageReference:
+        """Assemble and validate a reference, including the overall length limit."""
+        validate_repository(repository, field)
+        if tag is not None:
+            validate_tag(tag, "tag")
+        ref = cls(registry=registry, repository=repository, tag=tag)
+        if len(ref.name) > MAX_NAME_LENGTH:
+            raise ConfigError(field, f"{ref.name!r} is {len(ref.name)} characters; "
+                                     f"registries accept at most {MAX_NAME_LENGTH} for host/name")
+        return ref
+
+
+def parse_reference(text: str, field: str = "image") -> ImageReference:
+    """Parse ``[registry/]repository[:tag][@digest]`` without Docker Hub normalisation."""
+    if not text or text != text.strip():
+        raise ConfigError(field, f"{text!r} is not an image reference; expected [registry/]name[:tag][@digest]")
+    rest, _, digest_text = text.partition("@")
+    digest = digest_text or None
+    if "@" in text and digest is None:
+        raise ConfigError(field, f"{text!r} ends with '@' but has no digest")
+    if digest is not None and not DIGEST_RE.match(digest):
+        raise ConfigError(field, f"{digest!r} is not a valid digest; expected algorithm:hex")
+    registry = ""
+    first, sep, remainder = rest.partition("/")
+    if sep and is_registry_host(first):
+        registry = validate_host(first, field)
+        rest = remainder
+    tag = None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1:]
+        validate_tag(tag, field)
+    validate_repository(rest, field)
+    ref = ImageReference(registry, rest, tag, digest)
+    if len(ref.name) > MAX_NAME_LENGTH:
+        raise ConfigError(field, f"{ref.name!r} is longer than {MAX_NAME_LENGTH} characters")
+    return ref

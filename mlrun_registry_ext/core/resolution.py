@@ -1,0 +1,267 @@
+"""Resolve the active registry service, remembering where each value came from.
+
+Precedence, highest first: explicit Python arguments > environment > ``.env`` > config file >
+the MLRun server's registry (client-spec ``docker_registry``) > the embedded default (the tenant's
+on-cluster ``docker-registry``, else MLRun's ``.`` convention).
+
+Values merge field by field, with one exception: credentials (username, password, secret name) are
+only taken from a layer that names the same URL as the result, so a password never follows a
+different registry.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.reference import is_registry_host
+from mlrun_registry_ext.core.service import SERVER_REGISTRY, RegistryService, parse_registry_url
+from mlrun_registry_ext.core.settings import (
+    CREDENTIAL_FIELDS,
+    LAYER_FIELDS,
+    ConfigFile,
+    Layer,
+    env_var,
+    read_dotenv_layer,
+    read_env_layer,
+)
+from mlrun_registry_ext.errors import ConfigError
+
+log = logging.getLogger("mlrun_registry_ext")
+
+ON_CLUSTER_WARNING = (
+    "the active registry is the on-cluster docker-registry: its images are lost when it restarts; "
+    "an external registry is recommended (set MLRUN_REGISTRY_EXT_URL or a config file)"
+)
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log a warning the first time this process sees it (notebooks re-run cells a lot)."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def url_from_mlrun_docker_registry(value: str) -> str:
+    """MLRun's ``docker_registry`` as a URL, with MLRun's own parsing rule.
+
+    The first segment is a registry only when it contains '.' or ':' or is 'localhost'; a value with
+    no '/' is a registry; otherwise the whole value is a Docker Hub repository.
+    """
+    text = value.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    first, sep, _ = text.partition("/")
+    if not sep or is_registry_host(first):
+        return text
+    return f"docker.io/{text}"
+
+
+@dataclass
+class ResolvedRegistry:
+    """The active service, every configured one, and the source of each active value."""
+
+    service: RegistryService
+    sources: dict[str, str]
+    all_services: dict[str, RegistryService] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    config_path: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the URL came from: the source that decides which registry is active."""
+        return self.sources.get("url", "default")
+
+    def to_dict(self) -> dict[str, Any]:
+        active = self.service.public_dict()
+        return {
+            "active": {**active, "sources": dict(self.sources)},
+            "services": {name: svc.public_dict() for name, svc in self.all_services.items()},
+            "config_path": self.config_path,
+            "warnings": list(self.warnings),
+        }
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(field, value, source) for people; the password shows as set / not set."""
+        public = self.service.public_dict()
+        out = []
+        for key in ("name", "url", "provider", "username", "password", "image_prefix", "secret_name",
+                    "insecure", "ca_bundle", "role", "run_registry", "resources"):
+            value = public.get(key)
+            if key == "secret_name" and not value and self.service.docker_secret_name:
+                value = f"{self.service.docker_secret_name} (derived)"
+            shown = "-" if value in (None, "", {}) else str(value)
+            out.append((key, shown, self.sources.get(key, "derived" if key == "provider" else "default")))
+        return out
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td>"
+                       f"<td>{html.escape(s)}</td></tr>" for k, v, s in self.rows())
+        notes = "".join(f"<p>&#9888; {html.escape(w)}</p>" for w in self.warnings)
+        return (f"<table><caption>Active registry <b>{html.escape(self.service.name)}</b></caption>"
+                f"<tr><th>field</th><th>value</th><th>source</th></tr>{body}</table>{notes}")
+
+
+def _explicit_layer(explicit: dict[str, Any], service: RegistryService | None) -> Layer:
+    layer = Layer("explicit")
+    if service is not None:
+        for key in LAYER_FIELDS:
+            layer.set(key, getattr(service, key), "explicit service")
+    for key, value in explicit.items():
+        if key == "password" and value is not None and not isinstance(value, SecretStr):
+            value = SecretStr(str(value))
+        layer.set(key, value, "explicit argument")
+    return layer
+
+
+def _config_layer(config: ConfigFile, active: str) -> Layer:
+    layer = Layer("config")
+    svc = config.services[active]
+    label = f"config {config.path} services.{active}"
+    for key in LAYER_FIELDS:
+        value = getattr(svc, key)
+        if key == "insecure" and not value:
+            continue
+        layer.set(key, value, label)
+    return layer
+
+
+def _default_layer(server_registry: str | None, namespace_domain: str | None) -> Layer:
+    layer = Layer("default")
+    if server_registry:
+        layer.set("url", url_from_mlrun_docker_registry(server_registry), "MLRun server client-spec docker_registry")
+    elif namespace_domain:
+        layer.set("url", f"docker-registry.{namespace_domain}:80", "default: on-cluster docker-registry "
+                                                                   "(IGZ_NAMESPACE_DOMAIN)")
+        layer.set("insecure", True, "default: the on-cluster registry serves plain HTTP")
+    else:
+        layer.set("url", SERVER_REGISTRY, "default: '.', the MLRun server's configured registry")
+    return layer
+
+
+def _normal_url(value: Any) -> str:
+    host, path, _ = parse_registry_url(str(value))
+    return f"{host}/{path}" if path else host
+
+
+def _pick(layers: list[Layer], key: str, url: str) -> tuple[Any, str] | None:
+    for layer in layers:
+        if key not in layer.values:
+            continue
+        if key in CREDENTIAL_FIELDS and "url" in layer.values and _normal_url(layer.values["url"]) != url:
+            continue
+        return layer.values[key], layer.sources[key]
+    return None
+
+
+def _first(layers: list[Layer], key: str) -> tuple[Any, str] | None:
+    for layer in layers:
+        if key in layer.values:
+            return layer.values[key], layer.sources[key]
+    return None
+
+
+def resolve_registry(
+    *,
+    url: str | None = None,
+    username: str | None = None,
+    password: str | SecretStr | None = None,
+    image_prefix: str | None = None,
+    secret_name: str | None = None,
+    insecure: bool | None = None,
+    ca_bundle: str | None = None,
+    service: RegistryService | None = None,
+    active: str | None = None,
+    config: str | Path | None = None,
+    dotenv: str | Path | None = None,
+    server_registry: str | None = None,
+    namespace_domain: str | None = None,
+) -> ResolvedRegistry:
+    """Resolve the active registry from every layer. Pure apart from reading env and files.
+
+    ``server_registry`` is the MLRun server's ``docker_registry`` (the caller fetches it);
+    ``namespace_domain`` defaults to ``IGZ_NAMESPACE_DOMAIN``.
+    """
+    explicit = {k: v for k, v in {"url": url, "username": username, "password": password,
+                                  "image_prefix": image_prefix, "secret_name": secret_name,
+                                  "insecure": insecure, "ca_bundle": ca_bundle}.items() if v is not None}
+    top = [_explicit_layer(explicit, service), read_env_layer(), read_dotenv_layer(dotenv)]
+    if config is not None:
+        top[0].set("config", str(config), "explicit argument")
+    if active is not None:
+        top[0].set("active", active, "explicit argument")
+
+    config_file: ConfigFile | None = None
+    picked_config = _first(top, "config")
+    if picked_config:
+        config_file = ConfigFile.load(picked_config[0])
+    picked_active = _first(top, "active")
+    active_name: str | None = None
+    if picked_active:
+        active_name = str(picked_active[0])
+        if config_file is None:
+            raise ConfigError(env_var("active"), f"{active_name!r} names a service but no config file is set "
+                                                 f"(set {env_var('config')})")
+        if active_name not in config_file.services:
+            raise ConfigError(env_var("active"), f"{active_name!r} is not a configured service; allowed: "
+                                                 f"{', '.join(config_file.services) or '(none)'}")
+    elif config_file is not None:
+        active_name = config_file.active
+        if active_name is None and len(config_file.services) == 1:
+            active_name = next(iter(config_file.services))
+        elif active_name is None and config_file.services:
+            raise ConfigError(f"config file {config_file.path}: active",
+                              f"several services ({', '.join(config_file.services)}) and none active; set "
+                              f"'active' in the file or {env_var('active')}")
+
+    layers = list(top)
+    base: RegistryService | None = None
+    if config_file is not None and active_name is not None:
+        base = config_file.services[active_name]
+        layers.append(_config_layer(config_file, active_name))
+    if service is not None:
+        base = service
+    domain = namespace_domain if namespace_domain is not None else os.environ.get("IGZ_NAMESPACE_DOMAIN")
+    layers.append(_default_layer(server_registry, domain))
+
+    url_pick = _pick(layers, "url", "")
+    assert url_pick is not None  # the default layer always has a URL
+    final_url = _normal_url(url_pick[0])
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key in LAYER_FIELDS:
+        picked = _pick(layers, key, final_url)
+        if picked is not None:
+            values[key], sources[key] = picked
+    if base is not None:
+        values["name"] = base.name
+        sources["name"] = "explicit service" if service is not None else f"config {config_file and config_file.path}"
+        values["role"] = base.role
+        values["resources"] = base.resources.model_dump()
+        values["run_registry"] = base.run_registry
+        if base.role != "user":
+            sources["role"] = sources["name"]
+        if not base.resources.empty:
+            sources["resources"] = sources["name"]
+        if base.run_registry:
+            sources["run_registry"] = sources["name"]
+    try:
+        resolved_service = RegistryService(**values)
+    except ConfigError as exc:
+        where = sources.get(exc.field.split(".")[0])
+        raise ConfigError(f"{exc.field} (from {where})" if where else exc.field, exc.detail) from None
+
+    all_services = dict(config_file.services) if config_file else {}
+    all_services[resolved_service.name] = resolved_service
+    warnings: list[str] = []
+    if resolved_service.provider is Provider.ON_CLUSTER:
+        warnings.append(ON_CLUSTER_WARNING)
+        warn_once(ON_CLUSTER_WARNING)
+    return ResolvedRegistry(service=resolved_service, sources=sources, all_services=all_services,
+                            warnings=warnings, config_path=str(config_file.path) if config_file else None)
