@@ -63,6 +63,7 @@ class ActiveRegistry:
         return platform_config(self.service)
 
     def to_dict(self) -> dict[str, Any]:
+        self.platform.versions()  # fills in the installed client's version
         data = self.resolved.to_dict()
         data["platform"] = {
             "mlrun_client": self.platform.mlrun_client, "mlrun_server": self.platform.mlrun_server,

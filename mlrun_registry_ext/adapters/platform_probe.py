@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming
@@ -38,6 +37,8 @@ class PlatformInfo:
     def versions(self) -> list[ComponentVersion]:
         """Every version a source reported; unknown server versions are left out (gates warn)."""
         found = []
+        if self.mlrun_client is None:
+            self.mlrun_client = installed_mlrun_version()
         if self.mlrun_client:
             found.append(ComponentVersion("mlrun", self.mlrun_client, "the installed mlrun package"))
         if self.dbpath:
@@ -51,6 +52,9 @@ class PlatformInfo:
 
 
 def installed_mlrun_version() -> str | None:
+    """The mlrun client package's version, read from its metadata (importing mlrun costs seconds)."""
+    from importlib import metadata
+
     try:
         return metadata.version("mlrun")
     except metadata.PackageNotFoundError:
@@ -105,7 +109,7 @@ def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str
 def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                    timeout: float = DEFAULT_TIMEOUT) -> PlatformInfo:
     """Collect versions and naming from whatever is configured (env by default)."""
-    info = PlatformInfo(mlrun_client=installed_mlrun_version(), dbpath=dbpath or mlrun_dbpath(),
+    info = PlatformInfo(dbpath=dbpath or mlrun_dbpath(),
                         dashboard_url=dashboard_url or nuclio_dashboard_url())
     if not info.dbpath and not info.dashboard_url:
         return info

@@ -81,8 +81,9 @@ def cmd_target(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title=f"{target.project}/{target.function} ({target.kind}, built by {target.builder})",
-                  title_justify="left", show_header=False)
+    out = console()
+    out.print(f"[bold]{target.project}/{target.function}[/bold] ({target.kind}, built by {target.builder})")
+    table = Table(show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("image", target.image)
@@ -92,7 +93,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     table.add_row("source", target.source)
     for key, value in (target.nuclio or {}).items():
         table.add_row(key, str(value))
-    console().print(table)
+    out.print(table)
     return 0
 
 

@@ -125,8 +125,10 @@ class ConfigFile:
             raise ConfigError(f"{where}: {unknown[0]}", "unknown key; allowed: services, active")
         raw_services = data.get("services") or {}
         if isinstance(raw_services, list):
-            raw_services = {str(item.get("name", "")) if isinstance(item, dict) else "": item
-                            for item in raw_services}
+            for index, item in enumerate(raw_services):
+                if not isinstance(item, dict) or "name" not in item:
+                    raise ConfigError(f"{where}: services[{index}]", "expected a mapping with a name and fields")
+            raw_services = {str(item["name"]): item for item in raw_services}
         if not isinstance(raw_services, dict):
             raise ConfigError(f"{where}: services", "expected a mapping of service name to fields")
         services: dict[str, RegistryService] = {}
