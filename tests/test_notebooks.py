@@ -20,7 +20,8 @@ def execute(name: str, workdir: Path) -> str:
     notebook = nbformat.read(workdir / name, as_version=4)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLRUN_REGISTRY_EXT_", "MLRUN_DBPATH"))}
     env.update({"REGISTRY_PASSWORD": CANARY, "MLRUN_IGNORE_ENV_FILE": "true"})
-    client = NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(notebook, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
     old = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)

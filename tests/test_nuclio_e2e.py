@@ -34,7 +34,7 @@ def test_config_spec_keys_for_build_file(quay_env, handler_file: Path) -> None:
     spec = registry.nuclio.config_spec("echo", "demo")
     assert spec.extra_config == {"spec.build.registry": "quay.io/acme", "spec.build.image": "ml-processor-echo",
                                  "spec.imagePullSecrets": "quay-builder"}
-    name, config, _ = registry.nuclio.build_file(str(handler_file), "echo", "demo")
+    _, config, _ = registry.nuclio.build_file(str(handler_file), "echo", "demo")
     assert config["spec"]["build"]["registry"] == "quay.io/acme"
     assert config["spec"]["imagePullSecrets"] == "quay-builder"
 

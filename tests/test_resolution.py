@@ -37,8 +37,8 @@ def test_embedded_default_is_the_servers_registry() -> None:
     assert "default" in resolved.source
 
 
-def test_embedded_default_on_iguazio_is_the_on_cluster_registry_with_one_warning(caplog: pytest.LogCaptureFixture,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_default_on_iguazio_is_the_on_cluster_registry_with_one_warning(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IGZ_NAMESPACE_DOMAIN", "default-tenant.app.dev.example.com")
     with caplog.at_level(logging.WARNING):
         first = resolve_registry()

@@ -76,7 +76,8 @@ def test_enforced_prefix_names_the_server_setting() -> None:
         push_target(GHCR, "p", "f", mlrun_naming=naming)
     message = str(info.value)
     assert "MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE='ml-func-{project}-{name}'" in message
-    aligned = MLRunNaming(name_prefix_template="ml-func-{project}-{name}", registries_to_enforce_prefix=("ghcr.io/acme/",))
+    aligned = MLRunNaming(name_prefix_template="ml-func-{project}-{name}",
+                          registries_to_enforce_prefix=("ghcr.io/acme/",))
     assert push_target(GHCR, "p", "f", mlrun_naming=aligned).image == "ghcr.io/acme/ml-func-p-f:latest"
 
 

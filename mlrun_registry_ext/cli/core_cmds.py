@@ -101,17 +101,14 @@ def cmd_platform_config(args: argparse.Namespace) -> int:
     active = _active()
     config = active.platform_config()
     if args.apply:
+        from mlrun_registry_ext.adapters.kube import apply_platform_config
+        from mlrun_registry_ext.cli.creds_cmds import print_platform_diff
         from mlrun_registry_ext.errors import ConfigError
 
-        try:
-            from mlrun_registry_ext.adapters.kube import apply_platform_config
-        except ImportError:
-            raise ConfigError("--apply", "applying needs the kubernetes adapter, which is not installed") from None
         if not args.namespace:
             raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "
                                              "dashboard Deployments")
-        result: int = apply_platform_config(active.resolved, args.namespace, args.dry_run)
-        return result
+        return print_platform_diff(apply_platform_config(active.resolved, args.namespace, args.dry_run))
     if args.format == "helm":
         sys.stdout.write(config.helm_yaml())
     else:

@@ -1,0 +1,547 @@
+"""Kubernetes adapter: registry secrets and platform Deployments through the ``kubernetes`` client.
+
+The client is imported inside functions (``import mlrun_registry_ext`` stays light). Configuration:
+in-cluster when running in a pod (``KUBERNETES_SERVICE_HOST`` and no ``KUBECONFIG``), else kubeconfig.
+
+Objects are exchanged as plain dicts (``_preload_content=False``), so what is sent is exactly the
+manifest built by :mod:`mlrun_registry_ext.core.credentials`. Errors become one line:
+403 names the verb, resource and namespace RBAC must allow; 409 conflicts are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlrun_registry_ext.core.credentials import (
+    COPIED_FROM_ANNOTATION,
+    is_managed,
+    validate_namespace,
+    validate_namespaces,
+    validate_secret_name,
+)
+from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.core.resolution import ResolvedRegistry
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+#: Deployments ``platform-config --apply`` patches, by role (missing ones are reported and skipped).
+MLRUN_API_DEPLOYMENTS = ("mlrun-api-chief", "mlrun-api-worker", "mlrun-api")
+NUCLIO_DASHBOARD_DEPLOYMENTS = ("nuclio-dashboard",)
+REGISTRY_DEPLOYMENTS = ("docker-registry",)
+#: Metadata fields the server owns; dropped when a secret is copied.
+SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences",
+                   "generation", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    namespace: str
+    name: str
+    action: str  # created | updated | unchanged | deleted | absent | would-create | would-update
+
+    def __str__(self) -> str:
+        return f"secret/{self.name} {self.action} in namespace {self.namespace}"
+
+
+def _api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    from kubernetes import client, config
+
+    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST") \
+            and not os.environ.get("KUBECONFIG"):
+        try:
+            config.load_incluster_config()
+            return client.ApiClient()
+        except config.ConfigException:
+            pass
+    # the client reads KUBECONFIG once at import; read it at call time instead
+    config_file = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    try:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=config_file, context=context, client_configuration=configuration)
+    except (config.ConfigException, FileNotFoundError, OSError) as exc:
+        raise RegistryExtError(f"no Kubernetes configuration: not in a pod and no usable kubeconfig "
+                               f"({type(exc).__name__}); set KUBECONFIG or --kubeconfig") from None
+    return client.ApiClient(configuration)
+
+
+def _status_of(exc: Any) -> tuple[int, str, str]:
+    """(code, reason, message) of an ApiException, from its Status body when there is one."""
+    code = int(getattr(exc, "status", 0) or 0)
+    reason = str(getattr(exc, "reason", "") or "")
+    message = ""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            reason = data.get("reason") or reason
+            message = data.get("message") or ""
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return code, reason, message
+
+
+class KubeClient:
+    """Secrets and Deployments, as dicts. Build with :func:`connect` (or pass an ``ApiClient``)."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _call(self, verb: str, resource: str, namespace: str, name: str | None, fn: Any,
+              *args: Any, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            response = fn(*args, _preload_content=False, **kwargs)
+        except ApiException as exc:
+            raise self._translate(exc, verb, resource, namespace, name) from None
+        except (HTTPError, OSError) as exc:
+            host = getattr(self.api_client.configuration, "host", "?")
+            raise RegistryAPIError(
+                f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}") from None
+        raw = response.data
+        return json.loads(raw) if raw else {}
+
+    @staticmethod
+    def _translate(exc: Any, verb: str, resource: str, namespace: str, name: str | None) -> Exception:
+        code, reason, message = _status_of(exc)
+        target = f"{resource}/{name}" if name else resource
+        if code == 403:
+            return RegistryAPIError(
+                f"forbidden: Kubernetes RBAC must allow verb '{verb}' on resource '{resource}' in namespace "
+                f"'{namespace}' for this identity (while trying to {verb} {target})")
+        if code == 401:
+            return RegistryAPIError("unauthorized: the Kubernetes API rejected the credentials in the "
+                                    "kubeconfig (expired token?)")
+        if code == 404:
+            return _NotFound(f"{target} not found in namespace '{namespace}'", reason, message)
+        if code == 409:
+            return _Conflict(f"{target} in namespace '{namespace}': {reason or 'Conflict'}", reason)
+        short = message.split("\n", 1)[0][:300]
+        return RegistryAPIError(f"Kubernetes API {code} {reason} on {verb} {target} in namespace "
+                                f"'{namespace}': {short}")
+
+    # --- secrets -------------------------------------------------------------------------------
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("get", "secrets", namespace, name,
+                                   self.core.read_namespaced_secret, name, namespace))
+        except _NotFound:
+            return None
+
+    def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        data = self._call("list", "secrets", namespace, None, self.core.list_namespaced_secret,
+                          namespace, **kwargs)
+        return list(data.get("items") or [])
+
+    def apply_secret(self, manifest: Mapping[str, Any], *, force: bool = False) -> ApplyResult:
+        """Create or update idempotently. An existing secret not managed by this package is left alone
+        unless ``force``; a changed ``type`` (immutable) recreates a managed secret."""
+        meta = manifest["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        validate_secret_name(name)
+        validate_namespace(namespace)
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            current = self.get_secret(namespace, name)
+            if current is None:
+                try:
+                    self._call("create", "secrets", namespace, name, self.core.create_namespaced_secret,
+                               namespace, dict(manifest))
+                    return ApplyResult(namespace, name, "created")
+                except _Conflict:
+                    log.info("secret/%s appeared in %s while creating it; retrying", name, namespace)
+                    continue
+            if not is_managed(current) and not force:
+                raise RegistryExtError(
+                    f"secret/{name} in namespace '{namespace}' exists and is not managed by "
+                    "mlrun-registry-ext; choose another name or pass --force to take it over")
+            if _same_secret(current, manifest):
+                return ApplyResult(namespace, name, "unchanged")
+            if current.get("type", "Opaque") != manifest.get("type", "Opaque"):
+                # type is immutable: delete and create again (only our own secrets, or forced)
+                self._call("delete", "secrets", namespace, name, self.core.delete_namespaced_secret,
+                           name, namespace)
+                self._call("create", "secrets", namespace, name, self.core.create_namespaced_secret,
+                           namespace, dict(manifest))
+                return ApplyResult(namespace, name, "updated")
+            body = _merged(current, manifest)
+            try:
+                self._call("update", "secrets", namespace, name, self.core.replace_namespaced_secret,
+                           name, namespace, body)
+                return ApplyResult(namespace, name, "updated")
+            except _Conflict:
+                log.info("secret/%s in %s changed while updating it; retrying", name, namespace)
+                continue
+        raise RegistryAPIError(f"secret/{name} in namespace '{namespace}' kept changing under us "
+                               f"({MAX_CONFLICT_RETRIES} conflicts); try again")
+
+    def delete_secret(self, namespace: str, name: str, *, force: bool = False) -> ApplyResult:
+        validate_secret_name(name)
+        validate_namespace(namespace)
+        current = self.get_secret(namespace, name)
+        if current is None:
+            return ApplyResult(namespace, name, "absent")
+        if not is_managed(current) and not force:
+            raise RegistryExtError(f"secret/{name} in namespace '{namespace}' is not managed by "
+                                   "mlrun-registry-ext; not deleting it")
+        try:
+            self._call("delete", "secrets", namespace, name, self.core.delete_namespaced_secret,
+                       name, namespace)
+        except _NotFound:
+            return ApplyResult(namespace, name, "absent")
+        return ApplyResult(namespace, name, "deleted")
+
+    def copy_secret(self, name: str, source_namespace: str, targets: Iterable[str], *,
+                    force: bool = False) -> list[ApplyResult]:
+        validate_secret_name(name)
+        validate_namespace(source_namespace)
+        target_list = [t for t in validate_namespaces(targets) if t != source_namespace]
+        source = self.get_secret(source_namespace, name)
+        if source is None:
+            raise RegistryExtError(
+                f"secret/{name} not found in namespace '{source_namespace}'; nothing to copy")
+        return [self.apply_secret(copy_manifest(source, target), force=force) for target in target_list]
+
+    # --- deployments ---------------------------------------------------------------------------
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("get", "deployments", namespace, name,
+                                   self.apps.read_namespaced_deployment, name, namespace))
+        except _NotFound:
+            return None
+
+    def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        return dict(self._call("patch", "deployments", namespace, name,
+                               self.apps.patch_namespaced_deployment, name, namespace, ops))
+
+
+class _NotFound(RegistryAPIError):
+    def __init__(self, message: str, reason: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class _Conflict(RegistryAPIError):
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+    return KubeClient(_api_client(kubeconfig, context))
+
+
+def _same_secret(current: Mapping[str, Any], manifest: Mapping[str, Any]) -> bool:
+    cur_meta = current.get("metadata") or {}
+    new_meta = manifest.get("metadata") or {}
+    labels = cur_meta.get("labels") or {}
+    annotations = cur_meta.get("annotations") or {}
+    return (
+        current.get("type", "Opaque") == manifest.get("type", "Opaque")
+        and (current.get("data") or {}) == (manifest.get("data") or {})
+        and all(labels.get(k) == v for k, v in (new_meta.get("labels") or {}).items())
+        and all(annotations.get(k) == v for k, v in (new_meta.get("annotations") or {}).items())
+    )
+
+
+def _merged(current: Mapping[str, Any], manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The PUT body: our data/type/labels/annotations on top of what others put in metadata."""
+    cur_meta = dict(current.get("metadata") or {})
+    new_meta = manifest.get("metadata") or {}
+    meta = {k: v for k, v in cur_meta.items() if k != "managedFields"}
+    meta["labels"] = {**(cur_meta.get("labels") or {}), **(new_meta.get("labels") or {})}
+    meta["annotations"] = {**(cur_meta.get("annotations") or {}), **(new_meta.get("annotations") or {})}
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": manifest.get("type", "Opaque"),
+            "data": dict(manifest.get("data") or {})}
+    return body
+
+
+def copy_manifest(source: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    """``source`` re-addressed to ``namespace``: server-owned metadata dropped, managed labels kept."""
+    meta = dict(source.get("metadata") or {})
+    origin = f"{meta.get('namespace')}/{meta.get('name')}"
+    for key in SERVER_METADATA:
+        meta.pop(key, None)
+    meta["namespace"] = namespace
+    labels = dict(meta.get("labels") or {})
+    from mlrun_registry_ext.core.credentials import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    meta["labels"] = labels
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not k.startswith("kubectl.kubernetes.io/")}
+    annotations[COPIED_FROM_ANNOTATION] = origin
+    meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": source.get("type", "Opaque"),
+            "data": dict(source.get("data") or {})}
+
+
+def secret_summary(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``secret show`` prints: metadata, type, keys, login hosts and users; never values."""
+    import base64
+
+    from mlrun_registry_ext.core.credentials import AWS_CREDENTIALS_KEY, DOCKER_CONFIG_KEY
+
+    meta = secret.get("metadata") or {}
+    data = secret.get("data") or {}
+    out: dict[str, Any] = {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "type": secret.get("type", "Opaque"),
+        "managed": is_managed(secret),
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+        "keys": sorted(data),
+    }
+    if DOCKER_CONFIG_KEY in data:
+        try:
+            config = json.loads(base64.b64decode(data[DOCKER_CONFIG_KEY]))
+            out["auths"] = {host: {"username": entry.get("username") or _user_from_auth(entry.get("auth")),
+                                   "password": "set" if entry.get("password") or entry.get("auth") else None}
+                            for host, entry in (config.get("auths") or {}).items()}
+        except (ValueError, TypeError):
+            out["auths"] = "unreadable"
+    if AWS_CREDENTIALS_KEY in data:
+        try:
+            text = base64.b64decode(data[AWS_CREDENTIALS_KEY]).decode()
+            key_ids = [line.split("=", 1)[1].strip() for line in text.splitlines()
+                       if line.strip().startswith("aws_access_key_id")]
+            out["aws_access_key_id"] = key_ids[0] if key_ids else None
+            out["aws_secret_access_key"] = "set" if "aws_secret_access_key" in text else None
+        except (ValueError, UnicodeDecodeError):
+            out["aws_access_key_id"] = "unreadable"
+    return out
+
+
+def _user_from_auth(auth: str | None) -> str | None:
+    import base64
+
+    if not auth:
+        return None
+    try:
+        return base64.b64decode(auth).decode().split(":", 1)[0]
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# --- platform config applied -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    deployment: str
+    container: str
+    field: str  # env NAME | resources.requests.cpu ...
+    old: str | None
+    new: str
+
+    def line(self) -> str:
+        old = "(unset)" if self.old is None else repr(self.old)
+        return f"deployment/{self.deployment} [{self.container}] {self.field}: {old} -> {self.new!r}"
+
+
+@dataclass
+class PlatformDiff:
+    namespace: str
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    def lines(self) -> list[str]:
+        out = [c.line() for c in self.changes]
+        out += [f"deployment/{m} not found in namespace {self.namespace}: skipped" for m in self.missing]
+        if not self.changes:
+            out.append("no changes")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "dry_run": self.dry_run, "applied": self.applied,
+                "changes": [c.__dict__ for c in self.changes], "missing": self.missing}
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _pick_container(deployment: Mapping[str, Any], hints: Iterable[str]) -> tuple[int, dict[str, Any]]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    for hint in hints:
+        for index, container in enumerate(containers):
+            if container.get("name") == hint:
+                return index, container
+    return 0, containers[0]
+
+
+def _env_ops(deployment: Mapping[str, Any], env: Mapping[str, str], hints: Iterable[str],
+             name: str) -> tuple[list[dict[str, Any]], list[Change]]:
+    index, container = _pick_container(deployment, hints)
+    base = f"/spec/template/spec/containers/{index}"
+    current = container.get("env")
+    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{base}/name", "value": container["name"]}]
+    changes: list[Change] = []
+    if current is None:
+        ops.append({"op": "add", "path": f"{base}/env", "value": []})
+        current = []
+    by_name = {item.get("name"): (i, item) for i, item in enumerate(current)}
+    for key, value in env.items():
+        if key in by_name:
+            i, item = by_name[key]
+            if "valueFrom" not in item and item.get("value") == value:
+                continue
+            old = item.get("value") if "valueFrom" not in item else "(valueFrom)"
+            ops.append({"op": "test", "path": f"{base}/env/{i}/name", "value": key})
+            ops.append({"op": "replace", "path": f"{base}/env/{i}", "value": {"name": key, "value": value}})
+            changes.append(Change(name, container["name"], f"env {key}", old, value))
+        else:
+            ops.append({"op": "add", "path": f"{base}/env/-", "value": {"name": key, "value": value}})
+            changes.append(Change(name, container["name"], f"env {key}", None, value))
+    return (ops if changes else []), changes
+
+
+def _resource_ops(deployment: Mapping[str, Any], resources: Mapping[str, Mapping[str, str]],
+                  hints: Iterable[str], name: str) -> tuple[list[dict[str, Any]], list[Change]]:
+    index, container = _pick_container(deployment, hints)
+    base = f"/spec/template/spec/containers/{index}"
+    current = container.get("resources") or {}
+    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{base}/name", "value": container["name"]}]
+    changes: list[Change] = []
+    if "resources" not in container:
+        ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
+    for section in ("requests", "limits"):
+        wanted = {k: str(v) for k, v in (resources.get(section) or {}).items() if v is not None}
+        if not wanted:
+            continue
+        have = current.get(section)
+        if have is None:
+            ops.append({"op": "add", "path": f"{base}/resources/{section}", "value": {}})
+            have = {}
+        for kind, value in wanted.items():
+            if have.get(kind) == value:
+                continue
+            ops.append({"op": "add", "path": f"{base}/resources/{section}/{kind}", "value": value})
+            changes.append(
+                Change(name, container["name"], f"resources.{section}.{kind}", have.get(kind), value))
+    return (ops if changes else []), changes
+
+
+def _registry_resources(value: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
+    """Accept ``{"requests":..,"limits":..}`` or ``{"deployment": name, "resources": {...}}``
+    (or a Kubernetes Deployment patch with ``spec.template.spec.containers[0].resources``)."""
+    if not value:
+        return None, {}
+    if "requests" in value or "limits" in value:
+        return None, dict(value)
+    if "resources" in value:
+        return value.get("deployment") or value.get("name"), dict(value["resources"] or {})
+    try:
+        containers = value["spec"]["template"]["spec"]["containers"]
+        name = (value.get("metadata") or {}).get("name")
+        return name, dict(containers[0].get("resources") or {})
+    except (KeyError, IndexError, TypeError):
+        return None, {}
+
+
+def apply_platform_config(
+    resolved: ResolvedRegistry,
+    namespace: str,
+    dry_run: bool = False,
+    *,
+    client: KubeClient | None = None,
+    kubeconfig: str | None = None,
+    mlrun_deployments: Iterable[str] = MLRUN_API_DEPLOYMENTS,
+    nuclio_deployments: Iterable[str] = NUCLIO_DASHBOARD_DEPLOYMENTS,
+    registry_deployments: Iterable[str] = REGISTRY_DEPLOYMENTS,
+) -> PlatformDiff:
+    """Patch the MLRun API and Nuclio dashboard Deployments' env (``platform_config(resolved)``) and the
+    on-cluster registry Deployment's CPU/memory, with JSON patches that touch nothing else.
+
+    Reads everything and computes the diff first; with ``dry_run`` nothing is written. Returns the diff.
+    """
+    from mlrun_registry_ext.core.platform_config import platform_config
+
+    validate_namespace(namespace)
+    config = platform_config(resolved.service)
+    kube = client or connect(kubeconfig)
+    diff = PlatformDiff(namespace=namespace, dry_run=dry_run)
+    plans: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def plan_env(names: Iterable[str], env: Mapping[str, str], hints: tuple[str, ...]) -> None:
+        if not env:
+            return
+        for name in names:
+            deployment = kube.get_deployment(namespace, name)
+            if deployment is None:
+                diff.missing.append(name)
+                continue
+            ops, changes = _env_ops(deployment, env, hints, name)
+            diff.changes.extend(changes)
+            if ops:
+                plans.append((name, ops))
+
+    plan_env(mlrun_deployments, dict(config.mlrun_env), ("mlrun-api", "mlrun-api-chief", "mlrun-api-worker"))
+    plan_env(nuclio_deployments, dict(config.nuclio_env), ("nuclio-dashboard", "dashboard"))
+    reg_name, reg_resources = _registry_resources(getattr(config, "registry_resources", None))
+    if reg_resources:
+        for name in ([reg_name] if reg_name else list(registry_deployments)):
+            deployment = kube.get_deployment(namespace, name)
+            if deployment is None:
+                diff.missing.append(name)
+                continue
+            ops, changes = _resource_ops(deployment, reg_resources, ("docker-registry", "registry"), name)
+            diff.changes.extend(changes)
+            if ops:
+                plans.append((name, ops))
+    if dry_run:
+        return diff
+    for name, ops in plans:
+        kube.json_patch_deployment(namespace, name, ops)
+    diff.applied = bool(plans)
+    return diff
+
+
+def ensure_namespace_value(namespace: str | None) -> str:
+    """The namespace to use: given, else the kubeconfig context's, else the pod's, else ``default``."""
+    if namespace:
+        return validate_namespace(namespace)
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    in_pod = os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG")
+    if in_pod and os.path.exists(path):
+        with open(path) as handle:
+            return validate_namespace(handle.read().strip())
+    try:
+        from kubernetes import config
+
+        _contexts, active = config.list_kube_config_contexts(
+            config_file=os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"))
+        value = (active or {}).get("context", {}).get("namespace")
+        if value:
+            return validate_namespace(value)
+    except Exception:  # no kubeconfig: fall back to default
+        pass
+    return "default"
+
+
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "ConfigError",
+    "KubeClient",
+    "PlatformDiff",
+    "apply_platform_config",
+    "connect",
+    "copy_manifest",
+    "ensure_namespace_value",
+    "secret_summary",
+]
