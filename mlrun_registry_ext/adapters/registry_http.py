@@ -1,0 +1,900 @@
+"""A small Docker Registry HTTP API v2 client on httpx: ping, Basic/Bearer auth, push/pull probes.
+
+It is the one place that talks to registries, so the doctor and the migration engine share the same
+TLS rules (system store or an explicit CA bundle, never a silent plain-HTTP fallback), the same
+401 -> challenge -> token -> retry dance, and the same typed errors. Secrets stay in ``SecretStr``
+until the moment an ``Authorization`` header is built; messages never carry them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import ipaddress
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
+
+log = logging.getLogger(__name__)
+
+CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_CA_BUNDLE"
+CA_HINT = f"set {CA_BUNDLE_ENV} or the service's ca_bundle"
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+#: What a manifest HEAD/GET accepts: single-platform manifests and multi-platform indexes, both flavours.
+MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
+MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
+
+PULL = ("pull",)
+PUSH = ("pull", "push")
+#: Refetch a cached token this long before the server says it expires.
+TOKEN_MARGIN = 10.0
+
+
+# --- errors ------------------------------------------------------------------------------------
+class RegistryHTTPError(RegistryAPIError):
+    """The registry answered with an HTTP error; ``code`` is the distribution error code when given."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        host: str = "",
+        repository: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.host = host
+        self.repository = repository
+
+
+class UnauthorizedError(RegistryHTTPError):
+    """Credentials missing or rejected (401 / ``UNAUTHORIZED``)."""
+
+
+class DeniedError(RegistryHTTPError):
+    """Authenticated, but the action is not allowed (403 / ``DENIED`` / a token without the action)."""
+
+
+class NotFoundError(RegistryHTTPError):
+    """404: manifest, blob or path unknown."""
+
+
+class NameUnknownError(NotFoundError):
+    """``NAME_UNKNOWN``: the repository does not exist (ECR and friends need it created first)."""
+
+
+class TooManyRequestsError(RegistryHTTPError):
+    """429 / ``TOOMANYREQUESTS``; ``retry_after`` is in seconds when the registry said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class UnsupportedError(RegistryHTTPError):
+    """405 / ``UNSUPPORTED``: e.g. a read-only registry refusing a push."""
+
+
+class NotARegistryError(RegistryHTTPError):
+    """``GET /v2/`` did not answer like a Docker Registry v2 API (e.g. 404)."""
+
+
+class RegistryConnectionError(RegistryAPIError):
+    """No HTTP answer: DNS, refused connection, TLS or timeout. ``kind`` says which."""
+
+    def __init__(self, message: str, *, kind: str, host: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
+
+
+class RegistryTLSError(RegistryConnectionError):
+    """The TLS handshake failed; ``kind`` is unknown-authority, hostname-mismatch, expired, not-tls or tls."""
+
+
+class RegistryTimeoutError(RegistryConnectionError):
+    """The registry did not answer within the timeout."""
+
+
+# --- WWW-Authenticate ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: lower-case ``scheme`` and its parameters (lower-case keys)."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def realm(self) -> str | None:
+        return self.params.get("realm")
+
+    @property
+    def service(self) -> str | None:
+        return self.params.get("service")
+
+    @property
+    def scope(self) -> str | None:
+        return self.params.get("scope")
+
+    @property
+    def error(self) -> str | None:
+        return self.params.get("error")
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def parse_www_authenticate(value: str) -> list[Challenge]:
+    """Parse a ``WWW-Authenticate`` value (RFC 9110) into challenges.
+
+    Handles several challenges in one header, quoted strings with commas and backslash escapes,
+    whitespace around ``=`` and unquoted values. Token68 credentials (no ``=``) are not kept: no
+    registry scheme uses them.
+    """
+    challenges: list[Challenge] = []
+    i, n = 0, len(value)
+
+    def skip(chars: str) -> None:
+        nonlocal i
+        while i < n and value[i] in chars:
+            i += 1
+
+    def token() -> str:
+        nonlocal i
+        start = i
+        while i < n and value[i] in _TOKEN_CHARS:
+            i += 1
+        return value[start:i]
+
+    def quoted() -> str:
+        nonlocal i
+        i += 1  # opening quote
+        out: list[str] = []
+        while i < n and value[i] != '"':
+            if value[i] == "\\" and i + 1 < n:
+                i += 1
+            out.append(value[i])
+            i += 1
+        i += 1  # closing quote (or the end of a truncated header)
+        return "".join(out)
+
+    while i < n:
+        skip(" \t,")
+        scheme = token()
+        if not scheme:
+            i += 1  # a stray character: skip it rather than fail on a sloppy server
+            continue
+        params: dict[str, str] = {}
+        while i < n:
+            skip(" \t")
+            mark = i
+            name = token()
+            skip(" \t")
+            if not name or i >= n or value[i] != "=":
+                i = mark  # not a parameter: the next challenge's scheme (or a token68) starts here
+                break
+            i += 1
+            skip(" \t")
+            params[name.lower()] = quoted() if i < n and value[i] == '"' else token()
+            skip(" \t")
+            if i < n and value[i] == ",":
+                i += 1
+                continue
+            break
+        challenges.append(Challenge(scheme.lower(), params))
+    return challenges
+
+
+def _challenges(response: httpx.Response) -> list[Challenge]:
+    found: list[Challenge] = []
+    for value in response.headers.get_list("www-authenticate"):
+        found.extend(parse_www_authenticate(value))
+    return found
+
+
+def _preferred(challenges: Sequence[Challenge]) -> Challenge | None:
+    """Bearer over Basic (Bearer scopes say what is allowed); ``None`` when neither is offered."""
+    by_scheme = {c.scheme: c for c in challenges}
+    return by_scheme.get("bearer") or by_scheme.get("basic")
+
+
+# --- TLS ---------------------------------------------------------------------------------------------
+_UNKNOWN_AUTHORITY = {2, 18, 19, 20, 21}
+_HOSTNAME_MISMATCH = {62, 64}
+_EXPIRED = 10
+_NOT_YET_VALID = 9
+
+
+@functools.cache
+def _system_context() -> ssl.SSLContext:
+    """Loading the system store costs ~50 ms (more when threads contend): load it once per process."""
+    return ssl.create_default_context()
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The system trust store, or only ``ca_bundle`` (a PEM file path or PEM text) when given."""
+    if not ca_bundle:
+        return _system_context()
+    if ca_bundle.lstrip().startswith("-----BEGIN"):
+        return ssl.create_default_context(cadata=ca_bundle)
+    path = Path(ca_bundle).expanduser()
+    if not path.is_file():
+        raise ConfigError("ca_bundle", f"CA bundle file {str(path)!r} does not exist or is not a file")
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            "ca_bundle", f"{str(path)!r} is not a PEM CA bundle ({exc.reason or exc})"
+        ) from None
+
+
+def describe_tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> tuple[str, str]:
+    """``(kind, one-line message)`` for a failed handshake, naming the fix a person can apply."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = exc.verify_code
+        if code in _UNKNOWN_AUTHORITY:
+            where = " (the configured CA bundle does not sign it)" if ca_bundle else ""
+            return "unknown-authority", f"certificate is signed by an unknown authority{where}: {CA_HINT}"
+        if code in _HOSTNAME_MISMATCH:
+            return "hostname-mismatch", (
+                f"certificate does not match {host.rsplit(':', 1)[0]}: "
+                f"{exc.verify_message}; use the name the certificate was issued for"
+            )
+        if code == _EXPIRED:
+            return "expired", f"certificate of {host} has expired; the registry must renew it"
+        if code == _NOT_YET_VALID:
+            return "not-yet-valid", f"certificate of {host} is not valid yet; check the clocks"
+        return "tls", f"certificate of {host} was rejected: {exc.verify_message}"
+    reason = getattr(exc, "reason", None) or str(exc)
+    if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
+        return "not-tls", (
+            f"{host} does not speak TLS (plain HTTP?); set insecure: true only if the "
+            "registry is meant to be reached without TLS"
+        )
+    return "tls", f"TLS handshake with {host} failed: {reason}"
+
+
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def connection_error(
+    exc: httpx.TransportError, host: str, ca_bundle: str | None, timeout: float
+) -> RegistryConnectionError:
+    """Classify an httpx transport error from its cause chain: DNS, refused, TLS, timeout."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RegistryTimeoutError(
+            f"{host} did not answer within {timeout:.2g} s", kind="timeout", host=host
+        )
+    for cause in _cause_chain(exc):
+        if isinstance(cause, ssl.SSLError):
+            kind, message = describe_tls_error(cause, host, ca_bundle)
+            return RegistryTLSError(message, kind=kind, host=host)
+        if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
+            return RegistryConnectionError(
+                f"cannot resolve {host.rsplit(':', 1)[0]}: {cause.strerror}", kind="dns", host=host
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return RegistryConnectionError(
+                f"{host} refused the connection (nothing listens on that port)", kind="refused", host=host
+            )
+    return RegistryConnectionError(
+        f"cannot reach {host}: {type(exc).__name__}: {exc}", kind="network", host=host
+    )
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# --- results -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PingResult:
+    """``GET /v2/``: ``status`` 200 (open) or 401 (auth needed) and the challenge offered."""
+
+    status: int
+    challenge: Challenge | None
+    api_version: str | None
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Who the registry let in: ``scheme`` (None, ``basic`` or ``bearer``) and whether anonymously."""
+
+    scheme: str | None
+    anonymous: bool
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """What a manifest HEAD tells: the digest (``Docker-Content-Digest``), media type and size."""
+
+    digest: str | None
+    media_type: str | None
+    size: int | None
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+Content = bytes | str | Iterable[bytes] | None
+
+
+# --- the client --------------------------------------------------------------------------------------
+class RegistryClient:
+    """One registry host, one pooled ``httpx.Client``; use as a context manager or call :meth:`close`.
+
+    ``request``/``stream`` are the generic building blocks (they authenticate for
+    ``repository:<scope_repo>:<actions>``); the other methods are the probes the doctor needs.
+    Thread-safe: the doctor and the migration engine share one client between worker threads.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        insecure: bool = False,
+        ca_bundle: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        if password is not None and not isinstance(password, SecretStr):
+            raise TypeError("password must be a pydantic SecretStr")
+        self.host = host
+        self.username = username
+        self._password = password
+        self.insecure = insecure
+        self.scheme = "http" if insecure else "https"
+        self.base_url = f"{self.scheme}://{host}"
+        self.ca_bundle = ca_bundle if ca_bundle is not None else (os.environ.get(CA_BUNDLE_ENV) or None)
+        self.timeout = timeout
+        self.ssl_context: ssl.SSLContext | None = None if insecure else tls_context(self.ca_bundle)
+        self._http = httpx.Client(
+            verify=self.ssl_context or False, timeout=timeout, headers={"User-Agent": "mlrun-registry-ext"}
+        )
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._anonymous_ok = False
+        self._tokens: dict[tuple[str, ...], _Token] = {}
+
+    @classmethod
+    def for_service(cls, service: RegistryService, timeout: float = 5.0) -> RegistryClient:
+        if service.is_server_default:
+            raise ConfigError(
+                "url", "'.' is the MLRun server's registry; resolve it to a host before checking it"
+            )
+        return cls(
+            service.host,
+            username=service.username,
+            password=service.password,
+            insecure=service.insecure,
+            ca_bundle=service.ca_bundle,
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        user = f", username={self.username!r}" if self.username else ""
+        return f"RegistryClient({self.base_url!r}{user}, insecure={self.insecure})"
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.username and self._password is not None)
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL: ``/v2/...`` paths (and relative ``Location`` headers) join the base URL."""
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.base_url + ("" if path_or_url.startswith("/") else "/") + path_or_url
+
+    # --- generic, authenticated requests -------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        scope_repo: str | None = None,
+        actions: Sequence[str] = PULL,
+        scope: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        content: Content = None,
+        timeout: float | None = None,
+        follow_redirects: bool = False,
+        raise_for_status: bool = True,
+    ) -> httpx.Response:
+        """Send one request with the right credentials; on 401 fetch a (new) token and retry once.
+
+        ``scope`` overrides the ``repository:<scope_repo>:<actions>`` scope (e.g. ``registry:catalog:*``).
+        A non-rewindable ``content`` (an iterator) is sent once, already authenticated.
+        With ``raise_for_status`` an HTTP error becomes a typed :class:`RegistryHTTPError`.
+        """
+        response = self._send(
+            method,
+            path_or_url,
+            self._scopes(scope_repo, actions, scope),
+            headers,
+            params,
+            content,
+            timeout,
+            follow_redirects,
+            stream=False,
+        )
+        if raise_for_status and response.status_code >= 400:
+            raise self.error_for(response, scope_repo)
+        return response
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        scope_repo: str | None = None,
+        actions: Sequence[str] = PULL,
+        scope: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        content: Content = None,
+        timeout: float | None = None,
+        follow_redirects: bool = False,
+        raise_for_status: bool = True,
+    ) -> Iterator[httpx.Response]:
+        """Like :meth:`request` but the body is not read: ``response.iter_bytes()`` for large blobs."""
+        response = self._send(
+            method,
+            path_or_url,
+            self._scopes(scope_repo, actions, scope),
+            headers,
+            params,
+            content,
+            timeout,
+            follow_redirects,
+            stream=True,
+        )
+        try:
+            if raise_for_status and response.status_code >= 400:
+                response.read()
+                raise self.error_for(response, scope_repo)
+            yield response
+        finally:
+            response.close()
+
+    @staticmethod
+    def _scopes(repo: str | None, actions: Sequence[str], scope: str | None) -> tuple[str, ...]:
+        if scope:
+            return (scope,)
+        return (f"repository:{repo}:{','.join(actions)}",) if repo else ()
+
+    def _send(
+        self,
+        method: str,
+        path_or_url: str,
+        scopes: tuple[str, ...],
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        content: Content,
+        timeout: float | None,
+        follow_redirects: bool,
+        *,
+        stream: bool,
+    ) -> httpx.Response:
+        url = self.url(path_or_url)
+        target = httpx.URL(url)
+        # Credentials go only to the registry's own origin, never to a redirect or Location elsewhere.
+        own = target.scheme == self.scheme and target.netloc.decode() == self.host
+        rewindable = content is None or isinstance(content, bytes | str)
+        if own and self._challenge is None and not self._anonymous_ok:
+            # Learn the auth scheme first, so that even a one-shot body goes out authenticated.
+            self.ping(timeout=timeout)
+        sent_auth = self._auth_header(scopes, timeout) if own else None
+        response = self._raw(
+            method, url, headers, params, content, timeout, follow_redirects, stream, sent_auth
+        )
+        if response.status_code != 401 or not own or not rewindable:
+            return response
+        challenge = _preferred(_challenges(response))
+        if challenge is None:
+            return response
+        retry_auth = self._auth_for(challenge, scopes, timeout, refresh=True)
+        if retry_auth is None or retry_auth == sent_auth:
+            return response
+        response.close()
+        return self._raw(method, url, headers, params, content, timeout, follow_redirects, stream, retry_auth)
+
+    def _raw(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        content: Content,
+        timeout: float | None,
+        follow_redirects: bool,
+        stream: bool,
+        authorization: str | None,
+    ) -> httpx.Response:
+        merged = dict(headers or {})
+        if authorization:
+            merged["Authorization"] = authorization
+        request = self._http.build_request(
+            method,
+            _with_params(url, params),
+            headers=merged,
+            content=content,
+            timeout=self.timeout if timeout is None else timeout,
+        )
+        try:
+            return self._http.send(request, stream=stream, follow_redirects=follow_redirects)
+        except httpx.TransportError as exc:
+            raise connection_error(
+                exc, self.host, self.ca_bundle, self.timeout if timeout is None else timeout
+            ) from exc
+
+    # --- auth ----------------------------------------------------------------------------------
+    def _basic(self) -> str | None:
+        if not self.has_credentials:
+            return None
+        assert self._password is not None
+        pair = f"{self.username}:{self._password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def _auth_header(self, scopes: tuple[str, ...], timeout: float | None) -> str | None:
+        challenge = self._challenge
+        if challenge is None or self._anonymous_ok:
+            return None
+        return self._auth_for(challenge, scopes, timeout, refresh=False)
+
+    def _remember(self, challenge: Challenge) -> None:
+        """Keep how to authenticate, not what one response asked for (its scope and error)."""
+        params = {k: v for k, v in challenge.params.items() if k in ("realm", "service")}
+        self._challenge = Challenge(challenge.scheme, params)
+        self._anonymous_ok = False  # an open /v2/ may still guard pushes
+
+    def _auth_for(
+        self, challenge: Challenge, scopes: tuple[str, ...], timeout: float | None, refresh: bool
+    ) -> str | None:
+        self._remember(challenge)
+        if challenge.scheme == "basic":
+            return self._basic()
+        if challenge.scheme != "bearer":
+            return None
+        # A challenge may ask for several scopes, space-separated (e.g. a cross-repository mount).
+        wanted = (*scopes, *(s for s in (challenge.scope or "").split() if s not in scopes))
+        return "Bearer " + self.token(wanted, challenge=challenge, timeout=timeout, refresh=refresh)
+
+    def token(
+        self,
+        scopes: Sequence[str],
+        *,
+        challenge: Challenge | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> str:
+        """A Bearer token for ``scopes`` (cached until shortly before it expires).
+
+        The token server may silently grant fewer actions than asked: a token proves who you are,
+        not what you may do; :meth:`check_push` is the proof for pushes.
+        """
+        challenge = challenge or self._challenge
+        if challenge is None or challenge.scheme != "bearer" or not challenge.realm:
+            raise NotARegistryError(f"{self.host} did not offer a Bearer token realm", host=self.host)
+        key = tuple(sorted(scopes))
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached and not refresh and cached.expires_at - TOKEN_MARGIN > time.monotonic():
+            return cached.value
+        realm = httpx.URL(challenge.realm)
+        if realm.scheme not in ("http", "https"):
+            raise RegistryHTTPError(
+                f"{self.host} announced an unusable token realm scheme {realm.scheme!r}", host=self.host
+            )
+        basic = self._basic()
+        if basic and realm.scheme == "http" and not self.insecure and not is_loopback(realm.host):
+            raise RegistryHTTPError(
+                f"refusing to send the credentials for {self.host} to a plain-HTTP token "
+                f"realm ({realm.host})",
+                host=self.host,
+            )
+        params: list[tuple[str, str | int | float | bool | None]] = (
+            [("service", challenge.service)] if challenge.service else []
+        )
+        params += [("scope", s) for s in key]
+        headers = {"Authorization": basic} if basic else {}
+        log.debug("fetching a token for %s from %s", ", ".join(key) or "no scope", realm.host)
+        request = self._http.build_request(
+            "GET",
+            _with_params(realm, params),
+            headers=headers,
+            timeout=self.timeout if timeout is None else timeout,
+        )
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            raise connection_error(
+                exc, realm.netloc.decode(), self.ca_bundle, self.timeout if timeout is None else timeout
+            ) from exc
+        if response.status_code in (401, 403):
+            raise self._rejected(token_server=realm.host)
+        if response.status_code >= 400:
+            raise self.error_for(response, None)
+        try:
+            body = response.json()
+            value = body.get("token") or body.get("access_token")
+            expires_in = float(body.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            value = None
+        if not value:
+            raise RegistryHTTPError(
+                f"the token server of {self.host} answered without a token", host=self.host
+            )
+        with self._lock:
+            self._tokens[key] = _Token(str(value), time.monotonic() + expires_in)
+        return str(value)
+
+    def _rejected(self, token_server: str | None = None) -> UnauthorizedError:
+        """The message a person needs: whose password, rejected by which registry (never the password)."""
+        where = f"{self.host} (token server {token_server})" if token_server else self.host
+        if self.has_credentials:
+            message = f"the password for user {self.username} was rejected by {where}"
+        else:
+            message = f"{self.host} requires authentication and no username/password is configured"
+        return UnauthorizedError(message, status=401, code="UNAUTHORIZED", host=self.host)
+
+    # --- errors -----------------------------------------------------------------------------------
+    def error_for(self, response: httpx.Response, repository: str | None) -> RegistryHTTPError:
+        """Turn an error response into its typed error (distribution error codes when present)."""
+        status = response.status_code
+        code, detail = _error_code(response)
+        path = response.request.url.path
+        what = f"{response.request.method} {path}"
+        text = (
+            f"{what} on {self.host}: {status}"
+            + (f" {code}" if code else "")
+            + (f": {detail}" if detail else "")
+        )
+        kwargs: dict[str, Any] = {"status": status, "code": code, "host": self.host, "repository": repository}
+        if status == 429 or code == "TOOMANYREQUESTS":
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+            return TooManyRequestsError(
+                f"{self.host} is rate limiting ({text}){hint}", retry_after=retry_after, **kwargs
+            )
+        who = f"user {self.username}" if self.username else "anonymous access"
+        denied = f"{who} is not allowed to {_verb(response)} {repository or path} on {self.host}"
+        if status == 401 or code == "UNAUTHORIZED":
+            challenge = _preferred(_challenges(response))
+            # A Bearer token fetched with accepted credentials but refused: a permission, not a password.
+            if (challenge is not None and challenge.error == "insufficient_scope") or (
+                self.has_credentials and self._challenge is not None and self._challenge.scheme == "bearer"
+            ):
+                return DeniedError(denied, **kwargs)
+            return UnauthorizedError(self._rejected().message, **kwargs)
+        if status == 403 or code == "DENIED":
+            return DeniedError(f"{denied} ({status}{' ' + code if code else ''})", **kwargs)
+        if code == "NAME_UNKNOWN":
+            return NameUnknownError(
+                f"repository {repository or path} does not exist on {self.host}", **kwargs
+            )
+        if status == 404:
+            return NotFoundError(text, **kwargs)
+        if status == 405 or code == "UNSUPPORTED":
+            allow = response.headers.get("allow")
+            hint = f" (it allows only {allow})" if allow else ""
+            return UnsupportedError(
+                f"{self.host} does not accept {what}{hint}: read-only registry?", **kwargs
+            )
+        return RegistryHTTPError(text, **kwargs)
+
+    # --- probes ------------------------------------------------------------------------------------
+    def ping(self, *, timeout: float | None = None) -> PingResult:
+        """``GET /v2/`` without credentials: 200 open, 401 + challenge, anything else is not a registry."""
+        response = self._raw("GET", self.url("/v2/"), None, None, None, timeout, False, False, None)
+        api_version = response.headers.get("docker-distribution-api-version")
+        if response.status_code == 200:
+            self._anonymous_ok = True
+            return PingResult(200, None, api_version)
+        if response.status_code == 401:
+            challenge = _preferred(_challenges(response))
+            if challenge is not None:
+                self._remember(challenge)
+                return PingResult(401, challenge, api_version)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise self.error_for(response, None)  # a registry in trouble, not "not a registry"
+        raise NotARegistryError(
+            f"{self.base_url}/v2/ answered {response.status_code}: not a Docker Registry v2 API"
+            + ("" if api_version else " (no Docker-Distribution-Api-Version header)"),
+            status=response.status_code,
+            host=self.host,
+        )
+
+    def check_auth(self, *, timeout: float | None = None) -> AuthResult:
+        """Prove the credentials: Basic ``GET /v2/`` or a Bearer token fetch, then ``GET /v2/`` with it."""
+        ping = self.ping(timeout=timeout)
+        if ping.challenge is None:
+            return AuthResult(None, anonymous=True)
+        if not self.has_credentials and ping.challenge.scheme == "basic":
+            raise self._rejected()
+        response = self.request("GET", "/v2/", timeout=timeout, raise_for_status=False)
+        if response.status_code == 200:
+            return AuthResult(ping.challenge.scheme, anonymous=not self.has_credentials)
+        raise self.error_for(response, None)
+
+    def check_push(self, repository: str, *, timeout: float | None = None) -> None:
+        """Prove push rights by opening a blob upload, then cancelling it: nothing is pushed.
+
+        Raises :class:`DeniedError`/:class:`UnauthorizedError` (no push), :class:`UnsupportedError`
+        (read-only), :class:`NameUnknownError` (repository must be created first, e.g. ECR).
+        """
+        response = self.request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            scope_repo=repository,
+            actions=PUSH,
+            timeout=timeout,
+            raise_for_status=False,
+        )
+        if response.status_code >= 400:
+            raise self.error_for(response, repository)
+        location = response.headers.get("location")
+        if response.status_code != 202 or not location:
+            raise RegistryHTTPError(
+                f"POST /v2/{repository}/blobs/uploads/ on {self.host} answered "
+                f"{response.status_code} without an upload location",
+                host=self.host,
+                status=response.status_code,
+                repository=repository,
+            )
+        with contextlib.suppress(RegistryAPIError, httpx.HTTPError):
+            self.request(
+                "DELETE",
+                location,
+                scope_repo=repository,
+                actions=PUSH,
+                timeout=timeout,
+                raise_for_status=False,
+            )
+
+    def check_pull(self, repository: str, *, timeout: float | None = None) -> bool:
+        """Prove pull rights on ``repository``; returns whether it exists (``NAME_UNKNOWN`` is allowed)."""
+        try:
+            self.tags(repository, timeout=timeout)
+        except NameUnknownError:
+            return False
+        return True
+
+    def tags(self, repository: str, *, timeout: float | None = None) -> list[str]:
+        response = self.request("GET", f"/v2/{repository}/tags/list", scope_repo=repository, timeout=timeout)
+        return list(response.json().get("tags") or [])
+
+    def catalog(self, n: int = 100, last: str | None = None, *, timeout: float | None = None) -> list[str]:
+        """One page of ``GET /v2/_catalog`` (a distribution extension many registries disable)."""
+        params: dict[str, Any] = {"n": n, **({"last": last} if last else {})}
+        response = self.request(
+            "GET", "/v2/_catalog", scope="registry:catalog:*", params=params, timeout=timeout
+        )
+        return list(response.json().get("repositories") or [])
+
+    def head_manifest(
+        self, repository: str, reference: str, *, timeout: float | None = None
+    ) -> ManifestInfo | None:
+        """``HEAD`` a manifest by tag or digest; ``None`` when it (or the repository) does not exist."""
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            scope_repo=repository,
+            headers={"Accept": MANIFEST_ACCEPT},
+            timeout=timeout,
+            raise_for_status=False,
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self.error_for(response, repository)
+        size = response.headers.get("content-length")
+        return ManifestInfo(
+            response.headers.get("docker-content-digest"),
+            response.headers.get("content-type"),
+            int(size) if size and size.isdigit() else None,
+        )
+
+    def manifest_exists(self, repository: str, reference: str, *, timeout: float | None = None) -> bool:
+        return self.head_manifest(repository, reference, timeout=timeout) is not None
+
+    def blob_exists(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
+        response = self.request(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            scope_repo=repository,
+            timeout=timeout,
+            follow_redirects=True,
+            raise_for_status=False,
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise self.error_for(response, repository)
+        return True
+
+
+def _with_params(url: str | httpx.URL, params: Any) -> httpx.URL:
+    """Add ``params`` to the URL's own query: httpx's ``params=`` would replace it (and a Location's
+    ``_state`` with it)."""
+    target = httpx.URL(url)
+    return target.copy_merge_params(params) if params else target
+
+
+def _verb(response: httpx.Response) -> str:
+    return "pull from" if response.request.method in ("GET", "HEAD") else "push to"
+
+
+def _error_code(response: httpx.Response) -> tuple[str | None, str]:
+    """First distribution error ``(code, message)`` from a JSON body; ``(None, "")`` otherwise."""
+    if response.request.method == "HEAD" or not response.content:
+        return None, ""
+    try:
+        errors = response.json().get("errors")
+        first = errors[0]
+        return str(first.get("code") or "") or None, str(first.get("message") or "")[:200]
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+        return None, ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date turned into a delay."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

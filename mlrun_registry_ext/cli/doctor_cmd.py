@@ -1,0 +1,53 @@
+"""`doctor`: check the active registry (or all of them) before a build needs it.
+
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 the configuration is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "doctor", help="check DNS, TLS, credentials, push and pull rights of the registry"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="check every configured registry service, concurrently"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="bound on each check, in seconds (default: 5)",
+    )
+    add_json_flag(parser)
+    parser.set_defaults(handler=cmd_doctor)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 600]")
+    return value
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from mlrun_registry_ext.doctor import doctor
+
+    report = doctor(all=args.all, timeout=args.timeout)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        console().print(report)
+    if report.configuration_failed:
+        return ConfigError.exit_code
+    return 0 if report.ok else 1

@@ -1,0 +1,338 @@
+"""The registry HTTP client against real Debian docker-registry processes (and broken peers)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from mlrun_registry_ext.adapters.registry_http import (
+    MANIFEST_MEDIA_TYPES,
+    PUSH,
+    DeniedError,
+    NameUnknownError,
+    NotARegistryError,
+    RegistryClient,
+    RegistryConnectionError,
+    RegistryTimeoutError,
+    RegistryTLSError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnsupportedError,
+    parse_www_authenticate,
+)
+from mlrun_registry_ext.errors import RegistryAPIError
+from tests.support.env import CANARY
+from tests.support.registry import RunningRegistry
+
+Factory = Callable[..., RunningRegistry]
+
+
+def client_for(
+    registry: RunningRegistry,
+    user: str | None = None,
+    password: str | None = None,
+    *,
+    ca: bool = True,
+    timeout: float = 5.0,
+) -> RegistryClient:
+    return RegistryClient.for_service(registry.service(user, password, ca=ca), timeout=timeout)
+
+
+def uploads_left(registry: RunningRegistry, repository: str) -> list[Path]:
+    """Open upload sessions (their data); distribution 2.8.2 leaves an empty ``hashstates`` dir on cancel."""
+    folder = registry.root / "data/docker/registry/v2/repositories" / repository / "_uploads"
+    return [p for p in folder.glob("*/*") if p.name in ("data", "startedat")]
+
+
+# --- WWW-Authenticate --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            'Bearer realm="https://auth.example.com/token",service="registry.example.com",'
+            'scope="repository:team/app:pull,push"',
+            [
+                (
+                    "bearer",
+                    {
+                        "realm": "https://auth.example.com/token",
+                        "service": "registry.example.com",
+                        "scope": "repository:team/app:pull,push",
+                    },
+                )
+            ],
+        ),
+        ('Basic realm="Registry Realm"', [("basic", {"realm": "Registry Realm"})]),
+        (
+            'Basic realm="a, b", Bearer realm="https://t/x" , service = svc, error="insufficient_scope"',
+            [
+                ("basic", {"realm": "a, b"}),
+                ("bearer", {"realm": "https://t/x", "service": "svc", "error": "insufficient_scope"}),
+            ],
+        ),
+        ('Bearer realm="say \\"hi\\", then go"', [("bearer", {"realm": 'say "hi", then go'})]),
+        ("Basic", [("basic", {})]),
+        ('BEARER Realm="https://t"', [("bearer", {"realm": "https://t"})]),
+        ('Bearer realm="unterminated', [("bearer", {"realm": "unterminated"})]),
+        ("", []),
+    ],
+)
+def test_www_authenticate_parser(header: str, expected: list[tuple[str, dict[str, str]]]) -> None:
+    assert [(c.scheme, dict(c.params)) for c in parse_www_authenticate(header)] == expected
+
+
+# --- anonymous ---------------------------------------------------------------------------------------
+def test_anonymous_registry_ping_push_pull_and_nothing_left(registry_anonymous: RunningRegistry) -> None:
+    with client_for(registry_anonymous) as client:
+        assert client.base_url.startswith("http://")
+        assert client.ping().status == 200
+        assert client.check_auth().anonymous
+        client.check_push("mlrun/doctor")
+        assert uploads_left(registry_anonymous, "mlrun/doctor") == []
+        assert "mlrun/doctor" not in client.catalog()
+        assert client.check_pull("mlrun/doctor") is False  # pull allowed, repository not there
+        assert client.head_manifest("mlrun/doctor", "latest") is None
+        with pytest.raises(NameUnknownError):
+            client.tags("mlrun/doctor")
+
+
+def test_generic_request_and_stream_move_a_blob(registry_token: RunningRegistry) -> None:
+    """What the migration engine builds on: authenticated uploads (one-shot body) and streamed reads."""
+    data = b"layer-bytes" * 1000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    repo = "team/blob"
+    with client_for(registry_token, "pusher", registry_token.users["pusher"]) as client:
+        started = client.request("POST", f"/v2/{repo}/blobs/uploads/", scope_repo=repo, actions=PUSH)
+        assert started.status_code == 202
+
+        def chunks() -> Iterator[bytes]:  # not rewindable: must go out already authenticated
+            yield data[:5000]
+            yield data[5000:]
+
+        done = client.request(
+            "PUT",
+            started.headers["location"],
+            scope_repo=repo,
+            actions=PUSH,
+            params={"digest": digest},
+            content=chunks(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert done.status_code == 201
+        assert client.blob_exists(repo, digest)
+        with client.stream(
+            "GET", f"/v2/{repo}/blobs/{digest}", scope_repo=repo, follow_redirects=True
+        ) as resp:
+            assert b"".join(resp.iter_bytes()) == data
+        assert not client.blob_exists(repo, "sha256:" + "0" * 64)
+        # A cross-repository mount: the registry's challenge asks for two scopes, space-separated.
+        mounted = client.request(
+            "POST",
+            "/v2/team/other/blobs/uploads/",
+            scope_repo="team/other",
+            actions=PUSH,
+            params={"mount": digest, "from": repo},
+        )
+        assert mounted.status_code == 201
+
+
+# --- htpasswd + TLS ------------------------------------------------------------------------------
+def test_tls_with_ca_and_password(registry_htpasswd_tls: RunningRegistry) -> None:
+    with client_for(registry_htpasswd_tls, "ci-builder", "builder-pw-1") as client:
+        assert client.base_url.startswith("https://")
+        ping = client.ping()
+        assert ping.status == 401 and ping.challenge is not None and ping.challenge.scheme == "basic"
+        assert client.check_auth().scheme == "basic"
+        client.check_push("team/doctor")
+        assert uploads_left(registry_htpasswd_tls, "team/doctor") == []
+        assert client.check_pull("team/doctor") is False
+
+
+def test_missing_ca_is_diagnosed_as_unknown_authority(registry_htpasswd_tls: RunningRegistry) -> None:
+    client = client_for(registry_htpasswd_tls, "ci-builder", "builder-pw-1", ca=False)
+    with client, pytest.raises(RegistryTLSError) as caught:
+        client.ping()
+    assert caught.value.kind == "unknown-authority"
+    assert "unknown authority" in str(caught.value)
+    assert "MLRUN_REGISTRY_EXT_CA_BUNDLE" in str(caught.value)
+
+
+def test_ca_bundle_from_environment(
+    registry_htpasswd_tls: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_CA_BUNDLE", str(registry_htpasswd_tls.ca_path))
+    with client_for(registry_htpasswd_tls, "ci-builder", "builder-pw-1", ca=False) as client:
+        assert client.check_auth().scheme == "basic"
+
+
+def test_wrong_password_names_user_and_registry(registry_htpasswd_tls: RunningRegistry) -> None:
+    with client_for(registry_htpasswd_tls, "ci-builder", CANARY) as client:
+        with pytest.raises(UnauthorizedError) as caught:
+            client.check_auth()
+        with pytest.raises(UnauthorizedError):
+            client.check_push("team/doctor")
+    assert (
+        str(caught.value) == f"the password for user ci-builder was rejected by {registry_htpasswd_tls.host}"
+    )
+
+
+def test_hostname_mismatch_and_expired_certificate(registry_factory: Factory) -> None:
+    wrong_name = registry_factory(tls=True, cert_hosts=("localhost",))
+    expired = registry_factory(tls=True, cert_days=-1)
+    for registry, kind in ((wrong_name, "hostname-mismatch"), (expired, "expired")):
+        with client_for(registry) as client, pytest.raises(RegistryTLSError) as caught:
+            client.ping()
+        assert caught.value.kind == kind, str(caught.value)
+
+
+def test_https_to_a_plain_http_registry_is_not_tls(registry_anonymous: RunningRegistry) -> None:
+    with RegistryClient(registry_anonymous.host) as client, pytest.raises(RegistryTLSError) as caught:
+        client.ping()
+    assert caught.value.kind == "not-tls"
+
+
+# --- token auth ------------------------------------------------------------------------------------
+def test_token_auth_tells_pull_only_user_from_pusher(registry_token: RunningRegistry) -> None:
+    users = registry_token.users
+    with client_for(registry_token, "pusher", users["pusher"]) as pusher:
+        assert pusher.check_auth().scheme == "bearer"
+        pusher.check_push("team/app")
+        assert pusher.check_pull("team/app") is False
+    with client_for(registry_token, "reader", users["reader"]) as reader:
+        assert reader.check_auth().scheme == "bearer"  # the token server accepts the password...
+        with pytest.raises(DeniedError) as caught:  # ...and grants pull only, without an error
+            reader.check_push("team/app")
+        assert reader.check_pull("team/app") is False
+    assert str(caught.value) == f"user reader is not allowed to push to team/app on {registry_token.host}"
+
+
+def test_token_server_rejects_wrong_password(registry_token: RunningRegistry) -> None:
+    with client_for(registry_token, "pusher", CANARY) as client, pytest.raises(UnauthorizedError) as caught:
+        client.check_auth()
+    assert "the password for user pusher was rejected by" in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+def test_tokens_are_cached_per_scope(registry_token: RunningRegistry) -> None:
+    assert registry_token.token_server is not None
+    with client_for(registry_token, "pusher", registry_token.users["pusher"]) as client:
+        for _ in range(3):
+            client.check_pull("team/app")
+        pull_fetches = [
+            s for _, s in registry_token.token_server.requests if s == ["repository:team/app:pull"]
+        ]
+        assert len(pull_fetches) == 1
+
+
+def test_access_token_field_and_anonymous_pull(registry_factory: Factory) -> None:
+    registry = registry_factory(auth="token", token_key="access_token", anonymous_actions=frozenset({"pull"}))
+    with client_for(registry) as client:
+        assert client.check_auth().anonymous
+        assert client.check_pull("team/app") is False
+        with pytest.raises(DeniedError, match="anonymous access is not allowed to push"):
+            client.check_push("team/app")
+
+
+# --- read-only, errors, broken peers -----------------------------------------------------------------
+def test_read_only_registry_refuses_push_allows_pull(registry_readonly: RunningRegistry) -> None:
+    with client_for(registry_readonly) as client:
+        with pytest.raises(UnsupportedError, match="read-only"):
+            client.check_push("mlrun/doctor")
+        assert client.check_pull("mlrun/doctor") is False
+
+
+def test_distribution_error_bodies_become_typed_errors() -> None:
+    with RegistryClient("registry.example.com") as client:
+        request = httpx.Request("GET", "https://registry.example.com/v2/team/app/tags/list")
+        limited = client.error_for(
+            httpx.Response(
+                429,
+                headers={"Retry-After": "7"},
+                request=request,
+                json={"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]},
+            ),
+            "team/app",
+        )
+        denied = client.error_for(
+            httpx.Response(403, request=request, json={"errors": [{"code": "DENIED", "message": "no"}]}),
+            "team/app",
+        )
+        unknown = client.error_for(
+            httpx.Response(404, request=request, json={"errors": [{"code": "NAME_UNKNOWN", "message": "x"}]}),
+            "team/app",
+        )
+        unauthorized = client.error_for(
+            httpx.Response(401, request=request, json={"errors": [{"code": "UNAUTHORIZED", "message": "x"}]}),
+            "team/app",
+        )
+    assert isinstance(limited, TooManyRequestsError) and limited.retry_after == 7.0
+    assert "retry after 7 s" in str(limited)
+    assert isinstance(denied, DeniedError) and denied.code == "DENIED" and denied.status == 403
+    assert isinstance(unknown, NameUnknownError) and "team/app does not exist" in str(unknown)
+    assert isinstance(unauthorized, UnauthorizedError)
+    assert all(isinstance(e, RegistryAPIError) for e in (limited, denied, unknown, unauthorized))
+    assert set(MANIFEST_MEDIA_TYPES) >= {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+
+
+def test_not_a_registry(registry_token: RunningRegistry) -> None:
+    assert registry_token.token_server is not None
+    realm = httpx.URL(registry_token.token_server.realm)
+    with RegistryClient(realm.netloc.decode(), insecure=True) as client, pytest.raises(NotARegistryError):
+        client.ping()  # the token server is an HTTP server but not a registry
+
+
+def test_stopped_registry_fails_fast(closed_port_host: str) -> None:
+    started = time.monotonic()
+    client = RegistryClient(closed_port_host, insecure=True, timeout=1.0)
+    with client, pytest.raises(RegistryConnectionError) as caught:
+        client.ping()
+    assert caught.value.kind == "refused"
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("insecure", [True, False])
+def test_blackhole_times_out_within_bound(blackhole_host: str, insecure: bool) -> None:
+    started = time.monotonic()
+    client = RegistryClient(blackhole_host, insecure=insecure, timeout=1.0)
+    with client, pytest.raises(RegistryTimeoutError):
+        client.ping()
+    assert time.monotonic() - started < 1.5
+
+
+# --- secrets ---------------------------------------------------------------------------------------------
+def test_password_never_in_repr_errors_or_logs(
+    registry_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    htpasswd = registry_factory(auth="htpasswd", tls=True, htpasswd_users={"ci-builder": CANARY})
+    token = registry_factory(auth="token", token_users={"reader": (CANARY, frozenset({"pull"}))})
+    seen: list[str] = []
+    for registry, user in ((htpasswd, "ci-builder"), (token, "reader")):
+        for password in (CANARY, CANARY + "-wrong"):
+            with client_for(registry, user, password) as client:
+                seen.append(repr(client))
+                for probe in (
+                    client.check_auth,
+                    lambda c=client: c.check_push("team/x"),
+                    lambda c=client: c.check_pull("team/x"),
+                ):
+                    try:
+                        probe()
+                    except RegistryAPIError as exc:
+                        seen += [str(exc), repr(exc)]
+    assert any("rejected" in text for text in seen)
+    text = "\n".join(seen) + caplog.text
+    assert CANARY not in text
+    with pytest.raises(TypeError):
+        RegistryClient("r.example.com", username="u", password=CANARY)  # type: ignore[arg-type]
+    assert CANARY not in repr(RegistryClient("r.example.com", username="u", password=SecretStr(CANARY)))
