@@ -167,9 +167,18 @@ def test_missing_ca_is_diagnosed_as_unknown_authority(registry_htpasswd_tls: Run
 def test_ca_bundle_from_environment(
     registry_htpasswd_tls: RunningRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pydantic import SecretStr
+
+    from mlrun_registry_ext.core.resolution import resolve_registry
+
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry_htpasswd_tls.host)
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_CA_BUNDLE", str(registry_htpasswd_tls.ca_path))
-    with client_for(registry_htpasswd_tls, "ci-builder", "builder-pw-1", ca=False) as client:
+    service = resolve_registry(username="ci-builder", password=SecretStr("builder-pw-1")).service
+    with RegistryClient.for_service(service) as client:
         assert client.check_auth().scheme == "basic"
+    # the variable belongs to the active service: a client for another registry keeps the system store
+    with RegistryClient(registry_htpasswd_tls.host) as other, pytest.raises(RegistryTLSError):
+        other.ping()
 
 
 def test_wrong_password_names_user_and_registry(registry_htpasswd_tls: RunningRegistry) -> None:

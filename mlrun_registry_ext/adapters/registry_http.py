@@ -13,7 +13,6 @@ import contextlib
 import functools
 import ipaddress
 import logging
-import os
 import ssl
 import threading
 import time
@@ -381,7 +380,7 @@ class RegistryClient:
         self.insecure = insecure
         self.scheme = "http" if insecure else "https"
         self.base_url = f"{self.scheme}://{host}"
-        self.ca_bundle = ca_bundle if ca_bundle is not None else (os.environ.get(CA_BUNDLE_ENV) or None)
+        self.ca_bundle = ca_bundle  # MLRUN_REGISTRY_EXT_CA_BUNDLE reaches here through the resolved service
         self.timeout = timeout
         self.ssl_context: ssl.SSLContext | None = None if insecure else tls_context(self.ca_bundle)
         self._http = httpx.Client(
