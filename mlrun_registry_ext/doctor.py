@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -43,6 +44,7 @@ PUSH = "push permission"
 PULL = "pull permission"
 ECR = "ECR (AWS)"
 ON_CLUSTER = "on-cluster registry"
+PULL_SECRET = "pull secret in cluster"
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,8 @@ class _RegistryDoctor:
                 self._network()
                 if self.service.provider is Provider.ECR:
                     self._ecr()
+                if self.service.docker_secret_name and cluster_configured():
+                    self._check(PULL_SECRET, self.pull_secret)
                 self.report.checks.insert(1, self._finish(VERSION_GATES, gates))
             if self.service.provider is Provider.ON_CLUSTER:
                 self._check(ON_CLUSTER, self.on_cluster, local=True)
@@ -547,10 +551,33 @@ class _RegistryDoctor:
 
         self._check(ECR, run)
 
+    def pull_secret(self, budget: _Budget) -> Outcome:
+        """The secret functions pull with must exist in the namespace they run in (secrets are namespaced)."""
+        from mlrun_registry_ext.adapters.kube import connect, ensure_namespace_value
+
+        name = self.service.docker_secret_name
+        assert name is not None
+        namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)
+        secret = connect().get_secret(namespace, name)
+        if secret is None:
+            return False, (f"secret {name} does not exist in namespace {namespace}: builds and pods will fail to "
+                           f"authenticate; create it with `mlrun-registry secret apply -n {namespace}`"), "error"
+        if secret.get("type") != "kubernetes.io/dockerconfigjson":
+            return False, (f"secret {name} in {namespace} is of type {secret.get('type')}, not "
+                           "kubernetes.io/dockerconfigjson; re-create it with `mlrun-registry secret apply`"), "error"
+        return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
+
     def on_cluster(self, budget: _Budget) -> Outcome:
         from mlrun_registry_ext.core.resolution import ON_CLUSTER_WARNING
 
         return True, ON_CLUSTER_WARNING, "warning"
+
+
+def cluster_configured() -> bool:
+    """A cluster to ask: running in a pod, or a kubeconfig (checks that need one run only then)."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") or os.environ.get("KUBECONFIG"):
+        return True
+    return os.path.exists(os.path.expanduser("~/.kube/config"))
 
 
 def _show(address: tuple[Any, ...]) -> str:

@@ -22,6 +22,7 @@ from mlrun_registry_ext.doctor import (
     ECR,
     ON_CLUSTER,
     PULL,
+    PULL_SECRET,
     PUSH,
     TCP,
     TLS,
@@ -30,6 +31,7 @@ from mlrun_registry_ext.doctor import (
 )
 from tests.support.aws import MotoServer
 from tests.support.env import CANARY, run_cli
+from tests.support.kube import KubeStandIn
 from tests.support.registry import RunningRegistry
 
 Factory = Callable[..., RunningRegistry]
@@ -310,3 +312,35 @@ def test_all_checks_every_configured_service(
     report = doctor(all=True, timeout=TIMEOUT)
     assert {r.service.name: r.ok for r in report.registries} == {"main": True, "old": False}
     assert {c.service for c in report.checks} == {"main", "old"}
+
+
+def test_pull_secret_checked_in_the_functions_namespace(
+    registry_anonymous: RunningRegistry, kube_apiserver: KubeStandIn, kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlrun_registry_ext.adapters import kube
+
+    kube.connect()  # the first `import kubernetes` takes longer than this test's 1 s budget per check
+    monkeypatch.setenv("MLRUN_NAMESPACE", "team-a")
+    service = registry_anonymous.service(secret_name="team-pull")
+    missing = by_name(doctor(service, timeout=TIMEOUT))[PULL_SECRET]
+    assert not missing.ok and "team-pull does not exist in namespace team-a" in missing.detail
+    assert "mlrun-registry secret apply -n team-a" in missing.detail
+
+    kube_apiserver.put_secret("team-a", "team-pull", {"type": "Opaque", "data": {"x": "eA=="}})
+    wrong = by_name(doctor(service, timeout=TIMEOUT))[PULL_SECRET]
+    assert not wrong.ok and "not kubernetes.io/dockerconfigjson" in wrong.detail
+
+    kube_apiserver.put_secret("team-a", "team-pull", {"type": "kubernetes.io/dockerconfigjson",
+                                                      "data": {".dockerconfigjson": "e30="}})
+    report = doctor(service, timeout=TIMEOUT)
+    assert by_name(report)[PULL_SECRET].ok and report.ok
+
+
+def test_no_cluster_no_pull_secret_check(registry_anonymous: RunningRegistry, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    report = doctor(registry_anonymous.service(secret_name="team-pull"), timeout=TIMEOUT)
+    assert PULL_SECRET not in by_name(report) and report.ok
