@@ -92,7 +92,7 @@ def test_platform_config_includes_resources(tmp_path: Path) -> None:
         (("target", "demo", "f", "--tag", "-x"), {}, "tag"),
         (("show",), {"MLRUN_REGISTRY_EXT_CONFIG": "/nonexistent.yaml"}, "MLRUN_REGISTRY_EXT_CONFIG"),
         (("show",), {"MLRUN_REGISTRY_EXT_URL": "x.io", "MLRUN_REGISTRY_EXT_USERNAME": "u"}, "password"),
-        (("target", "demo", "f", "--kind", "local"), {}, "invalid choice"),
+        (("target", "demo", "f", "--kind", "local"), {}, "kind: 'local' is not a kind"),
         (("nonsense",), {}, "invalid choice"),
     ],
 )

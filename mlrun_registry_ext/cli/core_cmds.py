@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.core.targets import ALL_KINDS
+
+KINDS_HELP = "job, mpijob, spark, dask, application (built by MLRun); nuclio, serving, remote (built by Nuclio)"
 
 
 def register(sub: Any) -> None:
@@ -18,7 +19,7 @@ def register(sub: Any) -> None:
     target = sub.add_parser("target", help="the push target, secrets and Nuclio keys of one function")
     target.add_argument("project")
     target.add_argument("function")
-    target.add_argument("--kind", default="job", choices=ALL_KINDS, help="function kind (default: job)")
+    target.add_argument("--kind", default="job", help=f"function kind (default: job): {KINDS_HELP}")
     target.add_argument("--tag", default=None, help="image tag (default: latest)")
     add_json_flag(target)
     target.set_defaults(handler=cmd_target)

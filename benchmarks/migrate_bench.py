@@ -1,0 +1,222 @@
+"""Benchmark: `mlrun-registry migrate` against Debian's `skopeo sync`, same images, fresh targets.
+
+    .venv/bin/python benchmarks/migrate_bench.py [--images 20] [--reps 3] [--jobs 6] [--big-gib 1]
+
+One source registry (real Debian ``docker-registry`` on loopback) is filled with ~20 random images
+(3-5 gzip tar layers of 1-20 MB, shared base layers, one OCI index with two platforms, one Docker
+manifest list). Each repetition copies them into a fresh htpasswd-protected target with each tool
+(order alternates), then re-runs both on the filled target ("nothing new"). Every target is checked
+tag by tag against the source digests. Printed: medians, the cold-copy ratio skopeo/migrate (goal
+>= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%), and the peak RSS of the migrate
+process while copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import images as im  # noqa: E402
+from tests.support.registry import RunningRegistry, start_registry  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-pw-1"
+NAMESPACE = "mlrun"
+
+
+def bench_images(count: int, seed: int, min_mb: float, max_mb: float) -> list[im.TestImage]:
+    """``count`` images under mlrun/: 3-5 layers of min..max MB, the first two from shared bases."""
+    rng = random.Random(seed)
+    lo, hi = int(min_mb * 1e6), int(max_mb * 1e6)
+    bases = [[im.random_layer(rng, rng.randint(lo, hi)) for _ in range(2)] for _ in range(3)]
+    out: list[im.TestImage] = []
+    for i in range(count):
+        repo = f"{NAMESPACE}/func-bench{i % 4}-fn{i}"
+        base = bases[i % len(bases)]
+        own = [im.random_layer(rng, rng.randint(lo, hi)) for _ in range(rng.randint(1, 3))]
+        if i == 0:
+            amd = im.build_image([*base, *own], oci=True, platform=("linux", "amd64"))
+            arm = im.build_image([*base, im.random_layer(rng, rng.randint(lo, hi))], oci=True,
+                                 platform=("linux", "arm64"))
+            out.append(im.TestImage(repo, "multi", im.build_index([amd, arm], oci=True)))
+        elif i == 1:
+            out.append(im.TestImage(repo, "list", im.build_index([im.build_image([*base, *own])], oci=False)))
+        else:
+            out.append(im.TestImage(repo, "v1", im.build_image([*base, *own], oci=bool(i % 2))))
+    return out
+
+
+def unique_bytes(images: list[im.TestImage]) -> int:
+    seen: dict[str, int] = {}
+    for item in images:
+        for blob in item.image.all_blobs():
+            seen[blob.digest] = blob.size
+    return sum(seen.values())
+
+
+def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int) -> tuple[float, dict, int]:
+    """Run the CLI in its own process; returns (wall seconds, JSON report, peak RSS in KiB).
+
+    Peak RSS is the process's own high-water mark (``VmHWM``, polled): ``ru_maxrss`` from wait4 would
+    also count this benchmark's memory, which a forked child inherits until its exec.
+    """
+    env = dict(os.environ, MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME=USER,
+               MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD=PASSWORD, MLRUN_IGNORE_ENV_FILE="true")
+    cmd = [sys.executable, "-m", "mlrun_registry_ext.cli", "migrate", "--from", source.url, "--to", target.url,
+           "--jobs", str(jobs), "--json"]
+    peak = 0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+        while proc.poll() is None:
+            peak = max(peak, _hwm_kib(proc.pid))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"migrate failed ({proc.returncode}): {stderr[-2000:]}\n{stdout[-2000:]}")
+    return wall, json.loads(stdout), peak
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_skopeo(source: RunningRegistry, target: RunningRegistry, repos: list[str], workdir: Path) -> float:
+    spec = workdir / "skopeo-sync.yaml"
+    spec.write_text(f"{source.host}:\n  tls-verify: false\n  images:\n"
+                    + "".join(f"    {repo}: []\n" for repo in repos))
+    cmd = ["skopeo", "sync", "--all", "--preserve-digests", "--src", "yaml", "--dest", "docker",
+           "--dest-tls-verify=false", "--dest-creds", f"{USER}:{PASSWORD}", str(spec), f"{target.host}/{NAMESPACE}"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"skopeo failed: {proc.stderr[-2000:]}")
+    return wall
+
+
+def check_target(target: RunningRegistry, expected: dict[str, str], tool: str) -> None:
+    got = im.tag_digests(target.url, (USER, PASSWORD))
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        wrong = sorted(k for k in expected if k in got and got[k] != expected[k])
+        raise SystemExit(f"{tool}: target differs from the source: missing {missing[:5]}, wrong {wrong[:5]}")
+
+
+def peak_rss_big_layer(workdir: Path, gib: float, jobs: int) -> tuple[float, int, float]:
+    """Copy one image with a ``gib`` GiB layer; returns (seconds, peak RSS KiB of migrate, MB/s)."""
+    rng = random.Random(99)
+    layer_dir = workdir / "big"
+    layer_dir.mkdir()
+    big = im.big_random_layer(rng, int(gib * (1 << 30)), layer_dir)
+    image = im.build_image([im.random_layer(rng, 100_000), big])
+    source = start_registry(workdir, htpasswd_users={USER: PASSWORD})
+    target = start_registry(workdir, auth="htpasswd", htpasswd_users={USER: PASSWORD})
+    try:
+        im.push_all(source.url, [im.TestImage(f"{NAMESPACE}/func-big-layer", "v1", image)])
+        big.path.unlink() if big.path else None
+        wall, report, rss = run_migrate(source, target, jobs)
+        check_target(target, {f"{NAMESPACE}/func-big-layer:v1": image.digest}, "migrate (1 GiB)")
+        return wall, rss, report["bytes"]["copied"] / 1e6 / wall
+    finally:
+        source.stop()
+        target.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=6)
+    parser.add_argument("--min-mb", type=float, default=1.0)
+    parser.add_argument("--max-mb", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--big-gib", type=float, default=1.0, help="layer size for the memory check (0: skip)")
+    args = parser.parse_args()
+    if not shutil.which("skopeo"):
+        raise SystemExit("skopeo is not installed (apt-get install skopeo)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="migrate-bench-"))
+    started = []
+    try:
+        t0 = time.perf_counter()
+        images = bench_images(args.images, args.seed, args.min_mb, args.max_mb)
+        source = start_registry(workdir)
+        started.append(source)
+        im.push_all(source.url, images)
+        expected = im.expected_digests(images)
+        repos = sorted({i.repository for i in images})
+        layers = sum(len(b.image.all_blobs()) for b in images)
+        skopeo = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"images: {len(images)} tags in {len(repos)} repositories, {layers} blob references, "
+              f"{unique_bytes(images) / 1e6:.0f} MB unique (prepared in {time.perf_counter() - t0:.1f} s); "
+              f"{os.cpu_count()} CPUs; {skopeo}")
+
+        times: dict[str, list[float]] = {k: [] for k in ("migrate", "migrate-rerun", "skopeo", "skopeo-rerun")}
+        for rep in range(args.reps):
+            order = ("migrate", "skopeo") if rep % 2 == 0 else ("skopeo", "migrate")
+            for tool in order:
+                target = start_registry(workdir, auth="htpasswd", htpasswd_users={USER: PASSWORD})
+                started.append(target)
+                if tool == "migrate":
+                    cold, report, _ = run_migrate(source, target, args.jobs)
+                    check_target(target, expected, tool)
+                    rerun, rereport, _ = run_migrate(source, target, args.jobs)
+                    if rereport["blobs"]["copied"] or rereport["manifests"]["copied"]:
+                        raise SystemExit(f"re-run copied something: {rereport['blobs']} {rereport['manifests']}")
+                    print(f"rep {rep + 1}: migrate cold {cold:6.2f} s ({report['blobs']['copied']} blobs copied, "
+                          f"{report['blobs']['mounted']} mounted, {report['mb_per_s']} MB/s in-engine); "
+                          f"re-run {rerun:5.2f} s")
+                else:
+                    cold = run_skopeo(source, target, repos, workdir)
+                    check_target(target, expected, tool)
+                    rerun = run_skopeo(source, target, repos, workdir)
+                    print(f"rep {rep + 1}: skopeo  cold {cold:6.2f} s; re-run {rerun:5.2f} s")
+                times[tool].append(cold)
+                times[f"{tool}-rerun"].append(rerun)
+                target.stop()
+
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print()
+        print(f"median over {args.reps} repetitions (wall time of the whole command, process start included):")
+        for key, value in med.items():
+            print(f"  {key:14s} {value:7.2f} s")
+        ratio = med["skopeo"] / med["migrate"]
+        rerun_share = med["migrate-rerun"] / med["migrate"]
+        print(f"cold copy: skopeo / migrate = {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+        print(f"re-run with nothing new: {rerun_share * 100:.1f}% of the cold copy  "
+              f"(goal <= 5%: {'met' if rerun_share <= 0.05 else 'NOT met'}); skopeo re-run "
+              f"{med['skopeo-rerun'] / med['skopeo'] * 100:.0f}% of its cold copy")
+        if args.big_gib > 0:
+            wall, rss, mbps = peak_rss_big_layer(workdir, args.big_gib, args.jobs)
+            print(f"{args.big_gib:g} GiB layer: {wall:.1f} s, {mbps:.0f} MB/s, peak RSS of the migrate process "
+                  f"{rss / 1024:.0f} MB  (goal < 150 MB: {'met' if rss / 1024 < 150 else 'NOT met'})")
+        return 0
+    finally:
+        for registry in started:
+            registry.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

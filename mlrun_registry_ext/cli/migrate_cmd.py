@@ -1,0 +1,261 @@
+"""`migrate`: copy images off a registry (by default the on-cluster one) into the active external one.
+
+Credentials for ``--from``/``--to`` URLs come from ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
+then (target only) from the active registry service when it is the same host, then from a docker
+config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.core.service import RegistryService
+
+ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
+JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
+DEFAULT_JOB_IMAGE = "python:3.11-slim"
+PACKAGE = "mlrun-registry-ext"
+DEFAULT_JOB_RESOURCES = {"requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "migrate",
+        help="copy images from a registry (default: the on-cluster one) to the active external registry",
+        description="Copy every tag (Docker and OCI manifests, manifest lists and indexes) with digests "
+                    "preserved. Skips what the target already has, mounts shared blobs, streams the rest in "
+                    "parallel; re-running finishes an interrupted run. URLs: host[:port][/path], https:// "
+                    "or (explicitly insecure) http://.",
+    )
+    parser.add_argument("--from", dest="source", metavar="URL",
+                        help="source registry (default: the on-cluster docker-registry.$IGZ_NAMESPACE_DOMAIN:80, "
+                             "over http)")
+    parser.add_argument("--to", dest="target", metavar="URL", help="target registry (default: the active service)")
+    parser.add_argument("--project", help="only images of this MLRun project (func-<project>-... names)")
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="only repositories matching GLOB (or repo:tag with ':'); repeatable")
+    parser.add_argument("--jobs", type=int, default=6, metavar="N",
+                        help="parallel blob transfers per registry (default: 6)")
+    parser.add_argument("--dry-run", action="store_true", help="compare and plan; write nothing")
+    parser.add_argument("--rename", action="store_true",
+                        help="rename into the target's naming (its path and image prefix, as MLRun would push)")
+    parser.add_argument("--image-prefix", default=None,
+                        help="image prefix for --rename (default: the active service's, when it is the target)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    job = parser.add_argument_group("running inside the cluster")
+    job.add_argument("--emit-job", action="store_true",
+                     help="print a Kubernetes Job that runs this migration next to the registry, and exit")
+    job.add_argument("--namespace", default=None, help="namespace of the Job (default: default-tenant)")
+    job.add_argument("--job-image", default=None,
+                     help=f"image with {PACKAGE} installed (default: ${JOB_IMAGE_ENV}, else "
+                          f"{DEFAULT_JOB_IMAGE} + pip install)")
+    job.add_argument("--job-secret", default=None,
+                     help="dockerconfigjson secret with the registry credentials (default: the service's)")
+    job.add_argument("--job-cpu", default=None, metavar="REQUEST[:LIMIT]", help="CPU (default: 1:2)")
+    job.add_argument("--job-memory", default=None, metavar="REQUEST[:LIMIT]", help="memory (default: 256Mi:512Mi)")
+    add_json_flag(parser)
+    parser.set_defaults(handler=cmd_migrate)
+
+
+# --- endpoints and credentials -----------------------------------------------------------------
+def default_source_url() -> str:
+    domain = os.environ.get("IGZ_NAMESPACE_DOMAIN", "").strip()
+    if not domain:
+        raise ConfigError("--from", "no source registry: give --from URL (the on-cluster default needs "
+                                    "IGZ_NAMESPACE_DOMAIN, which is not set)")
+    return f"http://docker-registry.{domain}:80"
+
+
+def _env_credentials(side: str) -> tuple[str | None, str | None]:
+    user = os.environ.get(ENV_CREDENTIALS.format(side=side, field="USERNAME")) or None
+    password = os.environ.get(ENV_CREDENTIALS.format(side=side, field="PASSWORD")) or None
+    return user, password
+
+
+def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
+    """``(username, password)`` for ``host`` from ``$DOCKER_CONFIG/config.json`` (or ~/.docker)."""
+    directory = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    path = Path(directory) / "config.json"
+    try:
+        auths = json.loads(path.read_text()).get("auths") or {}
+    except (OSError, ValueError, AttributeError):
+        return None, None
+    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("username") and entry.get("password"):
+            return str(entry["username"]), str(entry["password"])
+        if entry.get("auth"):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
+            return user or None, password or None
+    return None, None
+
+
+def _active_service() -> RegistryService | None:
+    from mlrun_registry_ext.core.resolution import resolve_registry
+
+    try:
+        service = resolve_registry().service
+    except ConfigError:
+        return None
+    return None if service.is_server_default else service
+
+
+def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
+    from mlrun_registry_ext.core.service import RegistryService, parse_registry_url
+
+    source_url = args.source or default_source_url()
+    source_host, _, _ = parse_registry_url(source_url, "--from")
+    user, password = _env_credentials("FROM")
+    if not user:
+        user, password = docker_config_credentials(source_host)
+    source = _service(RegistryService, "source", source_url, user, password, "--from")
+
+    active = _active_service() if (args.target is None or args.rename) else None
+    if args.target is None:
+        if active is None:
+            raise ConfigError("--to", "no target registry: give --to URL or configure an active registry "
+                                      "service (mlrun-registry show)")
+        target = active
+    else:
+        target_host, _, _ = parse_registry_url(args.target, "--to")
+        user, password = _env_credentials("TO")
+        same = active if active is not None and active.host == target_host else None
+        if not user and same is not None and same.has_credentials:
+            user = same.username
+            password = same.password.get_secret_value() if same.password else None
+        if not user:
+            user, password = docker_config_credentials(target_host)
+        target = _service(RegistryService, "target", args.target, user, password, "--to")
+        if same is not None:
+            target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
+    if args.image_prefix is not None:
+        target = target.replace(image_prefix=args.image_prefix)
+    return source, target
+
+
+def _service(cls: Any, name: str, url: str, user: str | None, password: str | None, field: str) -> Any:
+    try:
+        return cls(name=name, url=url, username=user, password=password)
+    except ConfigError as exc:
+        raise ConfigError(field, exc.message) from None
+
+
+# --- the Job ------------------------------------------------------------------------------------
+def _split_resource(value: str | None, default_request: str, default_limit: str, field: str) -> tuple[str, str]:
+    if not value:
+        return default_request, default_limit
+    request, _, limit = value.partition(":")
+    return request, (limit or request)
+
+
+def job_manifest(args: argparse.Namespace, source: RegistryService, target: RegistryService) -> dict[str, Any]:
+    """A batch/v1 Job running the same migration in the cluster (credentials from a secret, never inline)."""
+    from mlrun_registry_ext.core.service import Resources
+
+    cpu = _split_resource(args.job_cpu, "1", "2", "--job-cpu")
+    memory = _split_resource(args.job_memory, "256Mi", "512Mi", "--job-memory")
+    try:
+        resources = Resources(requests={"cpu": cpu[0], "memory": memory[0]},
+                              limits={"cpu": cpu[1], "memory": memory[1]})
+    except ConfigError as exc:
+        raise ConfigError("--job-cpu/--job-memory", exc.message) from None
+    argv = ["migrate", "--from", f"{source.scheme}://{source.url}", "--to", f"{target.scheme}://{target.url}",
+            "--jobs", str(args.jobs), "--json", "--no-progress"]
+    if args.project:
+        argv += ["--project", args.project]
+    for glob in args.include:
+        argv += ["--include", glob]
+    if args.rename:
+        argv += ["--rename", "--image-prefix", target.image_prefix]
+    if args.dry_run:
+        argv.append("--dry-run")
+    image = args.job_image or os.environ.get(JOB_IMAGE_ENV)
+    if image:
+        command = ["mlrun-registry", *argv]
+    else:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            pin = f"=={version(PACKAGE)}"
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            pin = ""
+        image = DEFAULT_JOB_IMAGE
+        command = ["sh", "-c", f"pip install --quiet --no-cache-dir {PACKAGE}{pin} && exec mlrun-registry "
+                               + " ".join(shlex.quote(a) for a in argv)]
+    secret = args.job_secret or target.secret_name
+    labels = {"app.kubernetes.io/name": "mlrun-registry-migrate", "app.kubernetes.io/managed-by": PACKAGE}
+    container: dict[str, Any] = {"name": "migrate", "image": image, "command": command,
+                                 "resources": resources.as_kubernetes(),
+                                 "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                                                     "runAsUser": 1000}}
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if secret:
+        container["env"] = [{"name": "DOCKER_CONFIG", "value": "/registry-auth"},
+                            {"name": "HOME", "value": "/tmp"}]
+        container["volumeMounts"] = [{"name": "registry-auth", "mountPath": "/registry-auth", "readOnly": True}]
+        pod["volumes"] = [{"name": "registry-auth", "secret": {"secretName": secret, "items": [
+            {"key": ".dockerconfigjson", "path": "config.json"}]}}]
+    else:
+        container["env"] = [{"name": "HOME", "value": "/tmp"}]
+    digest = hashlib.sha256(json.dumps(command).encode()).hexdigest()[:8]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"mlrun-registry-migrate-{digest}", "namespace": args.namespace or "default-tenant",
+                     "labels": labels},
+        "spec": {
+            # a migration is resumable and idempotent: a retried pod finishes what the last one began
+            "backoffLimit": 4,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
+# --- the command ----------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.jobs < 1 or args.jobs > 64:
+        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    source, target = build_services(args)
+    if args.emit_job:
+        import yaml
+
+        manifest = job_manifest(args, source, target)
+        if args.json:
+            print_json(manifest)
+        else:
+            if target.has_credentials and not (args.job_secret or target.secret_name):
+                console(stderr=True).print("note: the target needs credentials; create a dockerconfigjson secret "
+                                           "and pass --job-secret NAME")
+            print(yaml.safe_dump(manifest, sort_keys=False), end="")
+        return 0
+
+    from mlrun_registry_ext.migrate import migrate
+
+    progress = not args.json and not args.no_progress and sys.stderr.isatty()
+    report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
+                     dry_run=args.dry_run, rename=args.rename, progress=progress)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        out = console()
+        for line in report.summary_lines():
+            out.print(line, markup=False)
+    return 0 if report.ok else 1

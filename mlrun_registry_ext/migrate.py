@@ -1,0 +1,788 @@
+"""Migrate images off a registry (usually the on-cluster one) into another, fast and with nothing lost.
+
+Like crane/regclient's copy: compare tag digests first and skip identical images, HEAD each blob on
+the target and skip what is there, mount blobs across repositories of the target, stream the rest
+source -> target in parallel (no disk, no whole layer in memory, digest checked before the commit),
+write manifest bytes unchanged (children before their index) so digests are preserved, then check
+that every source tag resolves to the same digest on the target.
+
+The first half of this module is pure planning (manifest media types, write order, filters, target
+naming); the engine below it talks to registries only through
+:mod:`mlrun_registry_ext.adapters.registry_transfer`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY
+from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+    from mlrun_registry_ext.core.service import RegistryService
+
+# --- manifests ------------------------------------------------------------------------------------
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v1+prettyjws")
+IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
+MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
+#: The Accept header for manifest requests: every type we copy (a registry may convert otherwise).
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+#: Layers that live outside the registry (Windows base layers): not copied, like skopeo/crane.
+FOREIGN_MARKERS = ("foreign", "nondistributable")
+#: MLRun's (and Nuclio's) namespaces when the registry URL has no path.
+DEFAULT_NAMESPACES = (DEFAULT_REPOSITORY, "nuclio")
+MLRUN_PROJECT_PREFIX = "func-{project}-"
+#: Errors and differences listed in the text summary (all of them are in ``to_dict``).
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    foreign: bool = False
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's exact bytes, its media type, and what it references."""
+
+    digest: str
+    media_type: str
+    raw: bytes
+    blobs: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+def sha256_digest(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _descriptor(entry: Any, where: str) -> Descriptor:
+    if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+        raise RegistryAPIError(f"{where}: a descriptor without a digest")
+    media_type = str(entry.get("mediaType") or "")
+    size = entry.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise RegistryAPIError(f"{where}: descriptor {entry['digest']} has no valid size")
+    foreign = any(marker in media_type for marker in FOREIGN_MARKERS)
+    return Descriptor(media_type, entry["digest"], size, foreign)
+
+
+def parse_manifest(raw: bytes, content_type: str | None, where: str = "manifest") -> Manifest:
+    """Classify a manifest and list its blobs (config + layers) or children (index entries).
+
+    The media type comes from the document's ``mediaType`` (OCI makes it optional), then the
+    response's Content-Type, then the document's shape. Docker schema 1 is refused with a clear error.
+    """
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise RegistryAPIError(f"{where}: the manifest is not JSON") from None
+    if not isinstance(doc, dict):
+        raise RegistryAPIError(f"{where}: the manifest is not a JSON object")
+    header = (content_type or "").split(";", 1)[0].strip()
+    media_type = str(doc.get("mediaType") or "")
+    if not media_type:
+        if header in MANIFEST_TYPES:
+            media_type = header
+        elif "manifests" in doc:
+            media_type = OCI_INDEX
+        elif "config" in doc and "layers" in doc:
+            media_type = OCI_MANIFEST
+    if media_type in DOCKER_SCHEMA1 or header in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
+        raise RegistryAPIError(f"{where}: Docker schema 1 manifests are not supported (deprecated since 2017); "
+                               "re-push the image with a current client")
+    if media_type not in MANIFEST_TYPES:
+        raise RegistryAPIError(f"{where}: unsupported manifest media type {media_type or header or '(none)'!r}; "
+                               f"supported: {', '.join(sorted(MANIFEST_TYPES))}")
+    digest = sha256_digest(raw)
+    if media_type in INDEX_TYPES:
+        children = tuple(_descriptor(e, where) for e in doc.get("manifests") or [])
+        return Manifest(digest, media_type, raw, (), children)
+    blobs = [_descriptor(doc.get("config"), where)]
+    blobs += [_descriptor(e, where) for e in doc.get("layers") or []]
+    return Manifest(digest, media_type, raw, tuple(blobs), ())
+
+
+def write_order(root: Manifest, children: dict[str, Manifest]) -> list[Manifest]:
+    """Every manifest under ``root`` children-first (post-order, each digest once), ``root`` last.
+
+    A registry refuses an index whose children it does not have, so they must be written first.
+    """
+    out: list[Manifest] = []
+    seen: set[str] = set()
+
+    def visit(node: Manifest, path: tuple[str, ...]) -> None:
+        for child in node.children:
+            if child.digest in path:
+                raise RegistryAPIError(f"manifest {root.digest} references itself through {child.digest}")
+            sub = children.get(child.digest)
+            if sub is None:
+                raise RegistryAPIError(f"index {node.digest} lists {child.digest}, which was not fetched")
+            visit(sub, (*path, child.digest))
+        if node.digest not in seen:
+            seen.add(node.digest)
+            out.append(node)
+
+    visit(root, (root.digest,))
+    return out
+
+
+# --- selection and naming -------------------------------------------------------------------------
+
+def relative_repository(repository: str, namespace: str) -> str | None:
+    """``repository`` without the ``namespace/`` prefix; None when it lies outside the namespace."""
+    if not namespace:
+        return repository
+    if repository.startswith(namespace + "/"):
+        return repository[len(namespace) + 1:]
+    return None
+
+
+def matches_project(relative: str, project: str, prefixes: Sequence[str] = ("",),
+                    template: str = MLRUN_PROJECT_PREFIX) -> bool:
+    """Whether an image belongs to ``project`` by MLRun's ``func-{project}-`` naming.
+
+    The image name is the last path component; an image prefix (from ``prefixes``) may precede the
+    rendered template, as MLRun writes ``<image prefix>func-<project>-<function>``.
+    """
+    name = relative.rsplit("/", 1)[-1]
+    stem = template.format(project=project)
+    return any(name.startswith(prefix + stem) for prefix in {*prefixes, ""})
+
+
+def matches_include(relative: str, tag: str | None, globs: Sequence[str]) -> bool:
+    """No globs: everything. A glob with ``:`` matches ``repo:tag``; otherwise the repository only."""
+    if not globs:
+        return True
+    for glob in globs:
+        if ":" in glob:
+            if tag is None:
+                # repository-level pass: keep the repository if its part of the glob could match
+                if fnmatch.fnmatchcase(relative, glob.split(":", 1)[0]):
+                    return True
+            elif fnmatch.fnmatchcase(f"{relative}:{tag}", glob):
+                return True
+        elif fnmatch.fnmatchcase(relative, glob):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Where a source repository lands on the target.
+
+    Without ``rename``: the repository keeps its name (relative to the source URL's path) under the
+    target URL's path. With ``rename``: MLRun's target naming, as MLRun would have pushed it there:
+    the default ``mlrun/``/``nuclio/`` namespace of a path-less source is replaced by the target's
+    path (kept when the target has none) and the image prefix is put before the image name.
+    """
+
+    source_path: str = ""
+    target_path: str = ""
+    image_prefix: str = ""
+    rename: bool = False
+
+    def relative(self, repository: str) -> str | None:
+        return relative_repository(repository, self.source_path)
+
+    def target_repository(self, repository: str) -> str:
+        rel = self.relative(repository)
+        if rel is None:
+            raise ConfigError("from", f"repository {repository!r} is outside the source path {self.source_path!r}")
+        if not self.rename:
+            return f"{self.target_path}/{rel}" if self.target_path else rel
+        namespace, rest = "", rel
+        head, sep, tail = rel.partition("/")
+        if not self.source_path and sep and head in DEFAULT_NAMESPACES:
+            namespace, rest = head, tail
+        namespace = self.target_path or namespace
+        directory, _, name = rest.rpartition("/")
+        if self.image_prefix and not name.startswith(self.image_prefix):
+            name = self.image_prefix + name
+        rest = f"{directory}/{name}" if directory else name
+        return f"{namespace}/{rest}" if namespace else rest
+
+
+def select_repositories(repositories: Iterable[str], naming: Naming, *, project: str | None = None,
+                        include: Sequence[str] = (), prefixes: Sequence[str] = ("",)) -> list[str]:
+    """Source repositories to migrate: inside the source path, of ``project``, matching ``include``."""
+    out = []
+    for repo in repositories:
+        rel = naming.relative(repo)
+        if rel is None:
+            continue
+        if project and not matches_project(rel, project, prefixes):
+            continue
+        if not matches_include(rel, None, include):
+            continue
+        out.append(repo)
+    return sorted(set(out))
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+TagStatus = Literal["copied", "skipped", "failed", "planned"]
+
+
+@dataclass
+class TagResult:
+    source: str
+    target: str
+    source_digest: str | None = None
+    target_digest: str | None = None
+    status: TagStatus = "planned"
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class MigrationReport:
+    """What a migration did (or, with ``dry_run``, would do)."""
+
+    source: str
+    target: str
+    dry_run: bool = False
+    tags: list[TagResult] = field(default_factory=list)
+    manifests_copied: int = 0
+    manifests_skipped: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_copied: int = 0
+    bytes_skipped: int = 0
+    bytes_mounted: int = 0
+    seconds: float = 0.0
+    verified: int = 0
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, status: TagStatus) -> int:
+        return sum(1 for t in self.tags if t.status == status)
+
+    @property
+    def images(self) -> int:
+        return len(self.tags)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.differences and not self.count("failed")
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_copied / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "images": {"total": self.images, "copied": self.count("copied"), "skipped": self.count("skipped"),
+                       "failed": self.count("failed"), "planned": self.count("planned")},
+            "manifests": {"copied": self.manifests_copied, "skipped": self.manifests_skipped},
+            "blobs": {"copied": self.blobs_copied, "skipped": self.blobs_skipped, "mounted": self.blobs_mounted},
+            "bytes": {"copied": self.bytes_copied, "skipped": self.bytes_skipped, "mounted": self.bytes_mounted},
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(self.mb_per_s, 1),
+            "verified": self.verified,
+            "differences": self.differences,
+            "errors": self.errors,
+            "tags": [t.to_dict() for t in self.tags],
+        }
+
+    def summary_lines(self) -> list[str]:
+        verb = "would copy" if self.dry_run else "copied"
+        lines = [
+            f"{self.source} -> {self.target}" + (" (dry run)" if self.dry_run else ""),
+            f"images: {self.images} total, {self.count('planned') if self.dry_run else self.count('copied')} "
+            f"{verb}, {self.count('skipped')} already identical, {self.count('failed')} failed",
+            f"manifests: {self.manifests_copied} {verb}, {self.manifests_skipped} skipped",
+            f"blobs: {self.blobs_copied} {verb}, {self.blobs_skipped} skipped (present), "
+            f"{self.blobs_mounted} {'would be ' if self.dry_run else ''}mounted",
+            f"bytes: {_mb(self.bytes_copied)} {verb}, {_mb(self.bytes_skipped)} skipped, "
+            f"{_mb(self.bytes_mounted)} mounted; {self.seconds:.2f} s"
+            + ("" if self.dry_run else f", {self.mb_per_s:.1f} MB/s"),
+        ]
+        if not self.dry_run:
+            lines.append(f"verified: {self.verified} of {self.images} tags resolve to the same digest on the target")
+        lines += [f"difference: {d['tag']}: {d['problem']}" for d in self.differences[:MAX_LISTED]]
+        lines += [f"error: {e}" for e in self.errors[:MAX_LISTED]]
+        hidden = max(0, len(self.differences) - MAX_LISTED) + max(0, len(self.errors) - MAX_LISTED)
+        if hidden:
+            lines.append(f"... and {hidden} more (see --json)")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.summary_lines())
+
+    def _repr_html_(self) -> str:
+        data = self.to_dict()
+        rows = [("status", "OK" if self.ok else "PROBLEMS"),
+                ("images", ", ".join(f"{k} {v}" for k, v in data["images"].items())),
+                ("manifests", ", ".join(f"{k} {v}" for k, v in data["manifests"].items())),
+                ("blobs", ", ".join(f"{k} {v}" for k, v in data["blobs"].items())),
+                ("bytes", ", ".join(f"{k} {_mb(v)}" for k, v in data["bytes"].items())),
+                ("time", f"{self.seconds:.2f} s, {self.mb_per_s:.1f} MB/s"),
+                ("verified", f"{self.verified} of {self.images}")]
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in rows)
+        problems = "".join(f"<li>{html.escape(d['tag'])}: {html.escape(d['problem'])}</li>" for d in self.differences)
+        problems += "".join(f"<li>{html.escape(e)}</li>" for e in self.errors)
+        title = f"Migration {html.escape(self.source)} &rarr; {html.escape(self.target)}"
+        if self.dry_run:
+            title += " (dry run)"
+        return (f"<table><caption>{title}</caption>{body}</table>"
+                + (f"<ul>{problems}</ul>" if problems else ""))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+# --- progress -------------------------------------------------------------------------------------
+
+class Progress(Protocol):
+    def phase(self, text: str, total: int | None = None) -> None: ...
+    def advance(self, amount: int = 1) -> None: ...
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    def phase(self, text: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A rich progress bar on stderr: one task per phase (listing, blobs in bytes, manifests)."""
+
+    def __init__(self, stderr: bool = True) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        self._columns = (TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn())
+        self._bytes_columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                               TransferSpeedColumn(), TimeElapsedColumn())
+        self._progress = Progress(*self._bytes_columns, console=Console(stderr=stderr), transient=False)
+        self._progress.start()
+        self._task: Any = None
+        self._lock = threading.Lock()
+
+    def phase(self, text: str, total: int | None = None) -> None:
+        with self._lock:
+            if self._task is not None:
+                task = self._progress.tasks[-1]
+                self._progress.update(self._task, completed=task.total or task.completed)
+            self._task = self._progress.add_task(text, total=total)
+
+    def advance(self, amount: int = 1) -> None:
+        with self._lock:
+            if self._task is not None:
+                self._progress.advance(self._task, amount)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+# --- engine ---------------------------------------------------------------------------------------
+
+@dataclass
+class _TagPlan:
+    result: TagResult
+    repo: str
+    tag: str
+    target_repo: str
+    manifests: list[Manifest] = field(default_factory=list)
+
+
+@dataclass
+class _BlobJob:
+    digest: str
+    size: int
+    #: (source repository, target repository) pairs that need the blob, in first-seen order
+    needs: list[tuple[str, str]] = field(default_factory=list)
+    failed: str | None = None
+
+
+class Migration:
+    """One migration run. Use :func:`migrate` unless you build the endpoints yourself."""
+
+    def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming, *,
+                 project: str | None = None, include: Sequence[str] = (), jobs: int = 6,
+                 dry_run: bool = False, verify: bool = True, progress: Progress | None = None,
+                 ensure_repository: Callable[[str], None] | None = None) -> None:
+        if jobs < 1:
+            raise ConfigError("jobs", f"must be at least 1 (got {jobs})")
+        self.source = source
+        self.target = target
+        self.naming = naming
+        self.project = project
+        self.include = tuple(include)
+        self.jobs = jobs
+        self.dry_run = dry_run
+        self.verify = verify
+        self.progress: Progress = progress or NoProgress()
+        self.ensure_repository = ensure_repository
+        self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
+        self._lock = threading.Lock()
+
+    # -- helpers
+    def _count(self, **amounts: int) -> None:
+        with self._lock:
+            for key, value in amounts.items():
+                setattr(self.report, key, getattr(self.report, key) + value)
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self.report.errors.append(message)
+
+    def _pool(self, workers: int) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate")
+
+    # -- phases
+    def run(self) -> MigrationReport:
+        started = time.monotonic()
+        try:
+            plans = self._compare()
+            todo = [p for p in plans if p.result.status == "planned"]
+            if todo:
+                self._fetch_manifests(todo)
+                todo = [p for p in todo if p.result.status == "planned"]
+                jobs = self._blob_jobs(todo)
+                if not self.dry_run and self.ensure_repository is not None:
+                    for repo in sorted({p.target_repo for p in todo}):
+                        self.ensure_repository(repo)
+                self._copy_blobs(jobs)
+                failed_blobs = {j.digest: j.failed for j in jobs.values() if j.failed is not None}
+                self._write_manifests(todo, failed_blobs)
+            if self.verify and not self.dry_run:
+                self._verify([p for p in plans if p.result.status == "copied"])
+        finally:
+            self.progress.close()
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _compare(self) -> list[_TagPlan]:
+        """List source repositories and tags; skip tags whose target digest already matches."""
+        self.progress.phase("listing")
+        self.source.check_access()
+        self.target.check_access()
+        repos = select_repositories(self.source.list_repositories(), self.naming, project=self.project,
+                                    include=self.include, prefixes=(self.naming.image_prefix,))
+        plans: list[_TagPlan] = []
+        with self._pool(self.jobs * 2) as pool:
+            for repo, tags in zip(repos, pool.map(self.source.list_tags, repos), strict=True):
+                rel = self.naming.relative(repo) or repo
+                target_repo = self.naming.target_repository(repo)
+                self.target.check_repository_name(target_repo)
+                for tag in sorted(tags):
+                    if matches_include(rel, tag, self.include):
+                        plans.append(_TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"),
+                                              repo, tag, target_repo))
+            self.report.tags = [p.result for p in plans]
+            self.progress.phase("comparing tags", total=len(plans))
+
+            def compare(plan: _TagPlan) -> None:
+                try:
+                    plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
+                    if plan.result.source_digest is None:
+                        raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
+                    plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+                    if plan.result.target_digest == plan.result.source_digest:
+                        plan.result.status = "skipped"
+                        self._count(verified=1)
+                except RegistryExtError as exc:
+                    self._fail(plan, str(exc))
+                self.progress.advance()
+
+            list(pool.map(compare, plans))
+        return plans
+
+    def _fail(self, plan: _TagPlan, message: str) -> None:
+        plan.result.status = "failed"
+        plan.result.error = message
+        self._error(f"{plan.result.source}: {message}")
+
+    def _fetch_manifests(self, plans: list[_TagPlan]) -> None:
+        """Fetch each tag's manifest (by the digest just compared) and, for an index, its children."""
+        cache: dict[tuple[str, str], Manifest] = {}
+        cache_lock = threading.Lock()
+
+        def fetch(repo: str, digest: str) -> Manifest:
+            with cache_lock:
+                hit = cache.get((repo, digest))
+            if hit is None:
+                raw, content_type = self.source.get_manifest(repo, digest)
+                hit = parse_manifest(raw, content_type, f"{repo}@{digest}")
+                if hit.digest != digest:
+                    raise RegistryAPIError(f"{repo}@{digest}: the source served a manifest with digest {hit.digest}")
+                with cache_lock:
+                    cache[(repo, digest)] = hit
+            return hit
+
+        def plan_tag(plan: _TagPlan) -> None:
+            try:
+                assert plan.result.source_digest is not None
+                root = fetch(plan.repo, plan.result.source_digest)
+                children: dict[str, Manifest] = {}
+                pending = [root]
+                while pending:
+                    node = pending.pop()
+                    for child in node.children:
+                        if child.digest not in children:
+                            children[child.digest] = fetch(plan.repo, child.digest)
+                            pending.append(children[child.digest])
+                plan.manifests = write_order(root, children)
+            except RegistryExtError as exc:
+                self._fail(plan, str(exc))
+
+        self.progress.phase("reading manifests", total=len(plans))
+        with self._pool(self.jobs * 2) as pool:
+            for _ in pool.map(plan_tag, plans):
+                self.progress.advance()
+
+    def _blob_jobs(self, plans: list[_TagPlan]) -> dict[str, _BlobJob]:
+        jobs: dict[str, _BlobJob] = {}
+        for plan in plans:
+            for manifest in plan.manifests:
+                for blob in manifest.blobs:
+                    if blob.foreign:
+                        continue
+                    job = jobs.setdefault(blob.digest, _BlobJob(blob.digest, blob.size))
+                    if all(t != plan.target_repo for _, t in job.needs):
+                        job.needs.append((plan.repo, plan.target_repo))
+        return jobs
+
+    def _copy_blobs(self, jobs: dict[str, _BlobJob]) -> None:
+        """One task per digest: HEAD it in every target repository that needs it; upload it once
+        (streamed) and mount it into the others; biggest blobs first to keep the workers busy."""
+        ordered = sorted(jobs.values(), key=lambda j: -j.size)
+        self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
+
+        def run(job: _BlobJob) -> None:
+            try:
+                self._copy_one_blob(job)
+            except RegistryExtError as exc:
+                job.failed = str(exc)
+                self._error(f"blob {job.digest}: {exc}")
+
+        with self._pool(self.jobs) as pool:
+            list(pool.map(run, ordered))
+
+    def _copy_one_blob(self, job: _BlobJob) -> None:
+        present: list[str] = []
+        missing: list[tuple[str, str]] = []
+        for source_repo, target_repo in job.needs:
+            if self.target.blob_exists(target_repo, job.digest):
+                present.append(target_repo)
+                self._count(blobs_skipped=1, bytes_skipped=job.size)
+                self.progress.advance(job.size)
+            else:
+                missing.append((source_repo, target_repo))
+        for source_repo, target_repo in missing:
+            if self.dry_run:
+                if present:
+                    self._count(blobs_mounted=1, bytes_mounted=job.size)
+                else:
+                    self._count(blobs_copied=1, bytes_copied=job.size)
+                present.append(target_repo)
+                continue
+            outcome = self.target.copy_blob_from(
+                self.source, source_repo, target_repo, job.digest, job.size,
+                mount_from=present[0] if present else None, on_bytes=self.progress.advance)
+            if outcome == "mounted":
+                self._count(blobs_mounted=1, bytes_mounted=job.size)
+                self.progress.advance(job.size)
+            else:
+                self._count(blobs_copied=1, bytes_copied=job.size)
+            present.append(target_repo)
+
+    def _write_manifests(self, plans: list[_TagPlan], failed_blobs: dict[str, str]) -> None:
+        written: set[tuple[str, str]] = set()
+        written_lock = threading.Lock()
+
+        def write(plan: _TagPlan) -> None:
+            broken = [b.digest for m in plan.manifests for b in m.blobs if b.digest in failed_blobs]
+            if broken:
+                self._fail(plan, f"not written: blob {broken[0]} could not be copied ({failed_blobs[broken[0]]})")
+                return
+            if self.dry_run:
+                self._count(manifests_copied=len(plan.manifests))
+                return
+            try:
+                for manifest in plan.manifests[:-1]:
+                    key = (plan.target_repo, manifest.digest)
+                    with written_lock:
+                        done = key in written
+                    if done or self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest:
+                        self._count(manifests_skipped=1)
+                    else:
+                        self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
+                        self._count(manifests_copied=1)
+                    with written_lock:
+                        written.add(key)
+                root = plan.manifests[-1]
+                self.target.put_manifest(plan.target_repo, plan.tag, root)
+                self._count(manifests_copied=1)
+                plan.result.status = "copied"
+            except RegistryExtError as exc:
+                self._fail(plan, str(exc))
+
+        self.progress.phase("manifests", total=len(plans))
+        with self._pool(self.jobs * 2) as pool:
+            for _ in pool.map(write, plans):
+                self.progress.advance()
+
+    def _verify(self, plans: list[_TagPlan]) -> None:
+        """Resolve every copied tag on the target again and compare with the source digest."""
+        self.progress.phase("verifying", total=len(plans))
+
+        def check(plan: _TagPlan) -> None:
+            try:
+                plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+            except RegistryExtError as exc:
+                plan.result.target_digest = None
+                self._difference(plan, f"could not resolve on the target: {exc}")
+            else:
+                self._compare_verified(plan)
+            self.progress.advance()
+
+        with self._pool(self.jobs * 2) as pool:
+            list(pool.map(check, plans))
+
+    def _compare_verified(self, plan: _TagPlan) -> None:
+        if plan.result.target_digest == plan.result.source_digest:
+            self._count(verified=1)
+        else:
+            self._difference(plan, f"source {plan.result.source_digest} but target "
+                                   f"{plan.result.target_digest or '(missing)'}")
+
+    def _difference(self, plan: _TagPlan, problem: str) -> None:
+        with self._lock:
+            self.report.differences.append({"tag": plan.result.target, "source": plan.result.source,
+                                            "problem": problem})
+
+
+# --- Python API -----------------------------------------------------------------------------------
+
+def _as_service(value: str | RegistryService, field_name: str) -> RegistryService:
+    from mlrun_registry_ext.core.service import RegistryService
+
+    if isinstance(value, RegistryService):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(field_name, f"expected a registry URL or RegistryService, got {type(value).__name__}")
+    return RegistryService(url=value)
+
+
+def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | None:
+    """For an ECR target: the aws adapter's repository-ensure function, when it exists."""
+    from mlrun_registry_ext.core.providers import Provider
+
+    if service.provider is not Provider.ECR:
+        return None
+    try:
+        from mlrun_registry_ext.adapters import aws
+    except ImportError:
+        return None
+    ensure = getattr(aws, "ensure_repository", None) or getattr(aws, "ensure_ecr_repository", None)
+    if not callable(ensure):
+        return None
+
+    def _ensure(repository: str) -> None:
+        ensure(service, repository)
+
+    return _ensure
+
+
+def registry_login(service: RegistryService) -> RegistryService:
+    """The service as the registry API needs it: for ECR, its AWS keys (or role) become an ECR token
+    under user ``AWS`` (valid 12 h); other providers are used as given."""
+    if service.ecr is None:
+        return service
+    from mlrun_registry_ext.adapters import aws
+
+    token = aws.get_ecr_token(service)
+    return service.replace(username="AWS", password=token.password)
+
+
+def migrate(
+    source: str | RegistryService,
+    target: str | RegistryService | None = None,
+    *,
+    project: str | None = None,
+    include: Sequence[str] = (),
+    jobs: int = 6,
+    dry_run: bool = False,
+    rename: bool = False,
+    verify: bool = True,
+    progress: bool | Progress | None = None,
+) -> MigrationReport:
+    """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
+
+    ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
+    :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
+    service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
+    terminal. Returns a :class:`MigrationReport` (rendered as a table in notebooks).
+    """
+    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+
+    if target is None:
+        from mlrun_registry_ext.core.resolution import resolve_registry
+
+        target = resolve_registry().service
+    src = _as_service(source, "from")
+    dst = _as_service(target, "to")
+    if dst.is_server_default:
+        raise ConfigError("to", "the target is '.', the MLRun server's own registry; give its real URL")
+    naming = Naming(source_path=src.path, target_path=dst.path, image_prefix=dst.image_prefix, rename=rename)
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    src_login, dst_login = registry_login(src), registry_login(dst)
+    with RegistryEndpoint.for_service(src_login, jobs=jobs) as src_ep, \
+            RegistryEndpoint.for_service(dst_login, jobs=jobs) as dst_ep:
+        sink: Progress | None = RichProgress() if progress is True else (progress or None)
+        return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
+                         verify=verify, progress=sink,
+                         ensure_repository=ecr_repository_ensurer(dst)).run()
