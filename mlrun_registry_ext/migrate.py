@@ -767,9 +767,9 @@ def migrate(
     from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
 
     if target is None:
-        from mlrun_registry_ext.core.resolution import resolve_registry
+        from mlrun_registry_ext.api import resolve
 
-        target = resolve_registry().service
+        target = resolve().service
     src = _as_service(source, "from")
     dst = _as_service(target, "to")
     if dst.is_server_default:

@@ -108,12 +108,10 @@ def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
 
 
 def _active_service() -> RegistryService | None:
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    """The active external service (None for '.'); an invalid configuration is an error, not ignored."""
+    from mlrun_registry_ext.api import resolve
 
-    try:
-        service = resolve_registry().service
-    except ConfigError:
-        return None
+    service = resolve().service
     return None if service.is_server_default else service
 
 
