@@ -321,7 +321,7 @@ def cmd_ecr_cronjob(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- for the lead's `platform-config --apply` --------------------------------------------------------
+# --- `platform-config --apply` (the command lives in core_cmds) --------------------------------------
 def print_platform_diff(diff: Any, as_json: bool = False) -> int:
     """Print what ``adapters.kube.apply_platform_config`` returned; exit code 0."""
     if as_json:

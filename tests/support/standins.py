@@ -5,8 +5,8 @@ These are STAND-INS, not emulators: each one answers only the calls the real cli
 create/load, image build, Nuclio deploy), with the smallest response shapes that make those clients
 finish successfully. Every request is recorded so a test can assert what the REAL client sent.
 
-Shapes follow /work/shared/reference/mlrun.md ("Client facts": client-spec, frontend-spec) and
-/work/shared/reference/nuclio.md ("Dashboard HTTP API"), checked against the installed client source
+Shapes follow the shared reference notes on MLRun ("Client facts": client-spec, frontend-spec) and
+Nuclio ("Dashboard HTTP API"), checked against the installed client source
 (``mlrun/db/httpdb.py``, ``mlrun/runtimes/pod.py``, ``mlrun/runtimes/nuclio/function.py``,
 ``nuclio/deploy.py``). docs/standins.md summarises what each client sends.
 
@@ -231,7 +231,8 @@ def _get(obj: Any, dotted: str, default: Any = None) -> Any:
 
 
 def parse_docker_registry(docker_registry: str) -> tuple[str | None, str | None]:
-    """Copy of ``mlrun.utils.helpers.get_parsed_docker_registry`` (server-side meaning of docker_registry)."""
+    """The server-side meaning of docker_registry, as documented: (registry, repository); the first
+    segment is a registry only when it has '.' or ':' or is localhost; no '/' means a registry."""
     first_slash = docker_registry.find("/")
     if first_slash == -1:
         return docker_registry, None
