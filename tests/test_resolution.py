@@ -55,6 +55,9 @@ def test_server_registry_beats_the_default() -> None:
     assert "client-spec" in resolved.source
     # MLRun's own parsing: no registry host in the first segment means Docker Hub
     assert resolve_registry(server_registry="myuser/repo").service.url == "docker.io/myuser/repo"
+    # the platform's on-cluster registry answers plain HTTP on port 80
+    on_cluster = resolve_registry(server_registry="docker-registry.default-tenant.app.example.com:80")
+    assert on_cluster.service.insecure and on_cluster.service.provider.value == "on-cluster"
 
 
 def test_config_file_active_service(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -135,7 +135,10 @@ def _config_layer(config: ConfigFile, active: str) -> Layer:
 def _default_layer(server_registry: str | None, namespace_domain: str | None) -> Layer:
     layer = Layer("default")
     if server_registry:
-        layer.set("url", url_from_mlrun_docker_registry(server_registry), "MLRun server client-spec docker_registry")
+        url = url_from_mlrun_docker_registry(server_registry)
+        layer.set("url", url, "MLRun server client-spec docker_registry")
+        if url.split("/", 1)[0].endswith(":80"):
+            layer.set("insecure", True, "MLRun server's registry is on port 80: plain HTTP")
     elif namespace_domain:
         layer.set("url", f"docker-registry.{namespace_domain}:80", "default: on-cluster docker-registry "
                                                                    "(IGZ_NAMESPACE_DOMAIN)")

@@ -183,9 +183,7 @@ class RegistryService(BaseModel):
         secret_text = password.get_secret_value() if isinstance(password, SecretStr) else password
         if secret_text is None or secret_text == "":
             data["password"] = None
-        url = data.get("url")
-        if url is None or (isinstance(url, str) and not url.strip()):
-            raise ConfigError("url", "the registry URL is required: host[:port][/path], e.g. registry.example.com/team")
+        url = data.get("url", "")
         if not isinstance(url, str):
             raise ConfigError("url", f"expected a string host[:port][/path], got {type(url).__name__}")
         host, path, insecure = parse_registry_url(url)
