@@ -7,8 +7,10 @@ One source registry (real Debian ``docker-registry`` on loopback) is filled with
 manifest list). Each repetition copies them into a fresh htpasswd-protected target with each tool
 (order alternates), then re-runs both on the filled target ("nothing new"). Every target is checked
 tag by tag against the source digests. Printed: medians, the cold-copy ratio skopeo/migrate (goal
->= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%), and the peak RSS of the migrate
-process while copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
+>= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%) measured two ways: the wall time
+of the whole command (process start-up and imports included) and the engine's own time (the
+report's ``seconds``, from listing to verification), and the peak RSS of the migrate process while
+copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ def main() -> int:
               f"{os.cpu_count()} CPUs; {skopeo}")
 
         times: dict[str, list[float]] = {k: [] for k in ("migrate", "migrate-rerun", "skopeo", "skopeo-rerun")}
+        engine: dict[str, list[float]] = {"migrate": [], "migrate-rerun": []}
         for rep in range(args.reps):
             order = ("migrate", "skopeo") if rep % 2 == 0 else ("skopeo", "migrate")
             for tool in order:
@@ -184,9 +187,12 @@ def main() -> int:
                     rerun, rereport, _ = run_migrate(source, target, args.jobs)
                     if rereport["blobs"]["copied"] or rereport["manifests"]["copied"]:
                         raise SystemExit(f"re-run copied something: {rereport['blobs']} {rereport['manifests']}")
-                    print(f"rep {rep + 1}: migrate cold {cold:6.2f} s ({report['blobs']['copied']} blobs copied, "
-                          f"{report['blobs']['mounted']} mounted, {report['mb_per_s']} MB/s in-engine); "
-                          f"re-run {rerun:5.2f} s")
+                    engine["migrate"].append(report["seconds"])
+                    engine["migrate-rerun"].append(rereport["seconds"])
+                    print(f"rep {rep + 1}: migrate cold {cold:6.2f} s (engine {report['seconds']:.2f} s; "
+                          f"{report['blobs']['copied']} blobs copied, {report['blobs']['mounted']} mounted, "
+                          f"{report['mb_per_s']} MB/s in-engine); re-run {rerun:5.2f} s "
+                          f"(engine {rereport['seconds']:.3f} s)")
                 else:
                     cold = run_skopeo(source, target, repos, workdir)
                     check_target(target, expected, tool)
@@ -202,10 +208,17 @@ def main() -> int:
         for key, value in med.items():
             print(f"  {key:14s} {value:7.2f} s")
         ratio = med["skopeo"] / med["migrate"]
+        eng = {k: statistics.median(v) for k, v in engine.items()}
+        print(f"  {'migrate engine':14s} {eng['migrate']:7.2f} s  (the report's seconds: listing to verification)")
+        print(f"  {'re-run engine':14s} {eng['migrate-rerun']:7.3f} s")
         rerun_share = med["migrate-rerun"] / med["migrate"]
+        engine_share = eng["migrate-rerun"] / eng["migrate"]
         print(f"cold copy: skopeo / migrate = {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
-        print(f"re-run with nothing new: {rerun_share * 100:.1f}% of the cold copy  "
-              f"(goal <= 5%: {'met' if rerun_share <= 0.05 else 'NOT met'}); skopeo re-run "
+        print(f"re-run with nothing new, whole command (wall, start-up included): {rerun_share * 100:.1f}% of the "
+              f"cold copy (goal <= 5%: {'met' if rerun_share <= 0.05 else 'NOT met'}); of that, "
+              f"{med['migrate-rerun'] - eng['migrate-rerun']:.2f} s is process start-up and imports")
+        print(f"re-run with nothing new, engine only (report seconds): {engine_share * 100:.1f}% of the cold "
+              f"copy's engine time (goal <= 5%: {'met' if engine_share <= 0.05 else 'NOT met'}); skopeo re-run "
               f"{med['skopeo-rerun'] / med['skopeo'] * 100:.0f}% of its cold copy")
         if args.big_gib > 0:
             wall, rss, mbps = peak_rss_big_layer(workdir, args.big_gib, args.jobs)
