@@ -219,3 +219,20 @@ def test_ecr_credentials_warn_about_mlrun_build_secret(mlrun_api, project, handl
     assert target.secret is None and fn.spec.build.secret in (None, "")
     assert any("does not mount a per-function build secret" in r.getMessage() for r in caplog.records)
     assert CANARY not in caplog.text
+
+
+def test_configure_project_loads_functions_defined_in_project_yaml(ghcr_env, mlrun_api, tmp_path: Path,
+                                                                   handler_file) -> None:
+    import mlrun
+
+    project = mlrun.new_project("yamlproj", context=str(tmp_path), save=False)
+    project.set_function(str(handler_file), name="trainer", kind="job", image="mlrun/mlrun")
+    project.set_function(str(handler_file), name="server", kind="nuclio", image="mlrun/mlrun", handler="handler")
+    project.export()
+    loaded = mlrun.load_project(str(tmp_path), save=False)
+    assert not loaded.spec._function_objects  # only definitions so far
+
+    targets = registry.configure_project(loaded)
+    assert set(targets) == {"trainer", "server"}
+    assert loaded.get_function("trainer").spec.build.image == "ghcr.io/acme/ml-func-yamlproj-trainer:latest"
+    assert loaded.get_function("server").spec.config["spec.build.registry"] == "ghcr.io/acme"

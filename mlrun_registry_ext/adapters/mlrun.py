@@ -57,16 +57,16 @@ def configure_function(fn: Any, registry: ActiveRegistry | RegistryService | Non
 
 
 def _project_functions(project: Any) -> dict[str, Any]:
-    """Every function object the project defines, loaded locally (no DB round trip)."""
-    functions: dict[str, Any] = {}
-    with contextlib.suppress(Exception):
-        project.sync_functions(always=False, save=False, silent=True)
+    """Every function object the project defines, loaded locally (no DB round trip).
+
+    A definition that cannot be loaded is an error, not skipped: a function left unconfigured would
+    silently push to the server's default registry.
+    """
     spec = project.spec
-    functions.update(getattr(spec, "_function_objects", {}) or {})
-    for name in list(getattr(spec, "_function_definitions", {}) or {}):
+    functions: dict[str, Any] = dict(spec._function_objects)
+    for name in spec._function_definitions:
         if name not in functions:
-            with contextlib.suppress(Exception):
-                functions[name] = project.get_function(name, sync=False, enrich=False)
+            functions[name] = project.get_function(name, sync=True, enrich=False)
     return functions
 
 
