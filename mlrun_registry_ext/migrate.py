@@ -1,10 +1,12 @@
 """Migrate images off a registry (usually the on-cluster one) into another, fast and with nothing lost.
 
-Like crane/regclient's copy: compare tag digests first and skip identical images, HEAD each blob on
-the target and skip what is there, mount blobs across repositories of the target, stream the rest
-source -> target in parallel (no disk, no whole layer in memory, digest checked before the commit),
-write manifest bytes unchanged (children before their index) so digests are preserved, then check
-that every source tag resolves to the same digest on the target.
+Like crane/regclient's copy: compare tag digests first and skip identical images, check each blob on
+the target and skip what is there (HEAD, or for a blob only one repository needs, a mount from that
+repository itself, which also opens the upload), mount blobs across repositories of the target, stream
+the rest source -> target in parallel (no disk, no whole layer in memory, digest checked before the
+commit), write manifest bytes unchanged (children before their index, each tag as soon as its blobs
+are there) so digests are preserved, then check that every source tag resolves to the same digest on
+the target.
 
 The first half of this module is pure planning (manifest media types, write order, filters, target
 naming); the engine below it talks to registries only through
@@ -19,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -464,6 +466,10 @@ class Migration:
         self.ensure_repository = ensure_repository
         self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
         self._lock = threading.Lock()
+        #: manifests read from the source, by (repository, digest)
+        self._manifests: dict[tuple[str, str], Manifest] = {}
+        #: (target repository, digest) of child manifests written or found
+        self._written: set[tuple[str, str]] = set()
 
     # -- helpers
     def _count(self, **amounts: int) -> None:
@@ -483,17 +489,13 @@ class Migration:
         started = time.monotonic()
         try:
             plans = self._compare()
-            todo = [p for p in plans if p.result.status == "planned"]
+            todo = [p for p in plans if p.result.status == "planned"]  # manifests fetched (_plan_tag)
             if todo:
-                self._fetch_manifests(todo)
-                todo = [p for p in todo if p.result.status == "planned"]
                 jobs = self._blob_jobs(todo)
                 if not self.dry_run and self.ensure_repository is not None:
                     for repo in sorted({p.target_repo for p in todo}):
                         self.ensure_repository(repo)
-                self._copy_blobs(jobs)
-                failed_blobs = {j.digest: j.failed for j in jobs.values() if j.failed is not None}
-                self._write_manifests(todo, failed_blobs)
+                self._copy_blobs(jobs, todo)
             if self.verify and not self.dry_run:
                 self._verify([p for p in plans if p.result.status == "copied"])
         finally:
@@ -519,7 +521,7 @@ class Migration:
                         plans.append(_TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"),
                                               repo, tag, target_repo))
             self.report.tags = [p.result for p in plans]
-            self.progress.phase("comparing tags", total=len(plans))
+            self.progress.phase("comparing tags, reading manifests", total=len(plans))
 
             def compare(plan: _TagPlan) -> None:
                 try:
@@ -530,6 +532,8 @@ class Migration:
                     if plan.result.target_digest == plan.result.source_digest:
                         plan.result.status = "skipped"
                         self._count(verified=1)
+                    else:
+                        self._plan_tag(plan)  # right away: no barrier between comparing and reading
                 except RegistryExtError as exc:
                     self._fail(plan, str(exc))
                 self.progress.advance()
@@ -542,43 +546,31 @@ class Migration:
         plan.result.error = message
         self._error(f"{plan.result.source}: {message}")
 
-    def _fetch_manifests(self, plans: list[_TagPlan]) -> None:
-        """Fetch each tag's manifest (by the digest just compared) and, for an index, its children."""
-        cache: dict[tuple[str, str], Manifest] = {}
-        cache_lock = threading.Lock()
+    def _fetch(self, repo: str, digest: str) -> Manifest:
+        with self._lock:
+            hit = self._manifests.get((repo, digest))
+        if hit is None:
+            raw, content_type = self.source.get_manifest(repo, digest)
+            hit = parse_manifest(raw, content_type, f"{repo}@{digest}")
+            if hit.digest != digest:
+                raise RegistryAPIError(f"{repo}@{digest}: the source served a manifest with digest {hit.digest}")
+            with self._lock:
+                self._manifests[(repo, digest)] = hit
+        return hit
 
-        def fetch(repo: str, digest: str) -> Manifest:
-            with cache_lock:
-                hit = cache.get((repo, digest))
-            if hit is None:
-                raw, content_type = self.source.get_manifest(repo, digest)
-                hit = parse_manifest(raw, content_type, f"{repo}@{digest}")
-                if hit.digest != digest:
-                    raise RegistryAPIError(f"{repo}@{digest}: the source served a manifest with digest {hit.digest}")
-                with cache_lock:
-                    cache[(repo, digest)] = hit
-            return hit
-
-        def plan_tag(plan: _TagPlan) -> None:
-            try:
-                assert plan.result.source_digest is not None
-                root = fetch(plan.repo, plan.result.source_digest)
-                children: dict[str, Manifest] = {}
-                pending = [root]
-                while pending:
-                    node = pending.pop()
-                    for child in node.children:
-                        if child.digest not in children:
-                            children[child.digest] = fetch(plan.repo, child.digest)
-                            pending.append(children[child.digest])
-                plan.manifests = write_order(root, children)
-            except RegistryExtError as exc:
-                self._fail(plan, str(exc))
-
-        self.progress.phase("reading manifests", total=len(plans))
-        with self._pool(self.jobs * 2) as pool:
-            for _ in pool.map(plan_tag, plans):
-                self.progress.advance()
+    def _plan_tag(self, plan: _TagPlan) -> None:
+        """Fetch the tag's manifest (by the digest just compared) and, for an index, its children."""
+        assert plan.result.source_digest is not None
+        root = self._fetch(plan.repo, plan.result.source_digest)
+        children: dict[str, Manifest] = {}
+        pending = [root]
+        while pending:
+            node = pending.pop()
+            for child in node.children:
+                if child.digest not in children:
+                    children[child.digest] = self._fetch(plan.repo, child.digest)
+                    pending.append(children[child.digest])
+        plan.manifests = write_order(root, children)
 
     def _blob_jobs(self, plans: list[_TagPlan]) -> dict[str, _BlobJob]:
         jobs: dict[str, _BlobJob] = {}
@@ -592,26 +584,77 @@ class Migration:
                         job.needs.append((plan.repo, plan.target_repo))
         return jobs
 
-    def _copy_blobs(self, jobs: dict[str, _BlobJob]) -> None:
+    def _copy_blobs(self, jobs: dict[str, _BlobJob], plans: list[_TagPlan]) -> None:
         """One task per digest: HEAD it in every target repository that needs it; upload it once
-        (streamed) and mount it into the others; biggest blobs first to keep the workers busy."""
+        (streamed) and mount it into the others; biggest blobs first to keep the workers busy.
+        Each tag's manifests are written as soon as its last blob is done, while the others copy."""
         ordered = sorted(jobs.values(), key=lambda j: -j.size)
         self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
+        waiting: list[set[str]] = []
+        waiters: dict[str, list[int]] = {}
+        for index, plan in enumerate(plans):
+            digests = {b.digest for m in plan.manifests for b in m.blobs if b.digest in jobs}
+            waiting.append(digests)
+            for digest in digests:
+                waiters.setdefault(digest, []).append(index)
+        state = {"phase": False, "early": 0}
+        lock = threading.Lock()
+        writes: list[Future[None]] = []
 
-        def run(job: _BlobJob) -> None:
-            try:
-                self._copy_one_blob(job)
-            except RegistryExtError as exc:
-                job.failed = str(exc)
-                self._error(f"blob {job.digest}: {exc}")
+        def write(plan: _TagPlan) -> None:
+            self._write_manifests(plan, jobs)
+            with lock:
+                if not state["phase"]:
+                    state["early"] += 1
+                    return
+            self.progress.advance()
 
-        with self._pool(self.jobs) as pool:
+        with self._pool(self.jobs) as pool, self._pool(self.jobs * 2) as writer:
+            def done(digest: str) -> None:
+                ready = []
+                with lock:
+                    for index in waiters.get(digest, ()):
+                        waiting[index].discard(digest)
+                        if not waiting[index]:
+                            ready.append(plans[index])
+                    writes.extend(writer.submit(write, plan) for plan in ready)
+
+            def run(job: _BlobJob) -> None:
+                try:
+                    self._copy_one_blob(job)
+                except RegistryExtError as exc:
+                    job.failed = str(exc)
+                    self._error(f"blob {job.digest}: {exc}")
+                done(job.digest)
+
+            with lock:
+                writes.extend(writer.submit(write, plan) for plan, digests in zip(plans, waiting, strict=True)
+                              if not digests)
             list(pool.map(run, ordered))
+            self.progress.phase("manifests", total=len(plans))
+            with lock:
+                state["phase"] = True
+                early = state["early"]
+            self.progress.advance(early)
+            for future in list(writes):
+                future.result()
 
     def _copy_one_blob(self, job: _BlobJob) -> None:
         present: list[str] = []
         missing: list[tuple[str, str]] = []
-        for source_repo, target_repo in job.needs:
+        needs = job.needs
+        if len(needs) == 1 and not self.dry_run and self.target.probes_by_mount:
+            # One request instead of HEAD + POST: a mount from its own repository answers 201 when the
+            # blob is there and opens the upload otherwise (no other repository to mount it from).
+            (source_repo, target_repo), needs = needs[0], []
+            outcome = self.target.copy_blob_from(self.source, source_repo, target_repo, job.digest, job.size,
+                                                 probe=True, on_bytes=self.progress.advance)
+            if outcome == "copied":
+                self._count(blobs_copied=1, bytes_copied=job.size)
+            else:
+                self._count(blobs_skipped=1, bytes_skipped=job.size)
+                self.progress.advance(job.size)
+        for source_repo, target_repo in needs:
             if self.target.blob_exists(target_repo, job.digest):
                 present.append(target_repo)
                 self._count(blobs_skipped=1, bytes_skipped=job.size)
@@ -636,44 +679,39 @@ class Migration:
                 self._count(blobs_copied=1, bytes_copied=job.size)
             present.append(target_repo)
 
-    def _write_manifests(self, plans: list[_TagPlan], failed_blobs: dict[str, str]) -> None:
-        written: set[tuple[str, str]] = set()
-        written_lock = threading.Lock()
-
-        def write(plan: _TagPlan) -> None:
-            broken = [b.digest for m in plan.manifests for b in m.blobs if b.digest in failed_blobs]
-            if broken:
-                self._fail(plan, f"not written: blob {broken[0]} could not be copied ({failed_blobs[broken[0]]})")
-                return
-            if self.dry_run:
-                self._count(manifests_copied=len(plan.manifests))
-                return
-            try:
-                for manifest in plan.manifests[:-1]:
-                    key = (plan.target_repo, manifest.digest)
-                    with written_lock:
-                        done = key in written
-                    if done or self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest:
-                        self._count(manifests_skipped=1)
-                    else:
-                        self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
-                        self._count(manifests_copied=1)
-                    with written_lock:
-                        written.add(key)
-                root = plan.manifests[-1]
-                self.target.put_manifest(plan.target_repo, plan.tag, root)
-                self._count(manifests_copied=1)
-                plan.result.status = "copied"
-            except RegistryExtError as exc:
-                self._fail(plan, str(exc))
-
-        self.progress.phase("manifests", total=len(plans))
-        with self._pool(self.jobs * 2) as pool:
-            for _ in pool.map(write, plans):
-                self.progress.advance()
+    def _write_manifests(self, plan: _TagPlan, jobs: dict[str, _BlobJob]) -> None:
+        """Write one tag's manifests, children first (each child once per repository), unless one of
+        its blobs could not be copied."""
+        failed = [(b.digest, jobs[b.digest].failed) for m in plan.manifests for b in m.blobs
+                  if b.digest in jobs and jobs[b.digest].failed is not None]
+        if failed:
+            self._fail(plan, f"not written: blob {failed[0][0]} could not be copied ({failed[0][1]})")
+            return
+        if self.dry_run:
+            self._count(manifests_copied=len(plan.manifests))
+            return
+        try:
+            for manifest in plan.manifests[:-1]:
+                key = (plan.target_repo, manifest.digest)
+                with self._lock:
+                    done = key in self._written
+                if done or self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest:
+                    self._count(manifests_skipped=1)
+                else:
+                    self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
+                    self._count(manifests_copied=1)
+                with self._lock:
+                    self._written.add(key)
+            root = plan.manifests[-1]
+            self.target.put_manifest(plan.target_repo, plan.tag, root)
+            self._count(manifests_copied=1)
+            plan.result.status = "copied"
+        except RegistryExtError as exc:
+            self._fail(plan, str(exc))
 
     def _verify(self, plans: list[_TagPlan]) -> None:
-        """Resolve every copied tag on the target again and compare with the source digest."""
+        """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
+        what a later pull will get, not what the registry said while the tag was written."""
         self.progress.phase("verifying", total=len(plans))
 
         def check(plan: _TagPlan) -> None:

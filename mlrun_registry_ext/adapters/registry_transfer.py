@@ -121,6 +121,9 @@ class RegistryEndpoint:
         self.retry = retry or RetryPolicy()
         self.chunk_size = chunk_size
         self.mounts_refused = False
+        #: Set when the registry opened an upload for a mount from a repository that has the blob:
+        #: it does not mount, so a mount cannot tell whether a blob is present either.
+        self.mounts_ignored = False
 
     @classmethod
     def for_service(cls, service: RegistryService, *, jobs: int = 6, retry: RetryPolicy | None = None,
@@ -205,7 +208,8 @@ class RegistryEndpoint:
         return response.content, response.headers.get("content-type")
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
-        """Write the manifest bytes unchanged under ``reference`` (tag or digest)."""
+        """Write the manifest bytes unchanged under ``reference`` (tag or digest); a registry that says
+        it stored another digest (``Docker-Content-Digest``) is an error."""
         response = self.retry.call(f"PUT manifest {repository}:{reference}", lambda: self.client.request(
             "PUT", f"/v2/{repository}/manifests/{reference}", scope_repo=repository, actions=PUSH,
             headers={"Content-Type": manifest.media_type}, content=manifest.raw))
@@ -214,6 +218,16 @@ class RegistryEndpoint:
             raise RegistryAPIError(f"{self.host} stored {repository}:{reference} as {written}, not {manifest.digest}")
 
     # --- blobs ---------------------------------------------------------------------------------
+    @property
+    def probes_by_mount(self) -> bool:
+        """Whether a mount of a blob into its own repository can stand in for the HEAD before an upload:
+        201 when the blob is there, else the upload session the copy needs anyway (one request, not
+        two). Not where mounts are refused or ignored, nor on ECR, where mounting is opt-in."""
+        from mlrun_registry_ext.core.providers import Provider
+
+        ecr = self.rules is not None and self.rules.provider is Provider.ECR
+        return not (self.mounts_refused or self.mounts_ignored or ecr)
+
     def blob_exists(self, repository: str, digest: str) -> bool:
         return self.retry.call(f"HEAD blob {repository}@{digest}",
                                lambda: self.client.blob_exists(repository, digest))
@@ -234,6 +248,10 @@ class RegistryEndpoint:
             else:
                 if response.status_code == 201:
                     return None
+                if mount_from != repository:
+                    log.info("%s answered a cross-repository mount with an upload; not relying on mounts",
+                             self.host)
+                    self.mounts_ignored = True
                 return self._location(response, repository)
         response = self.client.request("POST", f"/v2/{repository}/blobs/uploads/", scope_repo=repository,
                                        actions=PUSH)
@@ -253,22 +271,31 @@ class RegistryEndpoint:
                                 timeout=10)
 
     def copy_blob_from(self, source: RegistryEndpoint, source_repository: str, repository: str, digest: str,
-                       size: int, *, mount_from: str | None = None,
-                       on_bytes: Callable[[int], Any] | None = None) -> Literal["copied", "mounted"]:
+                       size: int, *, mount_from: str | None = None, probe: bool = False,
+                       on_bytes: Callable[[int], Any] | None = None) -> Literal["copied", "mounted", "present"]:
         """Copy one blob into ``repository``: mount it from ``mount_from`` (same registry) when given,
-        else stream it from ``source``. Retried as a whole; a digest mismatch is never retried."""
+        else stream it from ``source``. With ``probe`` (see :attr:`probes_by_mount`) the upload is opened
+        by a mount from ``repository`` itself: "present" when the blob is already there. Retried as a
+        whole; a digest mismatch is never retried."""
         sent = [0]
+        streamed = [False]
 
         def progress(n: int) -> None:
             sent[0] += n
+            streamed[0] = True
             if on_bytes is not None:
                 on_bytes(n)
 
-        def attempt() -> Literal["copied", "mounted"]:
+        def attempt() -> Literal["copied", "mounted", "present"]:
             if sent[0] and on_bytes is not None:
                 on_bytes(-sent[0])  # a retry starts over
             sent[0] = 0
-            return self._copy_blob_once(source, source_repository, repository, digest, size, mount_from, progress)
+            mount = repository if probe and mount_from is None else mount_from
+            outcome = self._copy_blob_once(source, source_repository, repository, digest, size, mount, progress)
+            if outcome == "mounted" and mount == repository:
+                # an earlier attempt may have committed it before its connection broke
+                return "copied" if streamed[0] else "present"
+            return outcome
 
         return self.retry.call(f"copy blob {digest[:19]} to {repository}", attempt)
 
