@@ -18,7 +18,7 @@ from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_con
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import PushTarget, project_image_target, push_target
-from mlrun_registry_ext.core.versions import check_gates
+from mlrun_registry_ext.versions_gate import check_version_gates
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ActiveRegistry:
 
     def check_gates(self) -> list[str]:
         """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings."""
-        notes = check_gates(self.service.url, self.service.is_external, self.platform.versions())
+        notes = check_version_gates(self.service, self.platform)
         for note in notes:
             warn_once(note)
         return notes
@@ -63,7 +63,6 @@ class ActiveRegistry:
         return platform_config(self.service)
 
     def to_dict(self) -> dict[str, Any]:
-        self.platform.versions()  # fills in the installed client's version
         data = self.resolved.to_dict()
         data["platform"] = {
             "mlrun_client": self.platform.mlrun_client, "mlrun_server": self.platform.mlrun_server,

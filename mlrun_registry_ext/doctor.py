@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
@@ -265,10 +266,11 @@ class _RegistryDoctor:
     listed as not run: they are what remains unproven.
     """
 
-    def __init__(self, service: RegistryService, timeout: float) -> None:
+    def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce) -> None:
         from mlrun_registry_ext.adapters import registry_http
 
         self.http = registry_http
+        self.platform = platform
         self.service = service
         self.timeout = timeout
         self.report = RegistryReport(service)
@@ -381,7 +383,7 @@ class _RegistryDoctor:
     def version_gates(self, budget: _Budget) -> Outcome:
         from mlrun_registry_ext.versions_gate import check_version_gates
 
-        warnings = check_version_gates(self.service)
+        warnings = check_version_gates(self.service, self.platform.get())
         if warnings:
             return True, "; ".join(warnings), "warning"
         return True, "MLRun and Nuclio versions support an external registry", "info"
@@ -598,15 +600,32 @@ def doctor(
     """
     if isinstance(services, RegistryService):
         services = [services]
+    platform = _PlatformOnce()
     if services is None:
         from mlrun_registry_ext.api import resolve
 
-        resolved = resolve().resolved  # includes the MLRun server's registry when MLRUN_DBPATH is set
-        services = list(resolved.all_services.values()) if all else [resolved.service]
+        active = resolve()  # includes the MLRun server's registry when MLRUN_DBPATH is set
+        platform = _PlatformOnce(active.platform)
+        services = list(active.resolved.all_services.values()) if all else [active.service]
     if not services:
         raise ConfigError("services", "no registry service to check")
     if len(services) == 1:
-        return DoctorReport([_RegistryDoctor(services[0], timeout).run()])
+        return DoctorReport([_RegistryDoctor(services[0], timeout, platform).run()])
     with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="registry-doctor") as pool:
-        reports = list(pool.map(lambda s: _RegistryDoctor(s, timeout).run(), services))
+        reports = list(pool.map(lambda s: _RegistryDoctor(s, timeout, platform).run(), services))
     return DoctorReport(reports)
+
+
+class _PlatformOnce:
+    """What the MLRun API and Nuclio dashboard report, asked once for all the registries checked together
+    (inside the first version-gate check, so the timeout bounds it)."""
+
+    def __init__(self, known: PlatformInfo | None = None) -> None:
+        self._info = known
+        self._lock = threading.Lock()
+
+    def get(self) -> PlatformInfo:
+        with self._lock:
+            if self._info is None:
+                self._info = probe_platform()
+            return self._info

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -597,17 +597,8 @@ class Migration:
             waiting.append(digests)
             for digest in digests:
                 waiters.setdefault(digest, []).append(index)
-        state = {"phase": False, "early": 0}
         lock = threading.Lock()
         writes: list[Future[None]] = []
-
-        def write(plan: _TagPlan) -> None:
-            self._write_manifests(plan, jobs)
-            with lock:
-                if not state["phase"]:
-                    state["early"] += 1
-                    return
-            self.progress.advance()
 
         with self._pool(self.jobs) as pool, self._pool(self.jobs * 2) as writer:
             def done(digest: str) -> None:
@@ -617,7 +608,7 @@ class Migration:
                         waiting[index].discard(digest)
                         if not waiting[index]:
                             ready.append(plans[index])
-                    writes.extend(writer.submit(write, plan) for plan in ready)
+                    writes.extend(writer.submit(self._write_manifests, plan, jobs) for plan in ready)
 
             def run(job: _BlobJob) -> None:
                 try:
@@ -627,17 +618,14 @@ class Migration:
                     self._error(f"blob {job.digest}: {exc}")
                 done(job.digest)
 
-            with lock:
-                writes.extend(writer.submit(write, plan) for plan, digests in zip(plans, waiting, strict=True)
-                              if not digests)
-            list(pool.map(run, ordered))
+            with lock:  # tags whose blobs were all there already
+                writes.extend(writer.submit(self._write_manifests, plan, jobs)
+                              for plan, digests in zip(plans, waiting, strict=True) if not digests)
+            list(pool.map(run, ordered))  # every tag's write is submitted once its last blob is done
             self.progress.phase("manifests", total=len(plans))
-            with lock:
-                state["phase"] = True
-                early = state["early"]
-            self.progress.advance(early)
-            for future in list(writes):
+            for future in as_completed(writes):  # those written early count at once
                 future.result()
+                self.progress.advance()
 
     def _copy_one_blob(self, job: _BlobJob) -> None:
         present: list[str] = []

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlrun_registry_ext.api import ActiveRegistry, as_active
+from mlrun_registry_ext.core.kinds import ALL_KINDS
 from mlrun_registry_ext.core.resolution import warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import PushTarget
@@ -80,7 +81,7 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     targets: dict[str, PushTarget] = {}
     for key, fn in _project_functions(project).items():
         kind = getattr(fn, "kind", None) or "job"
-        if kind not in ("job", "mpijob", "spark", "dask", "application", "nuclio", "serving", "remote"):
+        if kind not in ALL_KINDS:
             continue  # local / handler functions are not built
         targets[key] = configure_function(fn, active, project=project.metadata.name, tag=tag)
     image = active.project_image(project.metadata.name, tag)

@@ -9,6 +9,7 @@ error: the values stay unknown and the caller warns.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,6 @@ DEFAULT_TIMEOUT = 3.0
 class PlatformInfo:
     """What the client package, the MLRun server and the Nuclio dashboard report."""
 
-    mlrun_client: str | None = None
     mlrun_server: str | None = None
     nuclio_from_mlrun: str | None = None
     nuclio_dashboard: str | None = None
@@ -34,11 +34,14 @@ class PlatformInfo:
     dashboard_url: str | None = None
     problems: list[str] = field(default_factory=list)
 
+    @functools.cached_property
+    def mlrun_client(self) -> str | None:
+        """The installed mlrun package's version, read once and only when a gate or report needs it."""
+        return installed_mlrun_version()
+
     def versions(self) -> list[ComponentVersion]:
         """Every version a source reported; unknown server versions are left out (gates warn)."""
         found = []
-        if self.mlrun_client is None:
-            self.mlrun_client = installed_mlrun_version()
         if self.mlrun_client:
             found.append(ComponentVersion("mlrun", self.mlrun_client, "the installed mlrun package"))
         if self.dbpath:

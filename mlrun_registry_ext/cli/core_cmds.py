@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.core.kinds import MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
 
-KINDS_HELP = "job, mpijob, spark, dask, application (built by MLRun); nuclio, serving, remote (built by Nuclio)"
+KINDS_HELP = f"{', '.join(MLRUN_BUILT_KINDS)} (built by MLRun); {', '.join(NUCLIO_BUILT_KINDS)} (built by Nuclio)"
 
 
 def register(sub: Any) -> None:

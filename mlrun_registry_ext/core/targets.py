@@ -13,14 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlrun_registry_ext.core.kinds import ALL_KINDS, MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError
 
-MLRUN_BUILT_KINDS = ("job", "mpijob", "spark", "dask", "application")
-NUCLIO_BUILT_KINDS = ("nuclio", "serving", "remote")
-ALL_KINDS = MLRUN_BUILT_KINDS + NUCLIO_BUILT_KINDS
 DEFAULT_TAG = "latest"
 MLRUN_NAME_TEMPLATE = "func-{project}-{name}"
 PREFIX_TEMPLATE_SETTING = "MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE"
