@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import html
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,12 +26,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY
+from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+    from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation
     from mlrun_registry_ext.core.service import RegistryService
+
+log = logging.getLogger(__name__)
 
 # --- manifests ------------------------------------------------------------------------------------
 
@@ -470,6 +474,9 @@ class Migration:
         self._manifests: dict[tuple[str, str], Manifest] = {}
         #: (target repository, digest) of child manifests written or found
         self._written: set[tuple[str, str]] = set()
+        #: target repositories the target's catalog did not list when the run started: nothing in them
+        #: needs a HEAD (empty when the target offers no catalog: then everything is asked about)
+        self._absent: frozenset[str] = frozenset()
 
     # -- helpers
     def _count(self, **amounts: int) -> None:
@@ -503,43 +510,65 @@ class Migration:
             self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _compare(self) -> list[_TagPlan]:
-        """List source repositories and tags; skip tags whose target digest already matches."""
-        self.progress.phase("listing")
-        self.source.check_access()
+    def _target_repositories(self) -> set[str] | None:
+        """The target's repositories (its catalog), or None when it offers none (Docker Hub, GHCR...)."""
         self.target.check_access()
-        repos = select_repositories(self.source.list_repositories(), self.naming, project=self.project,
-                                    include=self.include, prefixes=(self.naming.image_prefix,))
-        plans: list[_TagPlan] = []
+        try:
+            return set(self.target.list_repositories())
+        except RegistryAPIError as exc:
+            log.debug("no catalog on the target (%s): checking every tag and blob there", exc)
+            return None
+
+    def _compare(self) -> list[_TagPlan]:
+        """List source repositories and tags; skip tags whose target digest already matches.
+
+        The target's access check and catalog, the source's tag lists and the tag comparisons overlap:
+        each repository's tags are compared as soon as its list is in.
+        """
+        self.progress.phase("listing")
         with self._pool(self.jobs * 2) as pool:
-            for repo, tags in zip(repos, pool.map(self.source.list_tags, repos), strict=True):
+            on_target = pool.submit(self._target_repositories)
+            self.source.check_access()
+            repos = select_repositories(self.source.list_repositories(), self.naming, project=self.project,
+                                        include=self.include, prefixes=(self.naming.image_prefix,))
+            listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
+            existing = on_target.result()
+            by_repo: dict[str, list[_TagPlan]] = {}
+            compared: list[Future[None]] = []
+            for listing in as_completed(listings):
+                repo = listings[listing]
                 rel = self.naming.relative(repo) or repo
                 target_repo = self.naming.target_repository(repo)
                 self.target.check_repository_name(target_repo)
-                for tag in sorted(tags):
-                    if matches_include(rel, tag, self.include):
-                        plans.append(_TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"),
-                                              repo, tag, target_repo))
-            self.report.tags = [p.result for p in plans]
-            self.progress.phase("comparing tags, reading manifests", total=len(plans))
-
-            def compare(plan: _TagPlan) -> None:
-                try:
-                    plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
-                    if plan.result.source_digest is None:
-                        raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
-                    plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
-                    if plan.result.target_digest == plan.result.source_digest:
-                        plan.result.status = "skipped"
-                        self._count(verified=1)
-                    else:
-                        self._plan_tag(plan)  # right away: no barrier between comparing and reading
-                except RegistryExtError as exc:
-                    self._fail(plan, str(exc))
+                if existing is not None and target_repo not in existing:
+                    with self._lock:
+                        self._absent |= {target_repo}
+                plans = by_repo[repo] = [
+                    _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
+                    for tag in sorted(listing.result()) if matches_include(rel, tag, self.include)]
+                compared += [pool.submit(self._compare_tag, plan) for plan in plans]
+            ordered = [plan for repo in repos for plan in by_repo[repo]]
+            self.report.tags = [p.result for p in ordered]
+            self.progress.phase("comparing tags, reading manifests", total=len(ordered))
+            for future in as_completed(compared):
+                future.result()
                 self.progress.advance()
+        return ordered
 
-            list(pool.map(compare, plans))
-        return plans
+    def _compare_tag(self, plan: _TagPlan) -> None:
+        try:
+            plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
+            if plan.result.source_digest is None:
+                raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
+            if plan.target_repo not in self._absent:
+                plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+            if plan.result.target_digest == plan.result.source_digest:
+                plan.result.status = "skipped"
+                self._count(verified=1)
+            else:
+                self._plan_tag(plan)  # right away: no barrier between comparing and reading
+        except RegistryExtError as exc:
+            self._fail(plan, str(exc))
 
     def _fail(self, plan: _TagPlan, message: str) -> None:
         plan.result.status = "failed"
@@ -643,7 +672,7 @@ class Migration:
                 self._count(blobs_skipped=1, bytes_skipped=job.size)
                 self.progress.advance(job.size)
         for source_repo, target_repo in needs:
-            if self.target.blob_exists(target_repo, job.digest):
+            if target_repo not in self._absent and self.target.blob_exists(target_repo, job.digest):
                 present.append(target_repo)
                 self._count(blobs_skipped=1, bytes_skipped=job.size)
                 self.progress.advance(job.size)
@@ -683,7 +712,8 @@ class Migration:
                 key = (plan.target_repo, manifest.digest)
                 with self._lock:
                     done = key in self._written
-                if done or self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest:
+                if done or (plan.target_repo not in self._absent
+                            and self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest):
                     self._count(manifests_skipped=1)
                 else:
                     self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
@@ -771,6 +801,46 @@ def registry_login(service: RegistryService) -> RegistryService:
     return service.replace(username="AWS", password=token.password)
 
 
+def check_endpoints(source: RegistryLocation, target: RegistryLocation) -> None:
+    """'.' (the MLRun server's own registry) has no address here: it is neither source nor target."""
+    if target.is_server_default:
+        raise ConfigError("to", "the target is '.', the MLRun server's own registry; give its real URL")
+    if source.is_server_default:
+        raise ConfigError("from", "the source is '.', the MLRun server's own registry; give its real URL")
+
+
+def run_migration(
+    source: RegistryAccess,
+    target: RegistryAccess,
+    *,
+    image_prefix: str = "",
+    project: str | None = None,
+    include: Sequence[str] = (),
+    jobs: int = 6,
+    dry_run: bool = False,
+    rename: bool = False,
+    verify: bool = True,
+    progress: bool | Progress | None = None,
+    ensure_repository: Callable[[str], None] | None = None,
+) -> MigrationReport:
+    """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
+    e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
+    command line both end here; ``progress`` is as for :func:`migrate`."""
+    check_endpoints(source.location, target.location)
+    naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
+                    rename=rename)
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+
+    with RegistryEndpoint.for_access(source) as src_ep, RegistryEndpoint.for_access(target) as dst_ep:
+        sink: Progress | None = RichProgress() if progress is True else (progress or None)
+        return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
+                         verify=verify, progress=sink, ensure_repository=ensure_repository).run()
+
+
 def migrate(
     source: str | RegistryService,
     target: str | RegistryService | None = None,
@@ -790,25 +860,13 @@ def migrate(
     service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
     terminal. Returns a :class:`MigrationReport` (rendered as a table in notebooks).
     """
-    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
-
     if target is None:
         from mlrun_registry_ext.api import resolve
 
         target = resolve().service
     src = _as_service(source, "from")
     dst = _as_service(target, "to")
-    if dst.is_server_default:
-        raise ConfigError("to", "the target is '.', the MLRun server's own registry; give its real URL")
-    naming = Naming(source_path=src.path, target_path=dst.path, image_prefix=dst.image_prefix, rename=rename)
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    src_login, dst_login = registry_login(src), registry_login(dst)
-    with RegistryEndpoint.for_service(src_login, jobs=jobs) as src_ep, \
-            RegistryEndpoint.for_service(dst_login, jobs=jobs) as dst_ep:
-        sink: Progress | None = RichProgress() if progress is True else (progress or None)
-        return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
-                         verify=verify, progress=sink,
-                         ensure_repository=ecr_repository_ensurer(dst)).run()
+    check_endpoints(src.location, dst.location)  # before any ECR login
+    return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
+                         project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
+                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst))

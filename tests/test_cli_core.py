@@ -116,7 +116,15 @@ def test_canary_never_printed_in_any_command() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, mlrun_registry_ext; "
-            "print([m for m in ('mlrun', 'boto3', 'kubernetes', 'nuclio', 'httpx', 'rich') if m in sys.modules])")
+    heavy = ("mlrun", "boto3", "kubernetes", "nuclio", "httpx", "rich", "pydantic")
+    code = f"import sys, mlrun_registry_ext; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_migrate_command_and_engine_import_no_pydantic() -> None:
+    code = ("import sys, mlrun_registry_ext.cli, mlrun_registry_ext.cli.migrate_cmd, mlrun_registry_ext.migrate; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core', 'pydantic_settings') "
+            "or m == 'mlrun_registry_ext.core.service'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

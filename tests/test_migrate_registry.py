@@ -7,6 +7,7 @@ answer 429 a few times, or flip bytes in one blob's body.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -26,6 +27,7 @@ import pytest
 from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.migrate import migrate
 from tests.support import images as im
+from tests.support.env import CANARY
 from tests.support.registry import RunningRegistry
 
 USER, PASSWORD = "ci-builder", "builder-pw-1"
@@ -363,3 +365,103 @@ def test_emit_job_has_resources_a_secret_mount_and_no_password(monkeypatch: pyte
     volume = job["spec"]["template"]["spec"]["volumes"][0]
     assert volume["secret"]["secretName"] == "registry-push"
     assert {"name": "DOCKER_CONFIG", "value": "/registry-auth"} in container["env"]
+
+
+# --- the fast path: explicit --from/--to, no pydantic --------------------------------------------------
+#: Runs the real command line, then reports on stderr which of the slow modules it imported.
+LIGHT_CLI = """
+import sys
+from mlrun_registry_ext.cli import main
+code = main(sys.argv[1:])
+slow = sorted(m for m in sys.modules if m.partition(".")[0] in ("pydantic", "pydantic_core", "pydantic_settings")
+              or m == "mlrun_registry_ext.core.service")
+print("slow-modules:", *slow, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_light(*args: str, env: dict[str, str]) -> tuple[int, str, list[str], list[str]]:
+    """``(exit code, stdout, stderr lines of the command, slow modules it imported)``."""
+    proc = subprocess.run([sys.executable, "-c", LIGHT_CLI, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    lines = proc.stderr.splitlines()
+    marker = [line for line in lines if line.startswith("slow-modules:")]
+    assert len(marker) == 1, proc.stderr
+    return (proc.returncode, proc.stdout, [line for line in lines if line not in marker],
+            marker[0].split()[1:])
+
+
+def test_cli_with_explicit_urls_never_imports_pydantic_and_a_rerun_copies_nothing(
+        source: RunningRegistry, target: RunningRegistry, images: list[im.TestImage], tmp_path: Path) -> None:
+    code, out, err, slow = run_light("migrate", "--from", source.url, "--to", target.url, "--json", env=cli_env())
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"] and report["images"]["copied"] == len(images) and report["verified"] == len(images)
+    assert (report["source"], report["target"]) == (source.url, target.url)
+    assert target_digests(target) == im.expected_digests(images)
+    assert slow == []
+
+    # the re-run takes the target login from a docker config (what the --emit-job Job mounts)
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (docker / "config.json").write_text(json.dumps({"auths": {target.host: {"auth": auth}}}))
+    env = {k: v for k, v in cli_env(DOCKER_CONFIG=str(docker)).items() if "MIGRATE_TO" not in k}
+    code, out, err, slow = run_light("migrate", "--from", source.url, "--to", target.url, "--json", env=env)
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["ok"] and again["images"]["skipped"] == len(images) and again["verified"] == len(images)
+    assert again["blobs"] == {"copied": 0, "skipped": 0, "mounted": 0} and again["manifests"]["copied"] == 0
+    assert slow == []
+
+
+def test_cli_fast_path_never_shows_the_password(
+        registry_factory: Callable[..., RunningRegistry], source: RunningRegistry, images: list[im.TestImage]) -> None:
+    guarded = registry_factory(auth="htpasswd", htpasswd_users={USER: CANARY})
+    env = cli_env(MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD=CANARY)
+    code, out, err, slow = run_light("migrate", "--from", source.url, "--to", guarded.url, "--dry-run", "--json",
+                                     env=env)
+    assert code == 0, err
+    assert json.loads(out)["images"]["planned"] == len(images)
+    assert CANARY not in out + "".join(err) and slow == []
+
+    wrong = f"wrong-{CANARY}"
+    code, out, err, slow = run_light("migrate", "--from", source.url, "--to", guarded.url, "--json",
+                                     env=cli_env(MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD=wrong))
+    assert code == 1 and out == ""
+    assert len(err) == 1 and "rejected" in err[0] and USER in err[0]
+    assert CANARY not in err[0] and slow == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "words"),
+    [
+        (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_FROM_USERNAME": "alice"},
+         "--from: password: the password for user 'alice' is empty"),
+        (["--from", "http://127.0.0.1:9"], {"docker-auth": f":{CANARY}"},  # the docker config's, for both sides
+         "--from: username: a password was given without a username"),
+        (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME": "bob"},
+         "--to: password: the password for user 'bob' is empty"),
+        (["--from", "http://127.0.0.1:9", "--to", "docker.io"], {}, "--to: url: Docker Hub needs a namespace"),
+        (["--from", "123456789012.dkr.ecr.us-east-1.amazonaws.com/a__b"], {}, "--from: url:"),
+        (["--from", "ftp://x"], {}, "--from: scheme 'ftp://' is not allowed"),
+        (["--from", "http://127.0.0.1:9", "--image-prefix", "Team-"], {}, "image_prefix:"),
+    ],
+)
+def test_cli_fast_path_errors_are_the_same_as_the_service_path(
+        argv: list[str], env: dict[str, str], words: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = dict(env)
+    auth = env.pop("docker-auth", None)
+    if auth is not None:
+        config = {"auths": {"127.0.0.1:9": {"auth": base64.b64encode(auth.encode()).decode()}}}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no docker config but the test's
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    argv = ["migrate", "--to", "http://127.0.0.1:9/team", *argv]  # a later --to wins
+    assert main(argv) == 2
+    fast = capsys.readouterr().err
+    assert main([*argv, "--rename"]) == 2  # --rename: through RegistryService and the active service
+    assert capsys.readouterr().err == fast
+    assert words in fast and len(fast.strip().splitlines()) == 1 and CANARY not in fast

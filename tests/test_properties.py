@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlrun_registry_ext import ConfigError, RegistryService
+from mlrun_registry_ext.core.location import parse_location, parse_registry_url
 from mlrun_registry_ext.core.reference import (
     MAX_NAME_LENGTH,
     REPOSITORY_RE,
     TAG_RE,
     parse_reference,
 )
-from mlrun_registry_ext.core.service import parse_registry_url
 from mlrun_registry_ext.core.targets import ALL_KINDS, push_target
 
 FIELD_MESSAGE = re.compile(r"^[\w.\[\]\- ():/]+: \S.*$")
@@ -64,6 +65,24 @@ def test_valid_urls_round_trip(host_text: str, path_text: str, scheme: str) -> N
     assert service.host == host_text.lower()
     assert service.path == path_text
     assert service.insecure is (scheme == "http://")
+
+
+@given(host, path, st.sampled_from(["https://", "http://", ""]))
+def test_the_service_and_the_pure_location_agree(host_text: str, path_text: str, scheme: str) -> None:
+    url = f"{scheme}{host_text}/{path_text}" if path_text else f"{scheme}{host_text}"
+    location = parse_location(url)
+    try:
+        service = RegistryService(url=url)
+    except ConfigError as error:  # a provider rule: the location refuses it with the same words
+        with pytest.raises(ConfigError) as pure:
+            location.check_naming("url")
+        assert str(pure.value) == str(error)
+        return
+    location.check_naming("url")
+    assert service.location == location
+    assert (service.host, service.path, service.scheme, service.provider) == \
+        (location.host, location.path, location.scheme, location.provider)
+    assert location.display == f"{service.scheme}://{service.url}"
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=150)

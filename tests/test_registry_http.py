@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -130,7 +134,7 @@ def test_generic_request_and_stream_move_a_blob(registry_token: RunningRegistry)
         with client.stream(
             "GET", f"/v2/{repo}/blobs/{digest}", scope_repo=repo, follow_redirects=True
         ) as resp:
-            assert b"".join(resp.iter_bytes()) == data
+            assert b"".join(resp.iter_raw()) == data
         assert not client.blob_exists(repo, "sha256:" + "0" * 64)
         # A cross-repository mount: the registry's challenge asks for two scopes, space-separated.
         mounted = client.request(
@@ -257,30 +261,41 @@ def test_read_only_registry_refuses_push_allows_pull(registry_readonly: RunningR
         assert client.check_pull("mlrun/doctor") is False
 
 
+class _CannedErrors(BaseHTTPRequestHandler):
+    """A loopback HTTP server answering ``/v2/<status>/...`` with that status and a distribution error body."""
+
+    CODES: ClassVar[dict[int, str]] = {429: "TOOMANYREQUESTS", 403: "DENIED", 404: "NAME_UNKNOWN", 401: "UNAUTHORIZED"}
+
+    def do_GET(self) -> None:
+        status = 200 if self.path == "/v2/" else int(self.path.split("/")[2])
+        body = b"{}" if status == 200 else json.dumps(
+            {"errors": [{"code": self.CODES[status], "message": "canned"}]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if status == 429:
+            self.send_header("Retry-After", "7")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_distribution_error_bodies_become_typed_errors() -> None:
-    with RegistryClient("registry.example.com") as client:
-        request = httpx.Request("GET", "https://registry.example.com/v2/team/app/tags/list")
-        limited = client.error_for(
-            httpx.Response(
-                429,
-                headers={"Retry-After": "7"},
-                request=request,
-                json={"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]},
-            ),
-            "team/app",
-        )
-        denied = client.error_for(
-            httpx.Response(403, request=request, json={"errors": [{"code": "DENIED", "message": "no"}]}),
-            "team/app",
-        )
-        unknown = client.error_for(
-            httpx.Response(404, request=request, json={"errors": [{"code": "NAME_UNKNOWN", "message": "x"}]}),
-            "team/app",
-        )
-        unauthorized = client.error_for(
-            httpx.Response(401, request=request, json={"errors": [{"code": "UNAUTHORIZED", "message": "x"}]}),
-            "team/app",
-        )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CannedErrors)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    errors = {}
+    try:
+        with RegistryClient(f"127.0.0.1:{server.server_address[1]}", insecure=True) as client:
+            for status in (429, 403, 404, 401):
+                with pytest.raises(RegistryAPIError) as caught:
+                    client.request("GET", f"/v2/{status}/tags/list", scope_repo="team/app")
+                errors[status] = caught.value
+    finally:
+        server.shutdown()
+        server.server_close()
+    limited, denied, unknown, unauthorized = errors[429], errors[403], errors[404], errors[401]
     assert isinstance(limited, TooManyRequestsError) and limited.retry_after == 7.0
     assert "retry after 7 s" in str(limited)
     assert isinstance(denied, DeniedError) and denied.code == "DENIED" and denied.status == 403
@@ -295,8 +310,8 @@ def test_distribution_error_bodies_become_typed_errors() -> None:
 
 def test_not_a_registry(registry_token: RunningRegistry) -> None:
     assert registry_token.token_server is not None
-    realm = httpx.URL(registry_token.token_server.realm)
-    with RegistryClient(realm.netloc.decode(), insecure=True) as client, pytest.raises(NotARegistryError):
+    realm = urlsplit(registry_token.token_server.realm)
+    with RegistryClient(realm.netloc, insecure=True) as client, pytest.raises(NotARegistryError):
         client.ping()  # the token server is an HTTP server but not a registry
 
 

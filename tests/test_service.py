@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from mlrun_registry_ext import ConfigError, RegistryService
+from mlrun_registry_ext.core.location import (
+    DEFAULT_REPOSITORY,
+    SERVER_REGISTRY,
+    RegistryAccess,
+    RegistryLocation,
+    parse_location,
+    validate_image_prefix,
+)
 from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.secrets import SecretText, check_credential_pair
 from tests.support.env import CANARY
 
 
@@ -33,6 +42,8 @@ def test_url_is_normalised_and_provider_detected(url: str, normal: str, provider
     assert service.url == normal
     assert service.provider is provider
     assert service.insecure is insecure
+    location = parse_location(url)  # the pure core the service is built on: the same answers
+    assert location == service.location and location.url == normal and location.provider is provider
 
 
 def test_ecr_account_and_region_parsed() -> None:
@@ -108,3 +119,71 @@ def test_replace_revalidates() -> None:
 def test_html_repr_is_a_table() -> None:
     html = RegistryService(name="user", url="ghcr.io/acme", image_prefix="ml-")._repr_html_()
     assert html.startswith("<table>") and "ghcr.io/acme" in html and "ml-" in html
+
+
+def test_location_is_importable_from_the_service_module_too() -> None:
+    from mlrun_registry_ext.core import service
+
+    assert (service.DEFAULT_REPOSITORY, service.SERVER_REGISTRY) == (DEFAULT_REPOSITORY, SERVER_REGISTRY)
+    assert service.parse_registry_url("http://Localhost:5000/team/") == ("localhost:5000", "team", True)
+
+
+def test_location_derives_scheme_display_and_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    location = parse_location("http://docker-registry.tenant.example.com:80/mlrun", "--from")
+    assert location == RegistryLocation("docker-registry.tenant.example.com:80", "mlrun", insecure=True)
+    assert location.scheme == "http" and location.display == "http://docker-registry.tenant.example.com:80/mlrun"
+    assert location.provider is Provider.GENERIC
+    monkeypatch.setenv("IGZ_NAMESPACE_DOMAIN", "tenant.example.com")
+    assert location.provider is Provider.ON_CLUSTER
+    assert parse_location(".").is_server_default and not location.is_server_default
+    ecr = parse_location("123456789012.dkr.ecr.eu-central-1.amazonaws.com")
+    assert ecr.ecr is not None and ecr.ecr.region == "eu-central-1" and ecr.display.startswith("https://")
+    with pytest.raises(ConfigError) as info:
+        parse_location("ftp://x.io", "--to")
+    assert info.value.field == "--to" and "scheme" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_location("docker.io", "--to").check_naming("url")
+    assert info.value.field == "url" and "namespace" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "field", "words"),
+    [(None, "pw", "username", "a password was given without a username"),
+     ("bob", None, "password", "the password for user 'bob' is empty; give both or neither")],
+)
+def test_the_credential_pair_rule_is_one_rule(username: str | None, password: str | None, field: str,
+                                              words: str) -> None:
+    with pytest.raises(ConfigError) as pure:
+        check_credential_pair(username, password is not None)
+    with pytest.raises(ConfigError) as model:
+        RegistryService(url="x.io", username=username, password=password)
+    with pytest.raises(ConfigError) as access:
+        RegistryAccess(parse_location("x.io"), username, SecretText(password) if password else None)
+    assert str(pure.value) == str(model.value) == str(access.value) == f"{field}: {words}"
+    check_credential_pair(None, False)
+    check_credential_pair("bob", True)
+
+
+def test_secret_text_never_shows_itself() -> None:
+    secret = SecretText(CANARY)
+    access = RegistryAccess(parse_location("ghcr.io/acme"), "bot", secret)
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!s:>12}", repr(access), str(access), repr([secret])):
+        assert CANARY not in text
+    assert repr(secret) == "SecretText('**********')" and str(secret) == "**********"
+    assert secret.get_secret_value() == CANARY and access.password is secret
+    assert secret == SecretText(CANARY) and secret != SecretText("other") and secret != CANARY
+    service = RegistryService(url="ghcr.io/acme", username="bot", password=CANARY)
+    assert service.access.password is not None and service.access.password.get_secret_value() == CANARY
+    assert CANARY not in repr(service.access)
+    with pytest.raises(TypeError):
+        SecretText(None)  # type: ignore[arg-type]
+
+
+def test_image_prefix_rule_is_shared() -> None:
+    assert validate_image_prefix("team-") == "team-" and validate_image_prefix("") == ""
+    for bad, words in (("/x", "may not start"), ("a//b", "may not start"), ("Team-", "not a valid repository")):
+        with pytest.raises(ConfigError) as info:
+            validate_image_prefix(bad, "image_prefix")
+        with pytest.raises(ConfigError) as model:
+            RegistryService(url="x.io", image_prefix=bad)
+        assert words in str(info.value) and str(info.value) == str(model.value)

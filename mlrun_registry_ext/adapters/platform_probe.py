@@ -1,6 +1,6 @@
 """Ask the MLRun API and the Nuclio dashboard what they run and how they name images.
 
-Plain HTTP GETs with short timeouts (httpx), not the mlrun client: importing mlrun costs ~1.5 s and
+Plain HTTP GETs with short timeouts (http_transport), not the mlrun client: importing mlrun costs ~1.5 s and
 hangs ~28 s on an unreachable ``MLRUN_DBPATH``; the CLI must answer in well under a second.
 Endpoints and shapes: ``GET {dbpath}/api/v1/client-spec`` and ``/api/v1/frontend-spec`` (MLRun),
 ``GET {dashboard}/api/versions`` and ``/api/frontend_spec`` (Nuclio). Nothing reachable is not an
@@ -91,11 +91,11 @@ def _mlrun_headers() -> dict[str, str]:
 
 
 def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str], what: str) -> dict[str, Any]:
-    import httpx
+    from mlrun_registry_ext.adapters.http_transport import TransportError
 
     try:
-        response = client.get(url, headers=headers)
-    except httpx.HTTPError as exc:
+        response = client.request("GET", url, headers=headers)
+    except (TransportError, ValueError) as exc:
         problems.append(f"{what} at {url} did not answer ({type(exc).__name__})")
         return {}
     if response.status_code != 200:
@@ -116,10 +116,13 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                         dashboard_url=dashboard_url or nuclio_dashboard_url())
     if not info.dbpath and not info.dashboard_url:
         return info
-    import httpx
+    import ssl
 
-    verify = os.environ.get("MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE") or True
-    with httpx.Client(timeout=timeout, verify=verify, trust_env=False) as client:
+    from mlrun_registry_ext.adapters.http_transport import Transport
+
+    ca_bundle = os.environ.get("MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE")
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+    with Transport(ssl_context=context, timeout=timeout, trust_env=False) as client:
         if info.dbpath:
             headers = _mlrun_headers()
             spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API")

@@ -1,9 +1,10 @@
-"""A small Docker Registry HTTP API v2 client on httpx: ping, Basic/Bearer auth, push/pull probes.
+"""A small Docker Registry HTTP API v2 client: ping, Basic/Bearer auth, push/pull probes.
 
 It is the one place that talks to registries, so the doctor and the migration engine share the same
 TLS rules (system store or an explicit CA bundle, never a silent plain-HTTP fallback), the same
 401 -> challenge -> token -> retry dance, and the same typed errors. Secrets stay in ``SecretStr``
-until the moment an ``Authorization`` header is built; messages never carry them.
+until the moment an ``Authorization`` header is built; messages never carry them. Bytes move through
+:mod:`http_transport` (the standard library's ``http.client``, pooled).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
-from pydantic import SecretStr
-
-from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.adapters.http_transport import Response, Transport, TransportError, TransportTimeout
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.core.secrets import SecretValue
+    from mlrun_registry_ext.core.service import RegistryService
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +207,9 @@ def parse_www_authenticate(value: str) -> list[Challenge]:
     return challenges
 
 
-def _challenges(response: httpx.Response) -> list[Challenge]:
+def _challenges(response: Response) -> list[Challenge]:
     found: list[Challenge] = []
-    for value in response.headers.get_list("www-authenticate"):
+    for value in response.headers.get_all("www-authenticate") or []:
         found.extend(parse_www_authenticate(value))
     return found
 
@@ -228,6 +231,15 @@ _NOT_YET_VALID = 9
 def _system_context() -> ssl.SSLContext:
     """Loading the system store costs ~50 ms (more when threads contend): load it once per process."""
     return ssl.create_default_context()
+
+
+@functools.cache
+def _unverified_context() -> ssl.SSLContext:
+    """For an explicitly insecure registry only (its token realm may still be https)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -283,10 +295,10 @@ def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def connection_error(
-    exc: httpx.TransportError, host: str, ca_bundle: str | None, timeout: float
+    exc: TransportError, host: str, ca_bundle: str | None, timeout: float
 ) -> RegistryConnectionError:
-    """Classify an httpx transport error from its cause chain: DNS, refused, TLS, timeout."""
-    if isinstance(exc, httpx.TimeoutException):
+    """Classify a transport error from its cause chain: DNS, refused, TLS, timeout."""
+    if isinstance(exc, TransportTimeout):
         return RegistryTimeoutError(
             f"{host} did not answer within {timeout:.2g} s", kind="timeout", host=host
         )
@@ -350,12 +362,12 @@ class _Token:
     expires_at: float
 
 
-Content = bytes | str | Iterable[bytes] | None
+Content = bytes | str | Iterable[bytes | memoryview] | None
 
 
 # --- the client --------------------------------------------------------------------------------------
 class RegistryClient:
-    """One registry host, one pooled ``httpx.Client``; use as a context manager or call :meth:`close`.
+    """One registry host, one pool of keep-alive connections; use as a context manager or call :meth:`close`.
 
     ``request``/``stream`` are the generic building blocks (they authenticate for
     ``repository:<scope_repo>:<actions>``); the other methods are the probes the doctor needs.
@@ -367,13 +379,13 @@ class RegistryClient:
         host: str,
         *,
         username: str | None = None,
-        password: SecretStr | None = None,
+        password: SecretValue | None = None,
         insecure: bool = False,
         ca_bundle: str | None = None,
         timeout: float = 5.0,
     ) -> None:
-        if password is not None and not isinstance(password, SecretStr):
-            raise TypeError("password must be a pydantic SecretStr")
+        if password is not None and not callable(getattr(password, "get_secret_value", None)):
+            raise TypeError("password must be a SecretStr (or another object with get_secret_value())")
         self.host = host
         self.username = username
         self._password = password
@@ -383,8 +395,10 @@ class RegistryClient:
         self.ca_bundle = ca_bundle  # MLRUN_REGISTRY_EXT_CA_BUNDLE reaches here through the resolved service
         self.timeout = timeout
         self.ssl_context: ssl.SSLContext | None = None if insecure else tls_context(self.ca_bundle)
-        self._http = httpx.Client(
-            verify=self.ssl_context or False, timeout=timeout, headers={"User-Agent": "mlrun-registry-ext"}
+        self._http = Transport(
+            ssl_context=self.ssl_context or _unverified_context(),
+            timeout=timeout,
+            headers={"User-Agent": "mlrun-registry-ext"},
         )
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
@@ -444,7 +458,7 @@ class RegistryClient:
         timeout: float | None = None,
         follow_redirects: bool = False,
         raise_for_status: bool = True,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request with the right credentials; on 401 fetch a (new) token and retry once.
 
         ``scope`` overrides the ``repository:<scope_repo>:<actions>`` scope (e.g. ``registry:catalog:*``).
@@ -481,8 +495,8 @@ class RegistryClient:
         timeout: float | None = None,
         follow_redirects: bool = False,
         raise_for_status: bool = True,
-    ) -> Iterator[httpx.Response]:
-        """Like :meth:`request` but the body is not read: ``response.iter_bytes()`` for large blobs."""
+    ) -> Iterator[Response]:
+        """Like :meth:`request` but the body is not read: ``response.readinto()`` for large blobs."""
         response = self._send(
             method,
             path_or_url,
@@ -520,11 +534,11 @@ class RegistryClient:
         follow_redirects: bool,
         *,
         stream: bool,
-    ) -> httpx.Response:
+    ) -> Response:
         url = self.url(path_or_url)
-        target = httpx.URL(url)
+        target = urlsplit(url)
         # Credentials go only to the registry's own origin, never to a redirect or Location elsewhere.
-        own = target.scheme == self.scheme and target.netloc.decode() == self.host
+        own = target.scheme == self.scheme and target.netloc == self.host
         rewindable = content is None or isinstance(content, bytes | str)
         if own and self._challenge is None and not self._anonymous_ok:
             # Learn the auth scheme first, so that even a one-shot body goes out authenticated.
@@ -555,20 +569,21 @@ class RegistryClient:
         follow_redirects: bool,
         stream: bool,
         authorization: str | None,
-    ) -> httpx.Response:
+    ) -> Response:
         merged = dict(headers or {})
         if authorization:
             merged["Authorization"] = authorization
-        request = self._http.build_request(
-            method,
-            _with_params(url, params),
-            headers=merged,
-            content=content,
-            timeout=self.timeout if timeout is None else timeout,
-        )
         try:
-            return self._http.send(request, stream=stream, follow_redirects=follow_redirects)
-        except httpx.TransportError as exc:
+            return self._http.request(
+                method,
+                _with_params(url, params),
+                headers=merged,
+                body=content.encode() if isinstance(content, str) else content,
+                timeout=self.timeout if timeout is None else timeout,
+                stream=stream,
+                follow_redirects=follow_redirects,
+            )
+        except TransportError as exc:
             raise connection_error(
                 exc, self.host, self.ca_bundle, self.timeout if timeout is None else timeout
             ) from exc
@@ -626,16 +641,16 @@ class RegistryClient:
             cached = self._tokens.get(key)
         if cached and not refresh and cached.expires_at - TOKEN_MARGIN > time.monotonic():
             return cached.value
-        realm = httpx.URL(challenge.realm)
-        if realm.scheme not in ("http", "https"):
+        realm = urlsplit(challenge.realm)
+        if realm.scheme not in ("http", "https") or not realm.hostname:
             raise RegistryHTTPError(
                 f"{self.host} announced an unusable token realm scheme {realm.scheme!r}", host=self.host
             )
         basic = self._basic()
-        if basic and realm.scheme == "http" and not self.insecure and not is_loopback(realm.host):
+        if basic and realm.scheme == "http" and not self.insecure and not is_loopback(realm.hostname):
             raise RegistryHTTPError(
                 f"refusing to send the credentials for {self.host} to a plain-HTTP token "
-                f"realm ({realm.host})",
+                f"realm ({realm.hostname})",
                 host=self.host,
             )
         params: list[tuple[str, str | int | float | bool | None]] = (
@@ -643,21 +658,20 @@ class RegistryClient:
         )
         params += [("scope", s) for s in key]
         headers = {"Authorization": basic} if basic else {}
-        log.debug("fetching a token for %s from %s", ", ".join(key) or "no scope", realm.host)
-        request = self._http.build_request(
-            "GET",
-            _with_params(realm, params),
-            headers=headers,
-            timeout=self.timeout if timeout is None else timeout,
-        )
+        log.debug("fetching a token for %s from %s", ", ".join(key) or "no scope", realm.hostname)
         try:
-            response = self._http.send(request)
-        except httpx.TransportError as exc:
+            response = self._http.request(
+                "GET",
+                _with_params(challenge.realm, params),
+                headers=headers,
+                timeout=self.timeout if timeout is None else timeout,
+            )
+        except TransportError as exc:
             raise connection_error(
-                exc, realm.netloc.decode(), self.ca_bundle, self.timeout if timeout is None else timeout
+                exc, realm.netloc, self.ca_bundle, self.timeout if timeout is None else timeout
             ) from exc
         if response.status_code in (401, 403):
-            raise self._rejected(token_server=realm.host)
+            raise self._rejected(token_server=realm.hostname)
         if response.status_code >= 400:
             raise self.error_for(response, None)
         try:
@@ -684,12 +698,12 @@ class RegistryClient:
         return UnauthorizedError(message, status=401, code="UNAUTHORIZED", host=self.host)
 
     # --- errors -----------------------------------------------------------------------------------
-    def error_for(self, response: httpx.Response, repository: str | None) -> RegistryHTTPError:
+    def error_for(self, response: Response, repository: str | None) -> RegistryHTTPError:
         """Turn an error response into its typed error (distribution error codes when present)."""
         status = response.status_code
         code, detail = _error_code(response)
-        path = response.request.url.path
-        what = f"{response.request.method} {path}"
+        path = response.path
+        what = f"{response.method} {path}"
         text = (
             f"{what} on {self.host}: {status}"
             + (f" {code}" if code else "")
@@ -787,7 +801,7 @@ class RegistryClient:
                 status=response.status_code,
                 repository=repository,
             )
-        with contextlib.suppress(RegistryAPIError, httpx.HTTPError):
+        with contextlib.suppress(RegistryAPIError, TransportError):
             self.request(
                 "DELETE",
                 location,
@@ -859,20 +873,22 @@ class RegistryClient:
         return True
 
 
-def _with_params(url: str | httpx.URL, params: Any) -> httpx.URL:
-    """Add ``params`` to the URL's own query: httpx's ``params=`` would replace it (and a Location's
-    ``_state`` with it)."""
-    target = httpx.URL(url)
-    return target.copy_merge_params(params) if params else target
+def _with_params(url: str, params: Any) -> str:
+    """Add ``params`` (a mapping or pairs) to the URL's own query, which is kept (a Location's ``_state``)."""
+    if not params:
+        return url
+    pairs = params.items() if isinstance(params, Mapping) else params
+    query = urlencode([(k, v) for k, v in pairs if v is not None])
+    return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
 
 
-def _verb(response: httpx.Response) -> str:
-    return "pull from" if response.request.method in ("GET", "HEAD") else "push to"
+def _verb(response: Response) -> str:
+    return "pull from" if response.method in ("GET", "HEAD") else "push to"
 
 
-def _error_code(response: httpx.Response) -> tuple[str | None, str]:
+def _error_code(response: Response) -> tuple[str | None, str]:
     """First distribution error ``(code, message)`` from a JSON body; ``(None, "")`` otherwise."""
-    if response.request.method == "HEAD" or not response.content:
+    if response.method == "HEAD" or not response.content:
         return None, ""
     try:
         errors = response.json().get("errors")

@@ -2,10 +2,11 @@
 
 Adds what the client does not have: paginated listings (``Link: <...>; rel="next"``), retries with
 backoff for 429 (honouring ``Retry-After``), 5xx and dropped connections, manifest GET/PUT with the
-exact bytes, cross-repository mounts, and a streamed blob copy: the source's GET body is fed chunk
-by chunk into one monolithic ``PUT <upload>?digest=`` on the target (no disk, one chunk in memory
-per transfer), hashed on the way; the last chunk goes out only when size and sha256 match, otherwise
-the request is aborted, the upload cancelled and :class:`DigestMismatchError` raised.
+exact bytes, cross-repository mounts, and a streamed blob copy: the source's GET body is read
+(``readinto`` one reused buffer) and fed chunk by chunk into one monolithic ``PUT <upload>?digest=``
+on the target (no disk, one chunk in memory per transfer), hashed on the way; the last chunk goes
+out only when size and sha256 match, otherwise the request is aborted, the upload cancelled and
+:class:`DigestMismatchError` raised.
 """
 
 from __future__ import annotations
@@ -14,16 +15,12 @@ import contextlib
 import hashlib
 import logging
 import random
-import socket
-import ssl
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-import httpx
-
+from mlrun_registry_ext.adapters.http_transport import Response, TransportError
 from mlrun_registry_ext.adapters.registry_http import (
     MANIFEST_ACCEPT,
     PULL,
@@ -41,8 +38,8 @@ from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import RegistryAPIError
 
 if TYPE_CHECKING:
+    from mlrun_registry_ext.core.location import RegistryAccess
     from mlrun_registry_ext.core.providers import ProviderRules
-    from mlrun_registry_ext.core.service import RegistryService
     from mlrun_registry_ext.migrate import Manifest
 
 log = logging.getLogger(__name__)
@@ -126,10 +123,12 @@ class RegistryEndpoint:
         self.mounts_ignored = False
 
     @classmethod
-    def for_service(cls, service: RegistryService, *, jobs: int = 6, retry: RetryPolicy | None = None,
-                    timeout: float = TIMEOUT) -> RegistryEndpoint:
-        client = RegistryClient.for_service(service, timeout=timeout)
-        return cls(client, display=f"{service.scheme}://{service.url}", rules=service.rules, retry=retry)
+    def for_access(cls, access: RegistryAccess, *, retry: RetryPolicy | None = None,
+                   timeout: float = TIMEOUT) -> RegistryEndpoint:
+        where = access.location
+        client = RegistryClient(where.host, username=access.username, password=access.password,
+                                insecure=where.insecure, ca_bundle=access.ca_bundle, timeout=timeout)
+        return cls(client, display=where.display, rules=where.rules, retry=retry)
 
     def __enter__(self) -> RegistryEndpoint:
         return self
@@ -160,7 +159,7 @@ class RegistryEndpoint:
         while url:
             page_url = url
 
-            def get(page_url: str = page_url) -> httpx.Response:
+            def get(page_url: str = page_url) -> Response:
                 return self.client.request("GET", page_url, scope_repo=scope_repo, scope=scope)
 
             response = self.retry.call(f"GET {page_url}", get)
@@ -257,7 +256,7 @@ class RegistryEndpoint:
                                        actions=PUSH)
         return self._location(response, repository)
 
-    def _location(self, response: httpx.Response, repository: str) -> str:
+    def _location(self, response: Response, repository: str) -> str:
         location = response.headers.get("location")
         if response.status_code != 202 or not location:
             raise RegistryHTTPError(f"POST /v2/{repository}/blobs/uploads/ on {self.host} answered "
@@ -266,7 +265,7 @@ class RegistryEndpoint:
         return location
 
     def _cancel(self, repository: str, location: str) -> None:
-        with contextlib.suppress(RegistryAPIError, httpx.HTTPError):
+        with contextlib.suppress(RegistryAPIError, TransportError):
             self.client.request("DELETE", location, scope_repo=repository, actions=PUSH, raise_for_status=False,
                                 timeout=10)
 
@@ -331,7 +330,7 @@ class RegistryEndpoint:
         received = [0]
         where = f"blob {digest} in {source.host}/{source_repository}"
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        # httpx's ``params`` would replace the session's own query (``_state``): append instead
+        # the upload URL keeps its own query (``_state``): append to it
         commit = f"{location}{'&' if '?' in location else '?'}digest={quote(digest, safe='')}"
         with source.client.stream("GET", f"/v2/{source_repository}/blobs/{digest}", scope_repo=source_repository,
                                   actions=PULL, follow_redirects=True) as response:
@@ -352,7 +351,7 @@ class RegistryEndpoint:
                             self._check(where, hasher, expected, received[0], size)
                         on_bytes(len(chunk))
                         yield chunk
-                except (httpx.HTTPError, OSError) as exc:
+                except TransportError as exc:
                     raise _SourceReadError(_transient(exc, source.host)) from exc
                 # a body that ended short: never let the request finish (the registry would commit
                 # nothing, but say why here rather than with its own error)
@@ -361,15 +360,15 @@ class RegistryEndpoint:
             try:
                 if size <= self.chunk_size:
                     data = b"".join(bytes(chunk) for chunk in body())  # views share one buffer
-                    content: bytes | Iterator[bytes] = data
+                    content: bytes | Iterator[bytes | memoryview] = data
                 else:
-                    # memoryviews of one reused buffer: h11 copies each into the request as it is sent
-                    content = cast("Iterator[bytes]", body())
+                    # views of one reused buffer, each sent before the next is read
+                    content = body()
                 self.client.request("PUT", commit, scope_repo=repository, actions=PUSH, content=content,
                                     headers=headers)
             except _SourceReadError as exc:
                 raise exc.error from None
-            except httpx.HTTPError as exc:
+            except RegistryConnectionError as exc:
                 raise _transient(exc, self.host) from exc
         self._check(where, hasher, expected, received[0], size)
 
@@ -380,56 +379,15 @@ class RegistryEndpoint:
                                       f"{hasher.name}:{hasher.hexdigest()}; refused, not committed")
 
 
-def _body_chunks(response: httpx.Response, size: int, chunk_size: int) -> Iterator[bytes | memoryview]:
-    """The raw body of a blob response in chunks of up to ``chunk_size`` bytes.
-
-    httpx reads bodies 64 KiB at a time and pushes every piece through h11 and its own re-chunking
-    (four copies and ~100 us of Python per piece: most of the migration's CPU). For a plain
-    HTTP/1.1 body of known length on a socket this reads the socket directly into one reused
-    buffer instead (the yielded view is valid until the next one; each is sent before that).
-    The first piece still comes through httpx, which hands over whatever h11 had buffered after
-    the headers; the connection is then closed with the response rather than reused, since h11
-    never saw the rest. Anything else (chunked, HTTP/2, TLS through a proxy) uses ``iter_raw``.
-    """
-    sock = _raw_socket(response, size)
-    if sock is None:
-        yield from response.iter_raw(chunk_size)
-        return
-    pieces = response.iter_raw()
-    first = next(pieces, b"")
-    if first:
-        yield first
-    remaining = size - len(first)
-    if remaining <= 0:
-        yield from pieces
-        return
-    buffer = memoryview(bytearray(min(chunk_size, remaining)))
-    while remaining > 0:
-        filled, want = 0, min(len(buffer), remaining)
-        while filled < want:
-            n = sock.recv_into(buffer[filled:want])
-            if not n:
-                raise httpx.RemoteProtocolError(f"the peer closed the connection {remaining - filled} bytes "
-                                                "before the end of the body")
-            filled += n
-        remaining -= filled
-        yield buffer[:filled]
-
-
-def _raw_socket(response: httpx.Response, size: int) -> socket.socket | None:
-    """The socket a blob body can be read from directly, or None (then httpx reads it)."""
-    if response.http_version != "HTTP/1.1" or "transfer-encoding" in response.headers:
-        return None
-    if response.headers.get("content-length") != str(size) or size == 0:
-        return None
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if stream is None or not isinstance(sock, socket.socket):
-        return None
-    if response.url.scheme == "https":
-        # A TLS socket of our own; through an HTTPS proxy the socket would be the proxy's
-        if not isinstance(sock, ssl.SSLSocket) or urllib.request.getproxies():
-            return None
-    elif isinstance(sock, ssl.SSLSocket) or stream.get_extra_info("ssl_object") is not None:
-        return None
-    return sock
+def _body_chunks(response: Response, size: int, chunk_size: int) -> Iterator[memoryview]:
+    """A blob body in chunks of up to ``chunk_size`` bytes, read into one reused buffer (each view is
+    valid until the next one is read); ends early if the source closes. At most ``size + 1`` bytes
+    are read: one more than announced is enough to refuse the blob."""
+    buffer = memoryview(bytearray(max(1, min(chunk_size, size + 1))))
+    left = size + 1
+    while left > 0:
+        n = response.readinto(buffer[: min(len(buffer), left)])
+        if not n:
+            return
+        left -= n
+        yield buffer[:n]

@@ -41,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # httpx imports its own command line (click, pygments: ~0.1-0.4 s) only to offer `httpx.main`;
-    # None here makes that optional import fail, and httpx falls back to a stub. CLI process only.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_handler(args)

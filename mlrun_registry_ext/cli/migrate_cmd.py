@@ -3,6 +3,10 @@
 Credentials for ``--from``/``--to`` URLs come from ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
 then (target only) from the active registry service when it is the same host, then from a docker
 config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Never from the command line.
+
+With an explicit ``--to`` and nothing that needs the active service (``--rename``), an ECR login or
+the Job manifest, the command stays on the pure core (:func:`explicit_endpoints`): no pydantic, no
+registry service model, so a re-run with nothing new is over in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation, parse_location, validate_image_prefix
+from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
+    from mlrun_registry_ext.migrate import MigrationReport
 
 ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
 JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
@@ -107,6 +115,18 @@ def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _login(side: str, host: str, active: RegistryService | None = None) -> tuple[str | None, str | None]:
+    """``(username, password)``: the environment, then ``active`` (the active service on the same host,
+    target only), then the docker config."""
+    user, password = _env_credentials(side)
+    if not user and active is not None and active.has_credentials:
+        user = active.username
+        password = active.password.get_secret_value() if active.password else None
+    if not user:
+        user, password = docker_config_credentials(host)
+    return user, password
+
+
 def _active_service() -> RegistryService | None:
     """The active external service (None for '.'); an invalid configuration is an error, not ignored."""
     from mlrun_registry_ext.api import resolve
@@ -115,14 +135,40 @@ def _active_service() -> RegistryService | None:
     return None if service.is_server_default else service
 
 
+def explicit_endpoints(args: argparse.Namespace) -> tuple[RegistryAccess, RegistryAccess, str] | None:
+    """``(source, target, image prefix)`` straight from the URLs, with the same credentials, checks and
+    errors as :func:`build_services` but no registry service model. None when the run needs the active
+    service (no ``--to``, ``--rename``), an ECR login, or the Job manifest (``--emit-job``)."""
+    if args.target is None or args.rename or args.emit_job:
+        return None
+    source_location = parse_location(args.source or default_source_url(), "--from")
+    source = _access(source_location, *_login("FROM", source_location.host), "--from")
+    target_location = parse_location(args.target, "--to")
+    target = _access(target_location, *_login("TO", target_location.host), "--to")
+    prefix = args.image_prefix if args.image_prefix and args.image_prefix.strip() else ""
+    validate_image_prefix(prefix, "image_prefix")
+    if Provider.ECR in (source_location.provider, target_location.provider):
+        return None
+    return source, target, prefix
+
+
+def _access(location: RegistryLocation, user: str | None, password: str | None, field: str) -> RegistryAccess:
+    """What :func:`_service` checks, on the pure core (the same rules, the same messages)."""
+    try:
+        access = RegistryAccess(location, user if user and user.strip() else None,
+                                SecretText(password) if password else None)
+        location.check_naming("url")
+    except ConfigError as exc:
+        raise ConfigError(field, exc.message) from None
+    return access
+
+
 def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
-    from mlrun_registry_ext.core.service import RegistryService, parse_registry_url
+    from mlrun_registry_ext.core.service import RegistryService
 
     source_url = args.source or default_source_url()
-    source_host, _, _ = parse_registry_url(source_url, "--from")
-    user, password = _env_credentials("FROM")
-    if not user:
-        user, password = docker_config_credentials(source_host)
+    source_host = parse_location(source_url, "--from").host
+    user, password = _login("FROM", source_host)
     source = _service(RegistryService, "source", source_url, user, password, "--from")
 
     active = _active_service() if (args.target is None or args.rename) else None
@@ -132,14 +178,9 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
                                       "service (mlrun-registry show)")
         target = active
     else:
-        target_host, _, _ = parse_registry_url(args.target, "--to")
-        user, password = _env_credentials("TO")
+        target_host = parse_location(args.target, "--to").host
         same = active if active is not None and active.host == target_host else None
-        if not user and same is not None and same.has_credentials:
-            user = same.username
-            password = same.password.get_secret_value() if same.password else None
-        if not user:
-            user, password = docker_config_credentials(target_host)
+        user, password = _login("TO", target_host, same)
         target = _service(RegistryService, "target", args.target, user, password, "--to")
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
@@ -231,6 +272,16 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
 def cmd_migrate(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.jobs > 64:
         raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    progress = not args.json and not args.no_progress and sys.stderr.isatty()
+    explicit = explicit_endpoints(args)
+    if explicit is not None:
+        from mlrun_registry_ext.migrate import run_migration
+
+        source_access, target_access, prefix = explicit
+        report = run_migration(source_access, target_access, image_prefix=prefix, project=args.project,
+                               include=args.include, jobs=args.jobs, dry_run=args.dry_run, rename=args.rename,
+                               progress=progress)
+        return _print_report(args, report)
     source, target = build_services(args)
     if args.emit_job:
         import yaml
@@ -247,9 +298,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     from mlrun_registry_ext.migrate import migrate
 
-    progress = not args.json and not args.no_progress and sys.stderr.isatty()
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
                      dry_run=args.dry_run, rename=args.rename, progress=progress)
+    return _print_report(args, report)
+
+
+def _print_report(args: argparse.Namespace, report: MigrationReport) -> int:
     if args.json:
         print_json(report.to_dict())
     else:

@@ -7,7 +7,6 @@ and a role (``system`` images the platform itself needs, ``user`` images MLRun a
 from __future__ import annotations
 
 import html
-import os
 import re
 from typing import Any, Literal
 
@@ -21,27 +20,20 @@ from pydantic import (
     model_validator,
 )
 
-from mlrun_registry_ext.core.providers import (
-    EcrLocation,
-    Provider,
-    ProviderRules,
-    detect_provider,
-    parse_ecr_host,
-    rules_for,
+# The URL grammar lives in the pydantic-free core.location; re-exported here for existing imports.
+from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY as DEFAULT_REPOSITORY
+from mlrun_registry_ext.core.location import SERVER_REGISTRY as SERVER_REGISTRY
+from mlrun_registry_ext.core.location import (
+    RegistryAccess,
+    RegistryLocation,
+    parse_location,
+    validate_image_prefix,
 )
+from mlrun_registry_ext.core.location import parse_registry_url as parse_registry_url
+from mlrun_registry_ext.core.providers import EcrLocation, Provider, ProviderRules
 from mlrun_registry_ext.core.quantity import parse_quantity
-from mlrun_registry_ext.core.reference import (
-    ALLOWED_REPOSITORY,
-    REPOSITORY_RE,
-    validate_host,
-    validate_repository,
-)
+from mlrun_registry_ext.core.secrets import check_credential_pair
 from mlrun_registry_ext.errors import ConfigError, config_error_from
-
-#: MLRun's default repository when the registry URL carries no path.
-DEFAULT_REPOSITORY = "mlrun"
-#: MLRun's convention: an image starting with "." lives on the server's configured registry.
-SERVER_REGISTRY = "."
 
 DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -60,37 +52,6 @@ def validate_dns1123_subdomain(value: str, field: str) -> str:
                                  "letters, digits, '-' and '.', starting and ending with a letter or digit, "
                                  "at most 253 characters")
     return value
-
-
-def parse_registry_url(raw: str, field: str = "url") -> tuple[str, str, bool]:
-    """Split a registry URL into (host, path, insecure-by-scheme).
-
-    ``https://`` is accepted and stripped; ``http://`` marks an explicitly insecure registry; the host
-    is lower-cased; the path is the repository namespace and must already be a valid lowercase path.
-    """
-    text = raw.strip()
-    if not text:
-        raise ConfigError(field, "the registry URL is required: host[:port][/path], e.g. registry.example.com/team")
-    if text == SERVER_REGISTRY:
-        return SERVER_REGISTRY, "", False
-    insecure = False
-    if "://" in text:
-        scheme, _, text = text.partition("://")
-        if scheme.lower() == "http":
-            insecure = True
-        elif scheme.lower() != "https":
-            raise ConfigError(field, f"scheme {scheme + '://'!r} is not allowed; use host[:port][/path], "
-                                     "https:// or (explicitly insecure) http://")
-    text = text.rstrip("/")
-    if "@" in text.split("/", 1)[0]:
-        raise ConfigError(field, "credentials in the URL are not allowed; set username and password instead")
-    if any(ch in text for ch in "?# \t"):
-        raise ConfigError(field, f"{raw!r} has a query, fragment or space; expected host[:port][/path]")
-    host, _, path = text.partition("/")
-    host = validate_host(host, field)
-    if path and not REPOSITORY_RE.match(path):
-        raise ConfigError(field, f"path {path!r} is not a valid repository namespace; allowed: {ALLOWED_REPOSITORY}")
-    return host, path, insecure
 
 
 class ResourceList(BaseModel):
@@ -186,9 +147,9 @@ class RegistryService(BaseModel):
         url = data.get("url", "")
         if not isinstance(url, str):
             raise ConfigError("url", f"expected a string host[:port][/path], got {type(url).__name__}")
-        host, path, insecure = parse_registry_url(url)
-        data["url"] = f"{host}/{path}" if path else host
-        if insecure:
+        location = parse_location(url)
+        data["url"] = location.url
+        if location.insecure:
             data["insecure"] = True
         return data
 
@@ -205,59 +166,59 @@ class RegistryService(BaseModel):
     @field_validator("image_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if value:
-            if value.startswith("/") or "//" in value:
-                raise ConfigError("image_prefix", f"{value!r} may not start with '/' or contain '//'")
-            validate_repository(value + "x", "image_prefix")
-        return value
+        return validate_image_prefix(value, "image_prefix")
 
     @field_validator("run_registry")
     @classmethod
     def _run_registry(cls, value: str | None) -> str | None:
         if not value:
             return None
-        host, path, insecure = parse_registry_url(value, "run_registry")
-        if insecure:
+        location = parse_location(value, "run_registry")
+        if location.insecure:
             raise ConfigError("run_registry", "give the pull registry without a scheme (host[:port][/path])")
-        return f"{host}/{path}" if path else host
+        return location.url
 
     @model_validator(mode="after")
     def _consistency(self) -> RegistryService:
-        if self.password is not None and not self.username:
-            raise ConfigError("username", "a password was given without a username")
-        if self.username and self.password is None:
-            raise ConfigError("password", f"the password for user {self.username!r} is empty; give both or neither")
+        check_credential_pair(self.username, self.password is not None)
         if self.role == "system" and (self.username or self.password is not None):
             raise ConfigError("username", "a system registry takes no username/password: the platform pulls system "
                                           "images with the cluster's role (e.g. EKS with ECR, AKS with ACR)")
-        if self.provider is Provider.DOCKERHUB and not self.path:
-            raise ConfigError("url", "Docker Hub needs a namespace: docker.io/<user or organization>")
-        if self.provider is Provider.ECR and self.path:
-            rules_for(Provider.ECR).validate_repository(self.path + "/x", self.host, "url")
+        self.location.check_naming("url")
         return self
 
     # --- derived values ---------------------------------------------------------------------
     @property
+    def location(self) -> RegistryLocation:
+        """Host, path and scheme, and the provider they imply (see :mod:`mlrun_registry_ext.core.location`)."""
+        return RegistryLocation.from_url(self.url, self.insecure)
+
+    @property
+    def access(self) -> RegistryAccess:
+        """The location with this service's login and CA bundle, as the registry client needs it."""
+        return RegistryAccess(self.location, self.username, self.password, self.ca_bundle)
+
+    @property
     def host(self) -> str:
         """``host[:port]``; ``.`` for the MLRun server's own registry."""
-        return self.url.split("/", 1)[0]
+        return self.location.host
 
     @property
     def path(self) -> str:
         """The repository namespace from the URL ('' when it has none)."""
-        return self.url.partition("/")[2]
+        return self.location.path
 
     @property
     def is_server_default(self) -> bool:
-        return self.url == SERVER_REGISTRY
+        return self.location.is_server_default
 
     @property
     def provider(self) -> Provider:
-        return detect_provider(self.host, os.environ.get("IGZ_NAMESPACE_DOMAIN"))
+        return self.location.provider
 
     @property
     def rules(self) -> ProviderRules:
-        return rules_for(self.provider)
+        return self.location.rules
 
     @property
     def is_external(self) -> bool:
@@ -266,7 +227,7 @@ class RegistryService(BaseModel):
 
     @property
     def ecr(self) -> EcrLocation | None:
-        return parse_ecr_host(self.host) if self.provider is Provider.ECR else None
+        return self.location.ecr
 
     @property
     def has_credentials(self) -> bool:
@@ -291,7 +252,7 @@ class RegistryService(BaseModel):
 
     @property
     def scheme(self) -> str:
-        return "http" if self.insecure else "https"
+        return self.location.scheme
 
     @property
     def pull_registry(self) -> str:

@@ -1,0 +1,54 @@
+"""Secrets without pydantic, and the username/password pair rule.
+
+:class:`SecretText` is for paths that must start fast (``mlrun-registry migrate --from URL --to URL``
+never imports pydantic); everywhere else the package keeps :class:`pydantic.SecretStr`. Both answer
+``get_secret_value()`` (:class:`SecretValue`), which is all the registry client asks of a password.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mlrun_registry_ext.errors import ConfigError
+
+MASK = "**********"
+
+
+class SecretValue(Protocol):
+    """A password holder: ``pydantic.SecretStr`` or :class:`SecretText`."""
+
+    def get_secret_value(self) -> str: ...
+
+
+class SecretText:
+    """A string that never shows itself: ``repr``/``str``/format give ``**********``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"SecretText takes a str, not {type(value).__name__}")
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretText('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretText) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def check_credential_pair(username: str | None, has_password: bool) -> None:
+    """Username and password come together or not at all (``username`` None/'' means none)."""
+    if has_password and not username:
+        raise ConfigError("username", "a password was given without a username")
+    if username and not has_password:
+        raise ConfigError("password", f"the password for user {username!r} is empty; give both or neither")
