@@ -16,7 +16,6 @@ naming); the engine below it talks to registries only through
 from __future__ import annotations
 
 import fnmatch
-import html
 import json
 import logging
 import threading
@@ -349,6 +348,8 @@ class MigrationReport:
         return "\n".join(self.summary_lines())
 
     def _repr_html_(self) -> str:
+        import html
+
         data = self.to_dict()
         rows = [("status", "OK" if self.ok else "PROBLEMS"),
                 ("images", ", ".join(f"{k} {v}" for k, v in data["images"].items())),

@@ -12,14 +12,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import ipaddress
 import logging
 import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -248,6 +246,8 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
         return _system_context()
     if ca_bundle.lstrip().startswith("-----BEGIN"):
         return ssl.create_default_context(cadata=ca_bundle)
+    from pathlib import Path
+
     path = Path(ca_bundle).expanduser()
     if not path.is_file():
         raise ConfigError("ca_bundle", f"CA bundle file {str(path)!r} does not exist or is not a file")
@@ -324,6 +324,8 @@ def is_loopback(host: str) -> bool:
     if name == "localhost":
         return True
     try:
+        import ipaddress
+
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False

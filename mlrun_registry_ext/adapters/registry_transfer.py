@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -88,6 +87,8 @@ class RetryPolicy:
     def delay(self, attempt: int, exc: BaseException) -> float:
         if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
             return min(self.max_delay, exc.retry_after)
+        import random
+
         return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:

@@ -7,9 +7,13 @@ time (mlrun, boto3, kubernetes and nuclio are imported inside the handlers that 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlrun_registry_ext.cli._app import run_handler
 
@@ -46,5 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_handler(args)
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then exit without tearing the interpreter down.
+
+    Every file and connection a command opens is closed by the time it returns (``with`` blocks), so
+    skipping module teardown loses nothing; it saves ~20 ms, a tenth of a ``migrate`` re-run that
+    finds nothing new. Library code calls :func:`main`, which returns.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

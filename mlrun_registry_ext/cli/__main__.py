@@ -1,5 +1,3 @@
-import sys
+from mlrun_registry_ext.cli import run
 
-from mlrun_registry_ext.cli import main
-
-sys.exit(main())
+run()

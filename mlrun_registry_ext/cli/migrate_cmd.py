@@ -16,9 +16,7 @@ import base64
 import hashlib
 import json
 import os
-import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
@@ -94,10 +92,10 @@ def _env_credentials(side: str) -> tuple[str | None, str | None]:
 
 def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
     """``(username, password)`` for ``host`` from ``$DOCKER_CONFIG/config.json`` (or ~/.docker)."""
-    directory = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    path = Path(directory) / "config.json"
+    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     try:
-        auths = json.loads(path.read_text()).get("auths") or {}
+        with open(os.path.join(directory, "config.json"), encoding="utf-8") as config:
+            auths = json.load(config).get("auths") or {}
     except (OSError, ValueError, AttributeError):
         return None, None
     for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"):
@@ -229,6 +227,7 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
     if image:
         command = ["mlrun-registry", *argv]
     else:
+        import shlex
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -237,7 +236,7 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
             pin = ""
         image = DEFAULT_JOB_IMAGE
         command = ["sh", "-c", f"pip install --quiet --no-cache-dir {PACKAGE}{pin} && exec mlrun-registry "
-                               + " ".join(shlex.quote(a) for a in argv)]
+                               + shlex.join(argv)]
     secret = args.job_secret or target.secret_name
     labels = {"app.kubernetes.io/name": "mlrun-registry-migrate", "app.kubernetes.io/managed-by": PACKAGE}
     container: dict[str, Any] = {"name": "migrate", "image": image, "command": command,
