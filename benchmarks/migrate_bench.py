@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -77,14 +78,22 @@ def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int) -> 
                MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD=PASSWORD, MLRUN_IGNORE_ENV_FILE="true")
     cmd = [sys.executable, "-m", "mlrun_registry_ext.cli", "migrate", "--from", source.url, "--to", target.url,
            "--jobs", str(jobs), "--json"]
-    peak = 0
+    peaks = [0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
-        while proc.poll() is None:
-            peak = max(peak, _hwm_kib(proc.pid))
-            time.sleep(0.02)
+
+        def poll() -> None:  # in a thread, so that the wall time is not rounded up to a polling step
+            while proc.returncode is None:
+                peaks[0] = max(peaks[0], _hwm_kib(proc.pid))
+                time.sleep(0.02)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        proc.wait()
         wall = time.perf_counter() - started
+        poller.join()
+        peak = peaks[0]
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()

@@ -511,29 +511,22 @@ class Migration:
             self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _target_repositories(self) -> set[str] | None:
-        """The target's repositories (its catalog), or None when it offers none (Docker Hub, GHCR...)."""
-        self.target.check_access()
-        try:
-            return set(self.target.list_repositories())
-        except RegistryAPIError as exc:
-            log.debug("no catalog on the target (%s): checking every tag and blob there", exc)
-            return None
-
     def _compare(self) -> list[_TagPlan]:
         """List source repositories and tags; skip tags whose target digest already matches.
 
-        The target's access check and catalog, the source's tag lists and the tag comparisons overlap:
-        each repository's tags are compared as soon as its list is in.
+        Everything overlaps: the target's catalog with the source's, each repository's tags are
+        compared as soon as its list is in, and each tag's target HEAD (a bcrypt check on an htpasswd
+        registry, the slowest request of a re-run) goes out alongside its source HEAD.
         """
         self.progress.phase("listing")
-        with self._pool(self.jobs * 2) as pool:
-            on_target = pool.submit(self._target_repositories)
-            self.source.check_access()
-            repos = select_repositories(self.source.list_repositories(), self.naming, project=self.project,
-                                        include=self.include, prefixes=(self.naming.image_prefix,))
+        with self._pool(self.jobs * 2) as pool, self._pool(self.jobs * 2) as target_pool:
+            on_target = target_pool.submit(self.target.repositories, required=False)
+            source_repos = self.source.repositories() or []
+            repos = select_repositories(source_repos, self.naming, project=self.project, include=self.include,
+                                        prefixes=(self.naming.image_prefix,))
             listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
-            existing = on_target.result()
+            listed = on_target.result()
+            existing = None if listed is None else set(listed)
             by_repo: dict[str, list[_TagPlan]] = {}
             compared: list[Future[None]] = []
             for listing in as_completed(listings):
@@ -541,13 +534,17 @@ class Migration:
                 rel = self.naming.relative(repo) or repo
                 target_repo = self.naming.target_repository(repo)
                 self.target.check_repository_name(target_repo)
-                if existing is not None and target_repo not in existing:
+                absent = existing is not None and target_repo not in existing
+                if absent:
                     with self._lock:
                         self._absent |= {target_repo}
                 plans = by_repo[repo] = [
                     _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
                     for tag in sorted(listing.result()) if matches_include(rel, tag, self.include)]
-                compared += [pool.submit(self._compare_tag, plan) for plan in plans]
+                for plan in plans:
+                    on_target_tag = None if absent else target_pool.submit(
+                        self.target.manifest_digest, plan.target_repo, plan.tag)
+                    compared.append(pool.submit(self._compare_tag, plan, on_target_tag))
             ordered = [plan for repo in repos for plan in by_repo[repo]]
             self.report.tags = [p.result for p in ordered]
             self.progress.phase("comparing tags, reading manifests", total=len(ordered))
@@ -556,13 +553,13 @@ class Migration:
                 self.progress.advance()
         return ordered
 
-    def _compare_tag(self, plan: _TagPlan) -> None:
+    def _compare_tag(self, plan: _TagPlan, on_target: Future[str | None] | None) -> None:
+        """Compare one tag (its target digest is being fetched in ``on_target``); read what differs."""
         try:
             plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
             if plan.result.source_digest is None:
                 raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
-            if plan.target_repo not in self._absent:
-                plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+            plan.result.target_digest = on_target.result() if on_target is not None else None
             if plan.result.target_digest == plan.result.source_digest:
                 plan.result.status = "skipped"
                 self._count(verified=1)

@@ -70,7 +70,13 @@ def test_valid_urls_round_trip(host_text: str, path_text: str, scheme: str) -> N
 @given(host, path, st.sampled_from(["https://", "http://", ""]))
 def test_the_service_and_the_pure_location_agree(host_text: str, path_text: str, scheme: str) -> None:
     url = f"{scheme}{host_text}/{path_text}" if path_text else f"{scheme}{host_text}"
-    location = parse_location(url)
+    try:
+        location = parse_location(url)
+    except ConfigError as grammar:  # not a registry URL at all: the service says the same
+        with pytest.raises(ConfigError) as refused:
+            RegistryService(url=url)
+        assert str(refused.value) == str(grammar)
+        return
     try:
         service = RegistryService(url=url)
     except ConfigError as error:  # a provider rule: the location refuses it with the same words

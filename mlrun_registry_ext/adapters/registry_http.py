@@ -231,15 +231,6 @@ def _system_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-@functools.cache
-def _unverified_context() -> ssl.SSLContext:
-    """For an explicitly insecure registry only (its token realm may still be https)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     """The system trust store, or only ``ca_bundle`` (a PEM file path or PEM text) when given."""
     if not ca_bundle:
@@ -398,7 +389,8 @@ class RegistryClient:
         self.timeout = timeout
         self.ssl_context: ssl.SSLContext | None = None if insecure else tls_context(self.ca_bundle)
         self._http = Transport(
-            ssl_context=self.ssl_context or _unverified_context(),
+            ssl_context=self.ssl_context,
+            verify=not insecure,  # an insecure registry's https token realm is not verified either
             timeout=timeout,
             headers={"User-Agent": "mlrun-registry-ext"},
         )

@@ -181,6 +181,22 @@ class RegistryEndpoint:
                                        "migrate needs it to find repositories") from None
             raise
 
+    def repositories(self, *, required: bool = True) -> list[str] | None:
+        """:meth:`list_repositories` as a run's first request, which proves the login when it works.
+        When the listing is refused, :meth:`check_access` tells whether the login is the reason (with
+        its one-line message). Without a catalog (Docker Hub, GHCR...): an error if ``required``, else
+        None."""
+        try:
+            return self.list_repositories()
+        except RegistryConnectionError:
+            raise
+        except RegistryAPIError as exc:
+            self.check_access()
+            if required:
+                raise
+            log.debug("%s offers no catalog (%s)", self.host, exc)
+            return None
+
     def list_tags(self, repository: str) -> list[str]:
         """Every tag of ``repository`` (all pages); none when the repository vanished."""
         try:
