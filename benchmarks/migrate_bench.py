@@ -6,7 +6,8 @@ One source registry (real Debian ``docker-registry`` on loopback) is filled with
 (3-5 gzip tar layers of 1-20 MB, shared base layers, one OCI index with two platforms, one Docker
 manifest list). Each repetition copies them into a fresh htpasswd-protected target with each tool
 (order alternates), then re-runs both on the filled target ("nothing new"). Every target is checked
-tag by tag against the source digests. Printed: medians, the cold-copy ratio skopeo/migrate (goal
+tag by tag against the source digests. Before every timed command the page cache is synced, so a
+copy's disk writeback does not run into the next command's time. Printed: medians, the cold-copy ratio skopeo/migrate (goal
 >= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%) measured two ways: the wall time
 of the whole command (process start-up and imports included) and the engine's own time (the
 report's ``seconds``, from listing to verification), and the peak RSS of the migrate process while
@@ -80,6 +81,7 @@ def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int) -> 
            "--jobs", str(jobs), "--json"]
     peaks = [0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        quiesce()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
 
@@ -102,6 +104,12 @@ def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int) -> 
     return wall, json.loads(stdout), peak
 
 
+def quiesce() -> None:
+    """Before each timed command, either tool's: write the last copy's ~600 MB out to disk, so that the
+    kernel's writeback of one run does not land in the next one's time."""
+    os.sync()
+
+
 def _hwm_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -118,6 +126,7 @@ def run_skopeo(source: RunningRegistry, target: RunningRegistry, repos: list[str
                     + "".join(f"    {repo}: []\n" for repo in repos))
     cmd = ["skopeo", "sync", "--all", "--preserve-digests", "--src", "yaml", "--dest", "docker",
            "--dest-tls-verify=false", "--dest-creds", f"{USER}:{PASSWORD}", str(spec), f"{target.host}/{NAMESPACE}"]
+    quiesce()
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - started
