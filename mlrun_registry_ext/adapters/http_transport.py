@@ -48,15 +48,15 @@ Origin = tuple[str, str, int]
 
 
 def origin_of(url: str) -> Origin:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    """``(scheme, host, port)``: what a kept-alive connection is for (a Location may point anywhere)."""
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # e.g. a port that is not a number
+        host = None
+    if host is None or scheme not in ("http", "https"):
         raise TransportError(f"not an http(s) URL: {url!r}")
-    return scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80)
-
-
-def netloc_of(url: str) -> str:
-    return urlsplit(url).netloc
+    return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 class Response:
