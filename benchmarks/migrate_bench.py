@@ -7,11 +7,11 @@ One source registry (real Debian ``docker-registry`` on loopback) is filled with
 manifest list). Each repetition copies them into a fresh htpasswd-protected target with each tool
 (order alternates), then re-runs both on the filled target ("nothing new"). Every target is checked
 tag by tag against the source digests. Before every timed command the page cache is synced, so a
-copy's disk writeback does not run into the next command's time. Printed: medians, the cold-copy ratio skopeo/migrate (goal
->= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%) measured two ways: the wall time
-of the whole command (process start-up and imports included) and the engine's own time (the
-report's ``seconds``, from listing to verification), and the peak RSS of the migrate process while
-copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
+copy's disk writeback does not run into the next command's time. Printed: medians, the cold-copy
+ratio skopeo/migrate (goal >= 1.5), migrate's re-run as a share of its cold copy (goal <= 5%)
+measured two ways: the wall time of the whole command (process start-up and imports included) and
+the engine's own time (the report's ``seconds``, from listing to verification), and the peak RSS of
+the migrate process while copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
 """
 
 from __future__ import annotations
