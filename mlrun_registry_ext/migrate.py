@@ -824,6 +824,8 @@ def run_migration(
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
     e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
     command line both end here; ``progress`` is as for :func:`migrate`."""
+    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+
     check_endpoints(source.location, target.location)
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
                     rename=rename)
@@ -831,8 +833,6 @@ def run_migration(
         import sys
 
         progress = sys.stderr.isatty()
-    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
-
     with RegistryEndpoint.for_access(source) as src_ep, RegistryEndpoint.for_access(target) as dst_ep:
         sink: Progress | None = RichProgress() if progress is True else (progress or None)
         return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
