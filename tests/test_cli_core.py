@@ -128,3 +128,12 @@ def test_the_migrate_command_and_engine_import_no_pydantic() -> None:
             "or m == 'mlrun_registry_ext.core.service'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_platform_ca_bundle_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    result = run_cli("show", env={"MLRUN_DBPATH": "https://127.0.0.1:9",
+                                  "MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE": str(missing)})
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (f"mlrun-registry: error: MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE: CA bundle file "
+                                     f"{str(missing)!r} does not exist or is not a file")

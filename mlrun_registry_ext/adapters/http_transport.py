@@ -14,6 +14,7 @@ Errors are :class:`TransportError` (with the socket, DNS or TLS error as its ``_
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import os
@@ -24,6 +25,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
+
+from mlrun_registry_ext.errors import ConfigError
 
 Body = bytes | Iterable[bytes | memoryview] | None
 
@@ -45,6 +48,31 @@ class TransportTimeout(TransportError):
 
 
 Origin = tuple[str, str, int]
+
+
+@functools.cache
+def system_context() -> ssl.SSLContext:
+    """The system trust store; loading it costs ~50 ms (more when threads contend): once per process."""
+    return ssl.create_default_context()
+
+
+def tls_context(ca_bundle: str | None, field: str = "ca_bundle") -> ssl.SSLContext:
+    """The system trust store, or only ``ca_bundle`` (a PEM file path or PEM text) when given; a bad
+    bundle is a :class:`ConfigError` naming ``field`` (the setting it came from)."""
+    if not ca_bundle:
+        return system_context()
+    if ca_bundle.lstrip().startswith("-----BEGIN"):
+        try:
+            return ssl.create_default_context(cadata=ca_bundle)
+        except ssl.SSLError as exc:
+            raise ConfigError(field, f"the PEM text is not a CA bundle ({exc.reason or exc})") from None
+    path = os.path.expanduser(ca_bundle)
+    if not os.path.isfile(path):
+        raise ConfigError(field, f"CA bundle file {path!r} does not exist or is not a file")
+    try:
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        raise ConfigError(field, f"{path!r} is not a PEM CA bundle ({exc.reason or exc})") from None
 
 
 def origin_of(url: str) -> Origin:
@@ -172,11 +200,11 @@ class Transport:
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
-        """The given context, else made on first https use: the system store (~50 ms to load), or with
-        ``verify=False`` no verification at all (only for what the user marked insecure)."""
+        """The given context, else on first https use: the system store, or with ``verify=False`` no
+        verification at all (only for what the user marked insecure)."""
         if self._ssl_context is None:
             if self.verify:
-                self._ssl_context = ssl.create_default_context()
+                self._ssl_context = system_context()
             else:
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 context.check_hostname = False

@@ -18,6 +18,8 @@ from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming
 from mlrun_registry_ext.core.versions import ComponentVersion
 
 DEFAULT_TIMEOUT = 3.0
+#: CA bundle for an MLRun API / Nuclio dashboard behind a private certificate authority.
+PLATFORM_CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE"
 
 
 @dataclass
@@ -116,12 +118,10 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                         dashboard_url=dashboard_url or nuclio_dashboard_url())
     if not info.dbpath and not info.dashboard_url:
         return info
-    import ssl
+    from mlrun_registry_ext.adapters.http_transport import Transport, tls_context
 
-    from mlrun_registry_ext.adapters.http_transport import Transport
-
-    ca_bundle = os.environ.get("MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE")
-    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+    ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
+    context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
     with Transport(ssl_context=context, timeout=timeout, trust_env=False) as client:
         if info.dbpath:
             headers = _mlrun_headers()

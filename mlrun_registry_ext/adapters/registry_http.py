@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import logging
 import ssl
 import threading
@@ -21,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from mlrun_registry_ext.adapters.http_transport import Response, Transport, TransportError, TransportTimeout
+from mlrun_registry_ext.adapters.http_transport import (
+    Response,
+    Transport,
+    TransportError,
+    TransportTimeout,
+    tls_context,
+)
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
@@ -223,31 +228,6 @@ _UNKNOWN_AUTHORITY = {2, 18, 19, 20, 21}
 _HOSTNAME_MISMATCH = {62, 64}
 _EXPIRED = 10
 _NOT_YET_VALID = 9
-
-
-@functools.cache
-def _system_context() -> ssl.SSLContext:
-    """Loading the system store costs ~50 ms (more when threads contend): load it once per process."""
-    return ssl.create_default_context()
-
-
-def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """The system trust store, or only ``ca_bundle`` (a PEM file path or PEM text) when given."""
-    if not ca_bundle:
-        return _system_context()
-    if ca_bundle.lstrip().startswith("-----BEGIN"):
-        return ssl.create_default_context(cadata=ca_bundle)
-    from pathlib import Path
-
-    path = Path(ca_bundle).expanduser()
-    if not path.is_file():
-        raise ConfigError("ca_bundle", f"CA bundle file {str(path)!r} does not exist or is not a file")
-    try:
-        return ssl.create_default_context(cafile=str(path))
-    except ssl.SSLError as exc:
-        raise ConfigError(
-            "ca_bundle", f"{str(path)!r} is not a PEM CA bundle ({exc.reason or exc})"
-        ) from None
 
 
 def describe_tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> tuple[str, str]:

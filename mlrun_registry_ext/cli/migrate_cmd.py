@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
@@ -140,34 +142,39 @@ def explicit_endpoints(args: argparse.Namespace) -> tuple[RegistryAccess, Regist
     if args.target is None or args.rename or args.emit_job:
         return None
     source_location = parse_location(args.source or default_source_url(), "--from")
-    source = _access(source_location, *_login("FROM", source_location.host), "--from")
     target_location = parse_location(args.target, "--to")
+    if Provider.ECR in (source_location.provider, target_location.provider):
+        return None  # before reading any login: the service path reads them again
+    source = _access(source_location, *_login("FROM", source_location.host), "--from")
     target = _access(target_location, *_login("TO", target_location.host), "--to")
     prefix = args.image_prefix if args.image_prefix and args.image_prefix.strip() else ""
     validate_image_prefix(prefix, "image_prefix")
-    if Provider.ECR in (source_location.provider, target_location.provider):
-        return None
     return source, target, prefix
+
+
+@contextlib.contextmanager
+def _as_field(field: str) -> Iterator[None]:
+    """A service's or location's own error, named after the command-line option it came from."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(field, exc.message) from None
 
 
 def _access(location: RegistryLocation, user: str | None, password: str | None, field: str) -> RegistryAccess:
     """What :func:`_service` checks, on the pure core (the same rules, the same messages)."""
-    try:
+    with _as_field(field):
         access = RegistryAccess(location, user if user and user.strip() else None,
                                 SecretText(password) if password else None)
-        location.check_naming("url")
-    except ConfigError as exc:
-        raise ConfigError(field, exc.message) from None
+        location.check_naming("url")  # after the login pair, in the service's order
     return access
 
 
 def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
-    from mlrun_registry_ext.core.service import RegistryService
-
     source_url = args.source or default_source_url()
     source_host = parse_location(source_url, "--from").host
     user, password = _login("FROM", source_host)
-    source = _service(RegistryService, "source", source_url, user, password, "--from")
+    source = _service("source", source_url, user, password, "--from")
 
     active = _active_service() if (args.target is None or args.rename) else None
     if args.target is None:
@@ -179,7 +186,7 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
         target_host = parse_location(args.target, "--to").host
         same = active if active is not None and active.host == target_host else None
         user, password = _login("TO", target_host, same)
-        target = _service(RegistryService, "target", args.target, user, password, "--to")
+        target = _service("target", args.target, user, password, "--to")
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
@@ -187,11 +194,11 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     return source, target
 
 
-def _service(cls: Any, name: str, url: str, user: str | None, password: str | None, field: str) -> Any:
-    try:
-        return cls(name=name, url=url, username=user, password=password)
-    except ConfigError as exc:
-        raise ConfigError(field, exc.message) from None
+def _service(name: str, url: str, user: str | None, password: str | None, field: str) -> RegistryService:
+    from mlrun_registry_ext.core.service import RegistryService
+
+    with _as_field(field):
+        return RegistryService(name=name, url=url, username=user, password=password)
 
 
 # --- the Job ------------------------------------------------------------------------------------
