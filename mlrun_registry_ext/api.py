@@ -18,7 +18,20 @@ from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_con
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import PushTarget, project_image_target, push_target
+from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.versions_gate import check_version_gates
+
+
+def text_argument(value: Any, field: str, optional: bool = False) -> Any:
+    """A name argument must be text without whitespace or control characters (a trailing newline from
+    ``input()`` or a file is the usual culprit); its grammar is checked where it is used."""
+    if value is None and optional:
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(field, f"expected a string, got {type(value).__name__}")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigError(field, "may not contain spaces, newlines or control characters")
+    return value
 
 
 @dataclass
@@ -50,12 +63,19 @@ class ActiveRegistry:
     def target(self, project: str, function: str, kind: str = "job", tag: str | None = None, *,
                nuclio_name: str | None = None) -> PushTarget:
         """The push target for one function (version gates checked first)."""
+        text_argument(project, "project")
+        text_argument(function, "function")
+        text_argument(kind, "kind")
+        text_argument(tag, "tag", optional=True)
+        text_argument(nuclio_name, "nuclio_name", optional=True)
         self.check_gates()
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
                            nuclio_naming=self.platform.nuclio_naming, source=self.resolved.source,
                            nuclio_name=nuclio_name)
 
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
+        text_argument(project, "project")
+        text_argument(tag, "tag", optional=True)
         self.check_gates()
         return project_image_target(self.service, project, tag, source=self.resolved.source)
 

@@ -22,7 +22,7 @@ from typing import Any
 from mlrun_registry_ext.core import credentials as core
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.errors import ConfigError, RegistryExtError
+from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
 
 __all__ = [
     "SecretReport",
@@ -99,7 +99,8 @@ def registry_secret_manifests(
     **overrides: Any,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The Secret manifests the service needs in ``namespace`` and notes. Pure for non-ECR registries;
-    for ECR, the pull secret's token comes from ``ecr_token``, ``options['token']`` or boto3."""
+    for ECR, the pull secret's token comes from ``ecr_token`` or boto3 (never from ``options``: option
+    values are command-line text)."""
     service = _service(registry, **overrides)
     core.validate_namespace(namespace)
     opts = core.check_provider_options(service.provider, options)
@@ -110,7 +111,7 @@ def registry_secret_manifests(
         if plan.aws_credentials:
             manifests.append(core.aws_credentials_secret(plan.aws_credentials, namespace, service))
         if plan.docker_config:
-            token = ecr_token or opts.get("token")
+            token = ecr_token
             if token is None and fetch_ecr_token:
                 from mlrun_registry_ext.adapters.aws import get_ecr_token
 
@@ -154,17 +155,20 @@ def apply_registry_secret(
     force: bool = False,
     kubeconfig: str | None = None,
     client: Any = None,
+    ecr_token: Any = None,
     **overrides: Any,
 ) -> SecretReport:
     """Create or update the service's secret(s) in ``namespace`` and every ``to`` namespace, idempotently.
 
     Everything is validated and built before the first write (bad input leaves the cluster untouched).
+    ``ecr_token`` is an ECR authorization token obtained elsewhere (default: boto3 fetches one).
     """
     from mlrun_registry_ext.adapters.kube import copy_manifest
 
     main, targets = _namespaces(namespace, to)
     first, notes = registry_secret_manifests(registry, namespace=main, secret_name=secret_name,
-                                             login_url=login_url, options=options, **overrides)
+                                             login_url=login_url, options=options, ecr_token=ecr_token,
+                                             **overrides)
     # the same docker configs in the other namespaces (one token fetch, identical data); the AWS
     # credentials file stays where Kaniko runs (functions' namespaces only need to pull)
     manifests = list(first)
@@ -281,7 +285,7 @@ def delete_registry_secret(
 def _ecr_service(registry: Any, overrides: dict[str, Any]) -> RegistryService:
     service = _service(registry, **overrides)
     if service.provider is not Provider.ECR:
-        raise ConfigError("url", f"{service.url!r} is not an ECR registry (<account>.dkr.ecr.<region>"
+        raise ConfigError("url", f"{quote(service.url)} is not an ECR registry (<account>.dkr.ecr.<region>"
                                  ".amazonaws.com[/path])")
     if service.has_credentials:
         core.validate_aws_keys(service.username, service.password)

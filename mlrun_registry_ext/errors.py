@@ -6,6 +6,43 @@ into one line on stderr and its ``exit_code``, never a traceback.
 
 from __future__ import annotations
 
+import re
+
+#: How much of an input value an error quotes (the rest is cut with an ellipsis).
+QUOTE_LIMIT = 80
+#: The longest message an error carries: a safety net for messages that quote input without :func:`quote`.
+MESSAGE_LIMIT = 400
+ELLIPSIS = "..."
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s'\"]*@")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr`` of a user-given value for an error message, cut to ``limit`` characters.
+
+    The one place that decides how much input an error echoes: a megabyte-long URL or tag shows its
+    first characters and an ellipsis, never the whole thing. Never pass a secret: cutting is not hiding.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        return repr(text[:limit]) + ELLIPSIS
+    return repr(text)
+
+
+def one_line(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message safe to print: one line (control characters escaped), URL userinfo masked, length capped.
+
+    Messages that quote input through :func:`quote` never need the cap; it is the safety net for text
+    that did not (an unexpected exception's message, a value formatted with ``!r`` elsewhere). The cut
+    keeps the head (the field) and the tail (what is allowed).
+    """
+    text = _USERINFO_RE.sub(r"\1***@", message)
+    text = _CONTROL_RE.sub(lambda match: repr(match[0])[1:-1], text)
+    if len(text) > limit:
+        half = (limit - 5) // 2
+        text = f"{text[:half]} {ELLIPSIS} {text[-half:]}"
+    return text
+
 
 class RegistryExtError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
@@ -13,6 +50,7 @@ class RegistryExtError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
 
@@ -27,9 +65,9 @@ class ConfigError(RegistryExtError):
 
     # Deliberately not a ValueError: pydantic lets it through unchanged instead of wrapping it.
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.detail = message
-        super().__init__(f"{field}: {message}" if field else message)
+        self.field = one_line(field, QUOTE_LIMIT * 2)
+        self.detail = one_line(message)
+        super().__init__(f"{self.field}: {self.detail}" if field else self.detail)
 
 
 class VersionGateError(RegistryExtError):

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.core.location import validate_service_url
 from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming
 from mlrun_registry_ext.core.versions import ComponentVersion
 
@@ -69,7 +70,9 @@ def installed_mlrun_version() -> str | None:
 def mlrun_dbpath() -> str | None:
     """``MLRUN_DBPATH`` when it names an HTTP server (``./`` and file paths mean no server)."""
     value = os.environ.get("MLRUN_DBPATH", "").strip()
-    return value.rstrip("/") if value.startswith(("http://", "https://")) else None
+    if not value.startswith(("http://", "https://")):
+        return None
+    return validate_service_url(value, "MLRUN_DBPATH").rstrip("/")
 
 
 def nuclio_dashboard_url() -> str | None:
@@ -78,7 +81,7 @@ def nuclio_dashboard_url() -> str | None:
         return None
     if "://" not in value:
         value = f"http://{value}"
-    return value.rstrip("/").removesuffix("/api")
+    return validate_service_url(value, "NUCLIO_DASHBOARD_URL").rstrip("/").removesuffix("/api")
 
 
 def _mlrun_headers() -> dict[str, str]:

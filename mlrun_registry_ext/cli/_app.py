@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mlrun_registry_ext.errors import RegistryExtError
+from mlrun_registry_ext.errors import RegistryExtError, one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,7 +30,7 @@ def console(stderr: bool = False) -> Any:
 
 
 def fail(message: str, code: int) -> int:
-    sys.stderr.write(f"mlrun-registry: error: {message}\n")
+    sys.stderr.write(f"mlrun-registry: error: {one_line(message)}\n")
     return code
 
 
@@ -46,5 +46,7 @@ def run_handler(args: argparse.Namespace) -> int:
         return fail("interrupted", 130)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # last line of defence: one line, no traceback, no secret
+    except RecursionError:
+        return fail("unexpected RecursionError: the input is nested too deeply", 1)
+    except Exception as exc:  # last line of defence: one line (cut, URL userinfo masked), no traceback
         return fail(f"unexpected {type(exc).__name__}: {exc}", 1)

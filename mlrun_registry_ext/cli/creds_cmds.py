@@ -2,19 +2,28 @@
 
 The active service comes from resolution (``MLRUN_REGISTRY_EXT_URL``, ``_USERNAME``, ``_PASSWORD``,
 ``_SECRET_NAME``, ``.env``, the config file); ``--url`` / ``--username`` / ``--password-stdin`` /
-``--secret-name`` override it. Passwords are never accepted as arguments (they would land in shell
-history and ``ps``). Kubernetes and boto3 are imported only inside the handlers.
+``--secret-name`` override it. Passwords and tokens are never accepted as arguments (they would land
+in shell history and ``ps``): ``--password-stdin``, and for an ECR token obtained elsewhere,
+``MLRUN_REGISTRY_EXT_ECR_TOKEN``. Kubernetes and boto3 are imported only inside the handlers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, print_json
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
+
+#: An ECR authorization token from elsewhere (``aws ecr get-authorization-token``): env, never an argument.
+ECR_TOKEN_ENV = "MLRUN_REGISTRY_EXT_ECR_TOKEN"
+#: Option keys that would carry a secret; they are refused before anything of them is printed.
+SECRET_OPTION_KEYS = ("token", "password", "secret", "key")
+_OPTION_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
 def register(sub: Any) -> None:
@@ -29,7 +38,8 @@ def register(sub: Any) -> None:
                        help="login host when it differs from the push path (Nuclio's registry.loginUrl)")
     apply.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="provider option (acr: auth=user|token; gcr/gar: auth=json_key|json_key_base64|"
-                            "access_token; quay: robot=NAME; ecr: token=...)")
+                            f"access_token; quay: robot=NAME). No secrets here: an ECR token comes from boto3 "
+                            f"or ${ECR_TOKEN_ENV}")
     apply.add_argument("--force", action="store_true", help="take over an existing secret not managed here")
     _output_flags(apply, dry_run=True)
     apply.set_defaults(handler=cmd_secret_apply)
@@ -161,13 +171,32 @@ def _to(args: argparse.Namespace) -> list[str]:
 
 
 def _options(values: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` provider options. Nothing after the key is ever printed, and a key that names a
+    secret (``token=``, also mistyped ``token:...``) is refused: command lines end up in shell history,
+    ``ps`` and CI logs."""
     out: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--option", f"expected KEY=VALUE, got {key.strip() or item[:20]!r}")
+        name = re.split(r"[:=\s]", item.strip(), maxsplit=1)[0]
+        if name.lower() in SECRET_OPTION_KEYS:
+            raise ConfigError("--option", f"{name.lower()} is a secret and is not taken from the command line; "
+                                          f"an ECR token comes from boto3 (the AWS credentials) or {ECR_TOKEN_ENV}")
+        if not sep or not _OPTION_KEY_RE.fullmatch(key.strip()):
+            shown = quote(name, 32) if _OPTION_KEY_RE.fullmatch(name) else "(not shown)"
+            raise ConfigError("--option", f"expected KEY=VALUE with a key of letters, digits, '_' or '-', "
+                                          f"got {shown}")
         out[key.strip()] = value
     return out
+
+
+def _ecr_token() -> Any:
+    """The ECR token from the environment, as a SecretStr (None: boto3 fetches one)."""
+    text = os.environ.get(ECR_TOKEN_ENV, "").strip()
+    if not text:
+        return None
+    from pydantic import SecretStr
+
+    return SecretStr(text)
 
 
 def _dump(objects: list[dict[str, Any]], fmt: str) -> str:
@@ -205,7 +234,7 @@ def cmd_secret_apply(args: argparse.Namespace) -> int:
     service = _registry(args)
     report = apply_registry_secret(service, namespace=args.namespace, to=_to(args), login_url=args.login_url,
                                    options=_options(args.option), dry_run=args.dry_run, force=args.force,
-                                   kubeconfig=args.kubeconfig)
+                                   kubeconfig=args.kubeconfig, ecr_token=_ecr_token())
     if not report.manifests:
         for note in report.notes:
             sys.stderr.write(f"mlrun-registry: note: {note}\n")

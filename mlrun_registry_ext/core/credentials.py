@@ -68,7 +68,7 @@ GCR_USERS = ("_json_key", "_json_key_base64", "oauth2accesstoken")
 ECR_TOKEN_LIFETIME_SECONDS = 12 * 3600
 DEFAULT_REFRESH_SCHEDULE = "0 */4 * * *"
 
-AWS_ACCESS_KEY_ID_RE = re.compile(r"^(?:AKIA|ASIA|AIDA|AROA|ANPA|ANVA|APKA)[A-Z0-9]{12,124}$")
+AWS_ACCESS_KEY_ID_RE = re.compile(r"^(?:AKIA|ASIA|AIDA|AROA|ANPA|ANVA|APKA)[A-Z0-9]{12,124}\Z")
 PROJECT_SECRET_PREFIX = "mlrun-project-secrets-"
 
 #: Options each provider accepts (``--option key=value`` on the command line).
@@ -77,7 +77,6 @@ PROVIDER_OPTIONS: dict[Provider, dict[str, str]] = {
     Provider.GCR: {"auth": "json_key, json_key_base64 or access_token"},
     Provider.GAR: {"auth": "json_key, json_key_base64 or access_token"},
     Provider.QUAY: {"robot": "robot account short name; the username becomes <organization>+<name>"},
-    Provider.ECR: {"token": "an ECR authorization token (base64 of AWS:<password>) for the pull secret"},
 }
 
 
@@ -191,8 +190,6 @@ def docker_login(
     """
     provider = service.provider
     opts = check_provider_options(provider, options)
-    if "token" in opts and ecr_token is None:
-        ecr_token = opts["token"]
     key = normalise_login_host(login_url) if login_url else service.rules.login_key(service.host)
     if provider is Provider.ON_CLUSTER and service.is_server_default:
         raise ConfigError("url", "'.' is the MLRun server's own registry: give the registry URL to log in to")
@@ -223,11 +220,11 @@ def docker_login(
         robot = opts.get("robot")
         if robot is not None:
             org = service.path.split("/", 1)[0]
-            if not org or not re.match(r"^[a-z][a-z0-9_]{1,254}$", robot):
+            if not org or not re.match(r"^[a-z][a-z0-9_]{1,254}\Z", robot):
                 raise ConfigError("option robot", "a Quay robot needs the organization as the URL path "
                                                   "(quay.io/<org>) and a short name of [a-z0-9_]")
             username = f"{org}+{robot}"
-        elif "+" in username and not re.match(r"^[a-z0-9_]+\+[a-z0-9_]+$", username):
+        elif "+" in username and not re.match(r"^[a-z0-9_]+\+[a-z0-9_]+\Z", username):
             raise ConfigError("username", "a Quay robot account is written <organization>+<name>")
     return DockerLogin(key=key, username=username, password=password)
 
@@ -323,7 +320,7 @@ def aws_credentials_file(
 ) -> SecretStr:
     """The text of ``~/.aws/credentials`` (what MLRun mounts at /tmp/aws and Nuclio's Kaniko reads)."""
     validate_aws_keys(access_key_id, secret_access_key)
-    if not re.match(r"^[A-Za-z0-9_.-]+$", profile):
+    if not re.match(r"^[A-Za-z0-9_.-]+\Z", profile):
         raise ConfigError("profile", "an AWS profile name is letters, digits, '.', '_' and '-'")
     lines = [f"[{profile}]", f"aws_access_key_id = {access_key_id}",
              f"aws_secret_access_key = {secret_access_key.get_secret_value()}"]
@@ -473,7 +470,7 @@ def refresh_cronjob_manifests(
     labels = managed_labels("ecr-refresh", service)
     sa_meta: dict[str, Any] = {"name": sa_name, "namespace": namespace, "labels": labels}
     if role_arn:
-        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", role_arn):
+        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+\Z", role_arn):
             raise ConfigError("role_arn", "expected arn:aws:iam::<account>:role/<name>")
         sa_meta["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
     env: list[dict[str, Any]] = [

@@ -18,9 +18,15 @@ from mlrun_registry_ext.core.providers import (
     parse_ecr_host,
     rules_for,
 )
-from mlrun_registry_ext.core.reference import ALLOWED_REPOSITORY, REPOSITORY_RE, validate_host, validate_repository
+from mlrun_registry_ext.core.reference import (
+    ALLOWED_REPOSITORY,
+    REPOSITORY_RE,
+    is_registry_host,
+    validate_host,
+    validate_repository,
+)
 from mlrun_registry_ext.core.secrets import SecretValue, check_credential_pair
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
 
 #: MLRun's default repository when the registry URL carries no path.
 DEFAULT_REPOSITORY = "mlrun"
@@ -28,12 +34,31 @@ DEFAULT_REPOSITORY = "mlrun"
 SERVER_REGISTRY = "."
 
 
+URL_CREDENTIALS_MESSAGE = ("credentials in the URL are not allowed (they would be printed and logged); "
+                           "set username and password instead")
+
+
+def has_userinfo(text: str) -> bool:
+    """True when a URL carries ``user[:password]@``, wherever its password puts '/', '#', '?' or ':'.
+
+    A registry URL never contains '@' (hosts, ports and repository paths cannot), so any '@' is taken
+    as userinfo: splitting at the first '/' first would miss ``https://ci:pa/ss@host`` and print the
+    password as a "host".
+    """
+    return "@" in text
+
+
 def parse_registry_url(raw: str, field: str = "url") -> tuple[str, str, bool]:
     """Split a registry URL into (host, path, insecure-by-scheme).
 
     ``https://`` is accepted and stripped; ``http://`` marks an explicitly insecure registry; the host
     is lower-cased; the path is the repository namespace and must already be a valid lowercase path.
+    Errors never quote a URL that carries credentials, and quote at most a few dozen characters.
     """
+    if not isinstance(raw, str):
+        raise ConfigError(field, f"expected a string host[:port][/path], got {type(raw).__name__}")
+    if has_userinfo(raw):
+        raise ConfigError(field, URL_CREDENTIALS_MESSAGE)
     text = raw.strip()
     if not text:
         raise ConfigError(field, "the registry URL is required: host[:port][/path], e.g. registry.example.com/team")
@@ -45,25 +70,66 @@ def parse_registry_url(raw: str, field: str = "url") -> tuple[str, str, bool]:
         if scheme.lower() == "http":
             insecure = True
         elif scheme.lower() != "https":
-            raise ConfigError(field, f"scheme {scheme + '://'!r} is not allowed; use host[:port][/path], "
+            raise ConfigError(field, f"scheme {quote(scheme + '://')} is not allowed; use host[:port][/path], "
                                      "https:// or (explicitly insecure) http://")
     text = text.rstrip("/")
-    if "@" in text.split("/", 1)[0]:
-        raise ConfigError(field, "credentials in the URL are not allowed; set username and password instead")
-    if any(ch in text for ch in "?# \t"):
-        raise ConfigError(field, f"{raw!r} has a query, fragment or space; expected host[:port][/path]")
+    if any(ch in text for ch in "?#") or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise ConfigError(field, f"{quote(raw)} has a query, fragment, space or control character; "
+                                 "expected host[:port][/path]")
     host, _, path = text.partition("/")
     host = validate_host(host, field)
-    if path and not REPOSITORY_RE.match(path):
-        raise ConfigError(field, f"path {path!r} is not a valid repository namespace; allowed: {ALLOWED_REPOSITORY}")
+    if not is_registry_host(host):
+        raise ConfigError(field, f"{quote(host)} has no '.' and no ':port' and is not 'localhost': Docker reads it "
+                                 f"as a Docker Hub namespace (docker.io/{host}/...), not as a registry; give the "
+                                 f"registry's full name or its port (e.g. {host}.example.com or {host}:5000)")
+    if path and not REPOSITORY_RE.fullmatch(path):
+        raise ConfigError(field, f"path {quote(path)} is not a valid repository namespace; "
+                                 f"allowed: {ALLOWED_REPOSITORY}")
     return host, path, insecure
+
+
+def validate_service_url(raw: str, field: str) -> str:
+    """An ``http(s)://host[:port][/path]`` service URL (the MLRun API, the Nuclio dashboard), checked before
+    any connection: no credentials, no spaces or control characters, a valid host. Returns it unchanged.
+
+    Single-label hosts are fine here (``http://mlrun-api:8080`` is a Kubernetes service name).
+    """
+    if has_userinfo(raw):
+        raise ConfigError(field, URL_CREDENTIALS_MESSAGE.replace("username and password", "a token variable"))
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise ConfigError(field, f"{quote(raw)} contains a space or control character; expected "
+                                 "http(s)://host[:port][/path]")
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise ConfigError(field, f"{quote(raw)} is not an http:// or https:// URL")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    validate_host(host, field)
+    return raw
+
+
+def same_registry(a: RegistryLocation, b: RegistryLocation) -> bool:
+    """True when ``a`` and ``b`` are the same registry: lower-cased host, the scheme's default port folded.
+
+    ``Ghcr.IO`` is ``ghcr.io:443``, ``http://localhost`` is ``localhost:80``; the repository path does
+    not matter (a login, a CA and plain HTTP belong to a host). ``http://host`` and ``https://host`` are
+    different registries (ports 80 and 443), so an insecure layer never describes a secure one.
+    """
+    return _host_port(a) == _host_port(b)
+
+
+def _host_port(location: RegistryLocation) -> tuple[str, int]:
+    host = location.host.lower()
+    name, colon, port = host.rpartition(":")
+    if colon and not port.endswith("]") and port.isdigit():
+        return name, int(port)
+    return host, 80 if location.insecure else 443
 
 
 def validate_image_prefix(value: str, field: str = "image_prefix") -> str:
     """An image prefix goes before image names: no leading '/', no '//', a valid repository start."""
     if value:
         if value.startswith("/") or "//" in value:
-            raise ConfigError(field, f"{value!r} may not start with '/' or contain '//'")
+            raise ConfigError(field, f"{quote(value)} may not start with '/' or contain '//'")
         validate_repository(value + "x", field)
     return value
 

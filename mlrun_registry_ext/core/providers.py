@@ -29,9 +29,9 @@ class Provider(StrEnum):
 
 ECR_HOST_RE = re.compile(
     r"^(?P<account>\d{12})\.dkr[.-]ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)\."
-    r"(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$"
+    r"(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)\Z"
 )
-ECR_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+ECR_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 DOCKERHUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
 
@@ -163,7 +163,7 @@ def detect_provider(host: str, namespace_domain: str | None = None) -> Provider:
     bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     if ECR_HOST_RE.match(bare):
         return Provider.ECR
-    if re.search(r"\.azurecr\.(io|cn|us)$", bare):
+    if re.search(r"\.azurecr\.(io|cn|us)\Z", bare):
         return Provider.ACR
     if bare.endswith("-docker.pkg.dev"):
         return Provider.GAR

@@ -6,18 +6,21 @@ Like go-containerregistry's ``name`` package: parse and validate, never resolve.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
 
+# Anchored with ``\Z``, not ``$`` (which also matches before a trailing newline), and used with ``fullmatch``.
 PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+REPOSITORY_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}\Z")
+SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 _LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:.]+\])(?::[0-9]{{1,5}})?$")
+# distribution's ipv6address is ``\[[a-fA-F0-9:]+\]``; the address itself is checked by ipaddress.
+HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[(?P<ipv6>[a-fA-F0-9:]+)\])(?::(?P<port>[0-9]{{1,5}}))?\Z")
 
 #: What clients commonly accept for ``host/name`` (docker's NameTotalLengthMax).
 MAX_NAME_LENGTH = 255
@@ -37,26 +40,35 @@ def validate_host(host: str, field: str = "url") -> str:
     """Validate ``host[:port]`` and return it lower-cased."""
     if not host:
         raise ConfigError(field, "the registry host is empty; expected host[:port][/path]")
-    if not HOST_RE.match(host):
-        raise ConfigError(field, f"{host!r} is not a valid registry host; expected a DNS name or [IPv6], "
+    match = HOST_RE.fullmatch(host)
+    if match is None or (match["ipv6"] is not None and not _is_ipv6(match["ipv6"])):
+        raise ConfigError(field, f"{quote(host)} is not a valid registry host; expected a DNS name or [IPv6], "
                                  "optionally with :port")
-    port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else None
+    port = match["port"]
     if port is not None and not 0 < int(port) < 65536:
         raise ConfigError(field, f"port {port} is out of range 1-65535")
     return host.lower()
 
 
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def validate_repository(name: str, field: str = "repository") -> str:
     if not name:
         raise ConfigError(field, f"the repository name is empty; allowed: {ALLOWED_REPOSITORY}")
-    if not REPOSITORY_RE.match(name):
-        raise ConfigError(field, f"{name!r} is not a valid repository name; allowed: {ALLOWED_REPOSITORY}")
+    if not REPOSITORY_RE.fullmatch(name):
+        raise ConfigError(field, f"{quote(name)} is not a valid repository name; allowed: {ALLOWED_REPOSITORY}")
     return name
 
 
 def validate_tag(tag: str, field: str = "tag") -> str:
-    if not TAG_RE.match(tag):
-        raise ConfigError(field, f"{tag!r} is not a valid tag; allowed: {ALLOWED_TAG}")
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
+        raise ConfigError(field, f"{quote(tag)} is not a valid tag; allowed: {ALLOWED_TAG}")
     return tag
 
 
@@ -89,7 +101,7 @@ class ImageReference:
             validate_tag(tag, "tag")
         ref = cls(registry=registry, repository=repository, tag=tag)
         if len(ref.name) > MAX_NAME_LENGTH:
-            raise ConfigError(field, f"{ref.name!r} is {len(ref.name)} characters; "
+            raise ConfigError(field, f"{quote(ref.name)} is {len(ref.name)} characters; "
                                      f"registries accept at most {MAX_NAME_LENGTH} for host/name")
         return ref
 
@@ -97,13 +109,13 @@ class ImageReference:
 def parse_reference(text: str, field: str = "image") -> ImageReference:
     """Parse ``[registry/]repository[:tag][@digest]`` without Docker Hub normalisation."""
     if not text or text != text.strip():
-        raise ConfigError(field, f"{text!r} is not an image reference; expected [registry/]name[:tag][@digest]")
+        raise ConfigError(field, f"{quote(text)} is not an image reference; expected [registry/]name[:tag][@digest]")
     rest, _, digest_text = text.partition("@")
     digest = digest_text or None
     if "@" in text and digest is None:
-        raise ConfigError(field, f"{text!r} ends with '@' but has no digest")
-    if digest is not None and not DIGEST_RE.match(digest):
-        raise ConfigError(field, f"{digest!r} is not a valid digest; expected algorithm:hex")
+        raise ConfigError(field, f"{quote(text)} ends with '@' but has no digest")
+    if digest is not None and not DIGEST_RE.fullmatch(digest):
+        raise ConfigError(field, f"{quote(digest)} is not a valid digest; expected algorithm:hex")
     registry = ""
     first, sep, remainder = rest.partition("/")
     if sep and is_registry_host(first):
@@ -118,5 +130,5 @@ def parse_reference(text: str, field: str = "image") -> ImageReference:
     validate_repository(rest, field)
     ref = ImageReference(registry, rest, tag, digest)
     if len(ref.name) > MAX_NAME_LENGTH:
-        raise ConfigError(field, f"{ref.name!r} is longer than {MAX_NAME_LENGTH} characters")
+        raise ConfigError(field, f"{quote(ref.name)} is longer than {MAX_NAME_LENGTH} characters")
     return ref

@@ -4,9 +4,11 @@ Precedence, highest first: explicit Python arguments > environment > ``.env`` > 
 the MLRun server's registry (client-spec ``docker_registry``) > the embedded default (the tenant's
 on-cluster ``docker-registry``, else MLRun's ``.`` convention).
 
-Values merge field by field, with one exception: credentials (username, password, secret name) are
-only taken from a layer that names the same URL as the result, so a password never follows a
-different registry.
+Values merge field by field, with one exception: what belongs to a registry (username, password,
+secret name, ``insecure``, CA bundle) is only taken from a layer that names no URL or the same
+registry as the result (:func:`~mlrun_registry_ext.core.location.same_registry`), so a password, a
+private CA or plain HTTP never follows a different registry. A URL written ``https://`` is never
+downgraded: ``insecure`` then comes from nowhere but the URL's own layer, where it is an error.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import is_registry_host
-from mlrun_registry_ext.core.service import SERVER_REGISTRY, RegistryService, parse_registry_url
+from mlrun_registry_ext.core.service import SERVER_REGISTRY, RegistryService
 from mlrun_registry_ext.core.settings import (
-    CREDENTIAL_FIELDS,
     LAYER_FIELDS,
+    REGISTRY_FIELDS,
     ConfigFile,
     Layer,
     env_var,
     read_dotenv_layer,
     read_env_layer,
 )
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
 
 log = logging.getLogger("mlrun_registry_ext")
 
@@ -56,7 +59,11 @@ def url_from_mlrun_docker_registry(value: str) -> str:
     The first segment is a registry only when it contains '.' or ':' or is 'localhost'; a value with
     no '/' is a registry; otherwise the whole value is a Docker Hub repository.
     """
-    text = value.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    text = value.strip()
+    for scheme in ("https://", "http://"):
+        if text.lower().startswith(scheme):
+            text = text[len(scheme):]
+    text = text.rstrip("/")
     first, sep, _ = text.partition("/")
     if not sep or is_registry_host(first):
         return text
@@ -137,7 +144,8 @@ def _default_layer(server_registry: str | None, namespace_domain: str | None) ->
     if server_registry:
         url = url_from_mlrun_docker_registry(server_registry)
         layer.set("url", url, "MLRun server client-spec docker_registry")
-        if url.split("/", 1)[0].endswith(":80"):
+        written_https = server_registry.strip().lower().startswith("https://")
+        if not written_https and url.split("/", 1)[0].endswith(":80"):
             layer.set("insecure", True, "MLRun server's registry is on port 80: plain HTTP")
     elif namespace_domain:
         layer.set("url", f"docker-registry.{namespace_domain}:80", "default: on-cluster docker-registry "
@@ -148,19 +156,36 @@ def _default_layer(server_registry: str | None, namespace_domain: str | None) ->
     return layer
 
 
-def _normal_url(value: Any) -> str:
-    host, path, _ = parse_registry_url(str(value))
-    return f"{host}/{path}" if path else host
+def _layer_location(layer: Layer) -> RegistryLocation:
+    """The registry a layer names, by its URL's scheme (bare and ``https://`` both mean port 443)."""
+    return parse_location(layer.values["url"], layer.sources.get("url", "url"))
 
 
-def _pick(layers: list[Layer], key: str, url: str) -> tuple[Any, str] | None:
+def _pick(layers: list[Layer], key: str, url_layer: Layer | None = None) -> tuple[Any, str] | None:
+    """The first layer's value for ``key``; for a registry field, only from a layer about that registry."""
+    final = _layer_location(url_layer) if url_layer is not None else None
     for layer in layers:
         if key not in layer.values:
             continue
-        if key in CREDENTIAL_FIELDS and "url" in layer.values and _normal_url(layer.values["url"]) != url:
-            continue
+        if final is not None and key in REGISTRY_FIELDS and layer is not url_layer:
+            if key == "insecure" and not final.is_server_default and _written_https(url_layer):
+                continue  # https:// is never downgraded by another layer
+            if "url" in layer.values and not same_registry(_layer_location(layer), final):
+                continue
         return layer.values[key], layer.sources[key]
     return None
+
+
+def _written_https(layer: Layer | None) -> bool:
+    value = layer.values.get("url") if layer is not None else None
+    return isinstance(value, str) and value.strip().lower().startswith("https://")
+
+
+def _url_layer(layers: list[Layer]) -> Layer:
+    for layer in layers:
+        if "url" in layer.values:
+            return layer
+    raise AssertionError("the default layer always has a URL")  # pragma: no cover
 
 
 def _first(layers: list[Layer], key: str) -> tuple[Any, str] | None:
@@ -209,10 +234,10 @@ def resolve_registry(
     if picked_active:
         active_name = str(picked_active[0])
         if config_file is None:
-            raise ConfigError(env_var("active"), f"{active_name!r} names a service but no config file is set "
+            raise ConfigError(env_var("active"), f"{quote(active_name)} names a service but no config file is set "
                                                  f"(set {env_var('config')})")
         if active_name not in config_file.services:
-            raise ConfigError(env_var("active"), f"{active_name!r} is not a configured service; allowed: "
+            raise ConfigError(env_var("active"), f"{quote(active_name)} is not a configured service; allowed: "
                                                  f"{', '.join(config_file.services) or '(none)'}")
     elif config_file is not None:
         active_name = config_file.active
@@ -233,13 +258,15 @@ def resolve_registry(
     domain = namespace_domain if namespace_domain is not None else os.environ.get("IGZ_NAMESPACE_DOMAIN")
     layers.append(_default_layer(server_registry, domain))
 
-    url_pick = _pick(layers, "url", "")
-    assert url_pick is not None  # the default layer always has a URL
-    final_url = _normal_url(url_pick[0])
+    url_layer = _url_layer(layers)
+    try:
+        _layer_location(url_layer)
+    except ConfigError as exc:
+        raise ConfigError(f"url (from {url_layer.sources['url']})", exc.detail) from None
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for key in LAYER_FIELDS:
-        picked = _pick(layers, key, final_url)
+        picked = _pick(layers, key, url_layer)
         if picked is not None:
             values[key], sources[key] = picked
     if base is not None:

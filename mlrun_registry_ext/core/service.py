@@ -33,25 +33,32 @@ from mlrun_registry_ext.core.location import parse_registry_url as parse_registr
 from mlrun_registry_ext.core.providers import EcrLocation, Provider, ProviderRules
 from mlrun_registry_ext.core.quantity import parse_quantity
 from mlrun_registry_ext.core.secrets import check_credential_pair
-from mlrun_registry_ext.errors import ConfigError, config_error_from
+from mlrun_registry_ext.errors import ConfigError, config_error_from, quote
 
-DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 
 def validate_dns1123_label(value: str, field: str) -> str:
-    if len(value) > 63 or not DNS1123_LABEL_RE.match(value):
-        raise ConfigError(field, f"{value!r} is not a DNS-1123 label: lowercase letters, digits and '-', "
+    if not isinstance(value, str) or len(value) > 63 or not DNS1123_LABEL_RE.fullmatch(value):
+        raise ConfigError(field, f"{quote(value)} is not a DNS-1123 label: lowercase letters, digits and '-', "
                                  "starting and ending with a letter or digit, at most 63 characters")
     return value
 
 
 def validate_dns1123_subdomain(value: str, field: str) -> str:
-    if len(value) > 253 or not DNS1123_SUBDOMAIN_RE.match(value):
-        raise ConfigError(field, f"{value!r} is not a valid Kubernetes name (DNS-1123 subdomain): lowercase "
+    if not isinstance(value, str) or len(value) > 253 or not DNS1123_SUBDOMAIN_RE.fullmatch(value):
+        raise ConfigError(field, f"{quote(value)} is not a valid Kubernetes name (DNS-1123 subdomain): lowercase "
                                  "letters, digits, '-' and '.', starting and ending with a letter or digit, "
                                  "at most 253 characters")
     return value
+
+
+def _truthy(value: Any) -> bool:
+    """What pydantic reads as ``True`` for a bool field (``"yes"``, ``1``, ``"on"`` ...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+    return value is True or (isinstance(value, int | float) and value == 1)
 
 
 class ResourceList(BaseModel):
@@ -126,6 +133,10 @@ class RegistryService(BaseModel):
         """Build from plain data (a YAML entry, env values); errors become :class:`ConfigError`."""
         if not isinstance(data, dict):
             raise ConfigError(name or "service", f"expected a mapping of fields, got {type(data).__name__}")
+        for key in data:
+            if not isinstance(key, str):
+                raise ConfigError(name or "service", f"field names are text; got {type(key).__name__} "
+                                                     f"{quote(key, 40)}")
         if name is not None:
             data = {"name": name, **data}
         return cls(**data)
@@ -151,6 +162,10 @@ class RegistryService(BaseModel):
         data["url"] = location.url
         if location.insecure:
             data["insecure"] = True
+        elif url.strip().lower().startswith("https://") and _truthy(data.get("insecure")):
+            # https:// is never downgraded: a plain-HTTP registry is chosen by writing http://
+            raise ConfigError("insecure", "the URL says https://, so the registry is not insecure; write http:// "
+                                          "(or leave the scheme out) for a plain-HTTP registry")
         return data
 
     @field_validator("name")

@@ -22,7 +22,7 @@ Component = Literal["mlrun", "nuclio"]
 REQUIRED: dict[Component, Version] = {"mlrun": Version("1.0.5"), "nuclio": Version("1.10.0")}
 DISPLAY: dict[Component, str] = {"mlrun": "MLRun", "nuclio": "Nuclio"}
 DEV_LABELS = frozenset({"unstable", "latest", "dev", "development", "master", "main", "nightly"})
-_PRERELEASE_RE = re.compile(r"^v?(\d+(?:\.\d+){0,2})[-_.]?((?:rc|alpha|beta|a|b|dev|pre)\.?\d*)?(?:\+.*)?$", re.I)
+_PRERELEASE_RE = re.compile(r"^v?(\d+(?:\.\d+){0,2})[-_.]?((?:rc|alpha|beta|a|b|dev|pre)\.?\d*)?(?:\+.*)?\Z", re.I)
 
 
 @dataclass(frozen=True)
