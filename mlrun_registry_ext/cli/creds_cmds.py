@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, print_json
-from mlrun_registry_ext.errors import ConfigError, quote
+from mlrun_registry_ext.errors import ConfigError
 
 #: An ECR authorization token from elsewhere (``aws ecr get-authorization-token``): env, never an argument.
 ECR_TOKEN_ENV = "MLRUN_REGISTRY_EXT_ECR_TOKEN"
@@ -182,9 +182,8 @@ def _options(values: list[str]) -> dict[str, str]:
             raise ConfigError("--option", f"{name.lower()} is a secret and is not taken from the command line; "
                                           f"an ECR token comes from boto3 (the AWS credentials) or {ECR_TOKEN_ENV}")
         if not sep or not _OPTION_KEY_RE.fullmatch(key.strip()):
-            shown = quote(name, 32) if _OPTION_KEY_RE.fullmatch(name) else "(not shown)"
-            raise ConfigError("--option", f"expected KEY=VALUE with a key of letters, digits, '_' or '-', "
-                                          f"got {shown}")
+            raise ConfigError("--option", "expected KEY=VALUE with a key of letters, digits, '_' or '-' "
+                                          "(what was given is not shown: it may be a secret)")
         out[key.strip()] = value
     return out
 

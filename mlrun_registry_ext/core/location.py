@@ -20,6 +20,7 @@ from mlrun_registry_ext.core.providers import (
 )
 from mlrun_registry_ext.core.reference import (
     ALLOWED_REPOSITORY,
+    MAX_NAME_LENGTH,
     REPOSITORY_RE,
     is_registry_host,
     validate_host,
@@ -78,6 +79,9 @@ def parse_registry_url(raw: str, field: str = "url") -> tuple[str, str, bool]:
                                  "expected host[:port][/path]")
     host, _, path = text.partition("/")
     host = validate_host(host, field)
+    if len(text) > MAX_NAME_LENGTH:
+        raise ConfigError(field, f"{quote(text)} is {len(text)} characters; registries accept at most "
+                                 f"{MAX_NAME_LENGTH} for host/name")
     if not is_registry_host(host):
         raise ConfigError(field, f"{quote(host)} has no '.' and no ':port' and is not 'localhost': Docker reads it "
                                  f"as a Docker Hub namespace (docker.io/{host}/...), not as a registry; give the "

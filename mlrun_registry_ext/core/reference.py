@@ -44,6 +44,10 @@ def validate_host(host: str, field: str = "url") -> str:
     if match is None or (match["ipv6"] is not None and not _is_ipv6(match["ipv6"])):
         raise ConfigError(field, f"{quote(host)} is not a valid registry host; expected a DNS name or [IPv6], "
                                  "optionally with :port")
+    name = host.rsplit(":", 1)[0] if match["port"] is not None else host
+    if match["ipv6"] is None and (len(name) > 253 or any(len(label) > 63 for label in name.split("."))):
+        raise ConfigError(field, f"{quote(host)} is not a valid DNS name: at most 63 characters per label and "
+                                 "253 in all")
     port = match["port"]
     if port is not None and not 0 < int(port) < 65536:
         raise ConfigError(field, f"port {port} is out of range 1-65535")

@@ -135,8 +135,7 @@ class RegistryService(BaseModel):
             raise ConfigError(name or "service", f"expected a mapping of fields, got {type(data).__name__}")
         for key in data:
             if not isinstance(key, str):
-                raise ConfigError(name or "service", f"field names are text; got {type(key).__name__} "
-                                                     f"{quote(key, 40)}")
+                raise ConfigError("", f"field names are text; got {type(key).__name__} {quote(key, 40)}")
         if name is not None:
             data = {"name": name, **data}
         return cls(**data)

@@ -226,8 +226,7 @@ def read_dotenv_layer(path: str | Path | None = None) -> Layer:
     field = f".env {env_file}"
     text = read_text_file(env_file, field)
     values = _dotenv_values(text, field)
-    source = _text_dotenv_source()(settings_class(), env_file=None, env_prefix=ENV_PREFIX, env_ignore_empty=True)
-    source.text_values = values
+    source = _text_dotenv_source()(settings_class(), values, env_prefix=ENV_PREFIX, env_ignore_empty=True)
     raw = {key: value for key, value in source().items() if value is not None}
     return _layer_from_raw("dotenv", raw, f".env {env_file} {{var}}")
 
@@ -255,7 +254,9 @@ def _text_dotenv_source() -> Any:
     from pydantic_settings.sources.utils import parse_env_vars
 
     class TextDotEnvSource(DotEnvSettingsSource):
-        text_values: dict[str, str | None] = {}  # set per instance before use
+        def __init__(self, settings_cls: Any, text_values: dict[str, str | None], **kwargs: Any) -> None:
+            self.text_values = text_values  # before __init__, which reads the variables
+            super().__init__(settings_cls, env_file=None, **kwargs)
 
         def _read_env_files(self) -> Any:
             return parse_env_vars(self.text_values, self.case_sensitive, self.env_ignore_empty,
