@@ -132,6 +132,9 @@ def _host_port(location: RegistryLocation) -> tuple[str, int]:
 def validate_image_prefix(value: str, field: str = "image_prefix") -> str:
     """An image prefix goes before image names: no leading '/', no '//', a valid repository start."""
     if value:
+        if len(value) >= MAX_NAME_LENGTH:
+            raise ConfigError(field, f"{quote(value)} is {len(value)} characters; an image name (with the prefix) "
+                                     f"is at most {MAX_NAME_LENGTH}")
         if value.startswith("/") or "//" in value:
             raise ConfigError(field, f"{quote(value)} may not start with '/' or contain '//'")
         validate_repository(value + "x", field)

@@ -85,8 +85,9 @@ def load_yaml(text: str, field: str) -> Any:
     """``yaml.safe_load`` without aliases, duplicate keys or deep nesting; errors name ``field``."""
     import yaml
 
-    loader = _strict_loader()(text)
+    loader = None
     try:
+        loader = _strict_loader()(text)  # the reader already refuses control characters here
         return loader.get_single_data()
     except _YamlRefused as exc:
         raise ConfigError(field, str(exc)) from None
@@ -98,7 +99,8 @@ def load_yaml(text: str, field: str) -> Any:
         # ValueError: e.g. an integer of thousands of digits; TypeError: an unhashable mapping key
         raise ConfigError(field, f"not readable YAML ({type(exc).__name__})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _YamlRefused(Exception):
