@@ -171,7 +171,7 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
         kind = getattr(fn, "kind", None)
         kind = "job" if kind is None else str(kind)
         if kind in NEVER_BUILT_KINDS:
-            skipped[key] = f"kind {kind or '(none)'!r} {NEVER_BUILT_KINDS[kind]}"
+            skipped[key] = f"kind {kind!r}: {NEVER_BUILT_KINDS[kind]}"
             continue
         if kind not in ALL_KINDS:
             raise ConfigError(f"function {key}: kind", f"{kind!r} is a kind this package does not know how MLRun "

@@ -12,9 +12,9 @@ NUCLIO_BUILT_KINDS = ("nuclio", "serving", "remote")
 ALL_KINDS = MLRUN_BUILT_KINDS + NUCLIO_BUILT_KINDS
 #: Kinds that run in the client process and are never built: skipped, with this reason.
 NEVER_BUILT_KINDS = {
-    "local": "runs in the client process: MLRun never builds an image for it",
-    "handler": "a plain handler run in the client process: MLRun never builds an image for it",
-    "": "no kind (a local handler): MLRun never builds an image for it",
+    "local": "it runs in the client process, so MLRun never builds an image for it",
+    "handler": "a handler runs in the client process, so MLRun never builds an image for it",
+    "": "a function without a kind runs locally, so MLRun never builds an image for it",
 }
 #: Kinds whose Nuclio processor is built next to an MLRun-built image (the application's reverse proxy).
 NUCLIO_PROCESSOR_KINDS = ("application",)

@@ -64,9 +64,10 @@ NUCLIO_PREFIX_IN_TEMPLATE = "nuclio-prefix-in-template"
 NUCLIO_DASHBOARD_REGISTRY = "nuclio-dashboard-registry"
 NUCLIO_TAG_NOT_APPLIED = "nuclio-tag-not-applied"
 READY_IMAGE = "ready-image"
+PROJECT_IMAGE_NAME = "project-image-name"
 #: Codes that are worth a warning in a notebook (the build will not do what one would assume).
 WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, MLRUN_REPOSITORY_DROPPED,
-                           NUCLIO_TAG_NOT_APPLIED})
+                           NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME})
 
 
 class MLRunNaming(BaseModel):
@@ -153,8 +154,8 @@ def builder_for(kind: str) -> Builder:
     if kind in NUCLIO_BUILT_KINDS:
         return "nuclio"
     if kind in NEVER_BUILT_KINDS:
-        raise ConfigError("kind", f"{kind!r} {NEVER_BUILT_KINDS[kind]}; kinds with an image to build: "
-                                  f"{', '.join(ALL_KINDS)}")
+        raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds: {NEVER_BUILT_KINDS[kind]}; "
+                                  f"allowed: {', '.join(ALL_KINDS)}")
     raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds; allowed: {', '.join(ALL_KINDS)}")
 
 
@@ -249,7 +250,7 @@ def push_target(
             # (get_fullname); its build keys travel in spec.config like for the nuclio kinds.
             proxy = _nuclio_target(service, project, function, "remote", tag, nuclio_naming or NuclioNaming(),
                                    source, nuclio_name or nuclio_function_name(project, function, tag))
-            target = target.model_copy(update={"reverse_proxy": proxy, "nuclio": proxy.nuclio})
+            target = target.model_copy(update={"reverse_proxy": proxy})
         return target
     return _nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
                           nuclio_name or nuclio_function_name(project, function, tag))
@@ -267,8 +268,28 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
     server's registry is the configured one, so the project image is named like the builder job's image.
     """
     validate_project(project)
-    target = _mlrun_target(service, project, PROJECT_IMAGE_BUILDER, "job", validate_tag(tag or DEFAULT_TAG, "tag"),
-                           mlrun_naming or MLRunNaming(), source, server_registry)
+    tag = validate_tag(tag or DEFAULT_TAG, "tag")
+    naming = mlrun_naming or MLRunNaming()
+    try:
+        target = _mlrun_target(service, project, PROJECT_IMAGE_BUILDER, "job", tag, naming, source, server_registry)
+    except ConfigError as exc:
+        if exc.field != "image":
+            raise
+        # ECR refuses the builder job's '--' in a repository name: fall back to MLRun's own name, which
+        # the server accepts as long as it does not enforce its prefix on this registry (checked here).
+        fallback = naming.model_copy(update={"name_prefix_template": "mlrun-project-image-{project}"})
+        target = _mlrun_target(service, project, "project-image", "job", tag, fallback, source, server_registry)
+        if any(r and (target.spec_image or target.image).startswith(r) for r in naming.registries_to_enforce_prefix):
+            wanted = render_mlrun_template(naming.name_prefix_template, project, PROJECT_IMAGE_BUILDER)
+            raise ConfigError("image", f"the project image cannot be named so that the MLRun server accepts it: its "
+                                       f"prefix check wants {wanted!r}, which this registry refuses "
+                                       f"({exc.detail}); pass image= to build_image with a name outside "
+                                       f"{', '.join(naming.registries_to_enforce_prefix)}") from None
+        note = Note(PROJECT_IMAGE_NAME, f"the project image keeps MLRun's name {target.repository!r}: the name the "
+                                        f"server's prefix check wants is not valid here ({exc.detail}); a server "
+                                        f"that enforces its prefix on this registry refuses build_image()")
+        target = target.model_copy(update={"notes": (*target.notes, note.text),
+                                           "note_codes": (*target.note_codes, note.code)})
     return target.model_copy(update={"function": "(project image)"})
 
 
