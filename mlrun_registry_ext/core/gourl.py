@@ -54,9 +54,7 @@ def _should_escape(c: str, mode: str) -> bool:
             return c in "@/?:"
         if mode == _FRAGMENT:
             return False
-    if mode == _FRAGMENT and c in "!()*":
-        return False
-    return True
+    return not (mode == _FRAGMENT and c in "!()*")
 
 
 def _unescape(s: bytes, mode: str) -> bytes:
@@ -156,10 +154,8 @@ def parse(raw_url: str) -> GoURL:
     else:
         scheme, rest = _get_scheme(u)
         scheme = scheme.lower()
-        if rest.endswith(b"?") and rest.count(b"?") == 1:
-            rest = rest[:-1]
-        else:
-            rest = rest.partition(b"?")[0]
+        # ForceQuery ("x?") or a query: both leave the path before the '?'
+        rest = rest[:-1] if rest.endswith(b"?") and rest.count(b"?") == 1 else rest.partition(b"?")[0]
         if not rest.startswith(b"/"):
             if scheme:
                 result = GoURL(scheme=scheme.decode("latin-1"), opaque=rest.decode("utf-8", "replace"))
