@@ -31,6 +31,7 @@ _LAZY = {
     "configure_function": "mlrun_registry_ext.adapters.mlrun",
     "configure_project": "mlrun_registry_ext.adapters.mlrun",
     "setup": "mlrun_registry_ext.adapters.mlrun",
+    "build_image": "mlrun_registry_ext.adapters.mlrun",
     "registry_context": "mlrun_registry_ext.adapters.mlrun",
     "check_version_gates": "mlrun_registry_ext.versions_gate",
     "nuclio": "mlrun_registry_ext.adapters.nuclio",
@@ -43,6 +44,7 @@ __all__ = ["ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateEr
 if TYPE_CHECKING:
     from mlrun_registry_ext.adapters import nuclio as nuclio
     from mlrun_registry_ext.adapters.mlrun import (
+        build_image,
         configure_function,
         configure_project,
         registry_context,

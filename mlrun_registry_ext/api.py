@@ -7,6 +7,7 @@ targets follow the server's naming and the version gates see real versions.
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platf
 from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.core.targets import PushTarget, project_image_target, push_target
+from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.versions_gate import check_version_gates
 
@@ -70,14 +71,26 @@ class ActiveRegistry:
         text_argument(nuclio_name, "nuclio_name", optional=True)
         self.check_gates()
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
-                           nuclio_naming=self.platform.nuclio_naming, source=self.resolved.source,
-                           nuclio_name=nuclio_name)
+                           nuclio_naming=self._nuclio_naming(), source=self.resolved.source,
+                           nuclio_name=nuclio_name, server_registry=self.platform.docker_registry)
 
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
+        """The image ``project.build_image()`` builds, named so the server's prefix check passes."""
         text_argument(project, "project")
         text_argument(tag, "tag", optional=True)
         self.check_gates()
-        return project_image_target(self.service, project, tag, source=self.resolved.source)
+        return project_image_target(self.service, project, tag, source=self.resolved.source,
+                                    mlrun_naming=self.platform.mlrun_naming,
+                                    server_registry=self.platform.docker_registry)
+
+    def _nuclio_naming(self) -> NuclioNaming:
+        """The dashboard's naming, with its push registry when the environment names it (the dashboard's
+        API never returns it; a '.' target needs it to know whether Nuclio adds ``nuclio/``)."""
+        naming = self.platform.nuclio_naming
+        registry_url = os.environ.get("NUCLIO_DASHBOARD_REGISTRY_URL", "").strip()
+        if registry_url and naming.registry_url is None:
+            naming = naming.model_copy(update={"registry_url": registry_url})
+        return naming
 
     def platform_config(self) -> PlatformConfig:
         return platform_config(self.service)

@@ -14,17 +14,31 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlrun_registry_ext.api import ActiveRegistry, as_active
-from mlrun_registry_ext.core.kinds import ALL_KINDS
+from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.resolution import warn_once
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.core.targets import PushTarget
+from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget
+from mlrun_registry_ext.errors import ConfigError
 
 #: Nuclio keys MLRun manages itself; the pull secret goes through ``spec.image_pull_secret`` instead.
 _MLRUN_MANAGED_NUCLIO_KEYS = frozenset({"spec.imagePullSecrets"})
+#: Nuclio build keys this package writes (removed again from a function that deploys a ready image).
+_NUCLIO_BUILD_KEYS = ("spec.build.registry", "spec.build.image")
+
+
+class ProjectTargets(dict[str, PushTarget]):
+    """``configure_project``'s result: function name -> target, plus ``skipped``: name -> why it was not
+    configured (kinds MLRun never builds). Nothing is skipped without a reason."""
+
+    def __init__(self, targets: dict[str, PushTarget], skipped: dict[str, str], project_image: PushTarget) -> None:
+        super().__init__(targets)
+        self.skipped = skipped
+        self.project_image = project_image
 
 
 def _function_identity(fn: Any, project: str | None) -> tuple[str, str, str, str | None]:
-    kind = getattr(fn, "kind", None) or "job"
+    kind = getattr(fn, "kind", None)
+    kind = "job" if kind is None else kind
     name = fn.metadata.name
     proj = project or fn.metadata.project
     if not proj:
@@ -35,25 +49,94 @@ def _function_identity(fn: Any, project: str | None) -> tuple[str, str, str, str
     return str(kind), str(name), str(proj), tag
 
 
-def configure_function(fn: Any, registry: ActiveRegistry | RegistryService | None = None, *,
-                       project: str | None = None, tag: str | None = None, **overrides: Any) -> PushTarget:
-    """Write the active registry's target and secrets into ``fn``; idempotent. Returns the target."""
-    active = as_active(registry, overrides)
+def _mlrun_image_ready(fn: Any) -> bool:
+    """A ready image and nothing for MLRun's builder to do (the server's ``build_runtime`` skips it)."""
+    build = fn.spec.build
+    requires = fn.requires_build() if hasattr(fn, "requires_build") else bool(
+        build.commands or build.requirements or (build.source and not build.load_source_on_run))
+    return bool(fn.spec.image) and not requires and not getattr(build, "extra", None)
+
+
+def _nuclio_image_ready(fn: Any) -> bool:
+    """``from_image``: Nuclio deploys ``spec.image`` as is, but only while no ``spec.build.image`` is set
+    (``functionBuildRequired`` in nuclio/nuclio ``pkg/platform/abstract/platform.go``)."""
+    from mlrun.utils import get_in
+
+    build = fn.spec.build
+    entry = get_in(fn.spec.base_spec or {}, "spec.build.codeEntryType")
+    image = get_in(fn.spec.base_spec or {}, "spec.image")
+    return (entry == "image" and bool(image) and not build.functionSourceCode and not build.source
+            and not build.commands)
+
+
+def _ready(target: PushTarget, image: str, what: str) -> PushTarget:
+    note = (f"{what} deploys the ready image {image} and has nothing to build: only the pull secret is set "
+            "(no spec.build.image, which would make Nuclio rebuild or MLRun report an image never built)")
+    return target.model_copy(update={"ready_image": True, "notes": (*target.notes, note),
+                                     "note_codes": (*target.note_codes, READY_IMAGE)})
+
+
+def _write_nuclio_keys(fn: Any, target: PushTarget) -> None:
+    for key, value in (target.nuclio or {}).items():
+        if key not in _MLRUN_MANAGED_NUCLIO_KEYS:
+            fn.set_config(key, value)
+
+
+def _drop_nuclio_keys(fn: Any, target: PushTarget) -> None:
+    for key in _NUCLIO_BUILD_KEYS:
+        if key in (target.nuclio or {}) and fn.spec.config.get(key) == (target.nuclio or {})[key]:
+            fn.spec.config.pop(key)
+
+
+def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None) -> PushTarget:
+    """The target for ``fn`` (nothing written yet): raises ConfigError for a kind nobody builds."""
     kind, name, proj, fn_tag = _function_identity(fn, project)
     target = active.target(proj, name, kind, tag or fn_tag)
+    if target.builder == "mlrun" and _mlrun_image_ready(fn):
+        target = _ready(target, str(fn.spec.image), f"{kind} function {name!r}")
+    elif target.builder == "nuclio" and _nuclio_image_ready(fn):
+        from mlrun.utils import get_in
+
+        target = _ready(target, str(get_in(fn.spec.base_spec, "spec.image")), f"Nuclio function {name!r}")
+    return target
+
+
+def _apply(fn: Any, target: PushTarget) -> None:
+    mlrun_image = target.spec_image or target.image
     if target.builder == "mlrun":
-        fn.spec.build.image = target.image
-        if target.secret:
-            fn.spec.build.secret = target.secret
+        if target.ready_image:
+            if fn.spec.build.image == mlrun_image:
+                fn.spec.build.image = ""  # written by an earlier call, before the image was ready
+        else:
+            fn.spec.build.image = mlrun_image
+            if target.secret:
+                fn.spec.build.secret = target.secret
+        if target.reverse_proxy is not None:
+            proxy_ready = bool(getattr(fn.status, "container_image", None)) or _nuclio_image_ready(fn)
+            if proxy_ready:
+                _drop_nuclio_keys(fn, target.reverse_proxy)
+            else:
+                _write_nuclio_keys(fn, target.reverse_proxy)
+    elif target.ready_image:
+        _drop_nuclio_keys(fn, target)
     else:
-        for key, value in (target.nuclio or {}).items():
-            if key not in _MLRUN_MANAGED_NUCLIO_KEYS:
-                fn.set_config(key, value)
+        _write_nuclio_keys(fn, target)
     if target.pull_secret:
         fn.spec.image_pull_secret = target.pull_secret
-    for note in target.notes:
-        if note.startswith("ECR: MLRun does not mount") or note.startswith("ECR: Nuclio does not mount"):
+    for code, note in zip(target.note_codes, target.notes, strict=True):
+        if code in WARNING_CODES:
             warn_once(note)
+
+
+def configure_function(fn: Any, registry: ActiveRegistry | RegistryService | None = None, *,
+                       project: str | None = None, tag: str | None = None, **overrides: Any) -> PushTarget:
+    """Write the active registry's target and secrets into ``fn``; idempotent. Returns the target.
+
+    A function with a ready image and nothing to build keeps its image and gets only the pull secret.
+    """
+    active = as_active(registry, overrides)
+    target = _plan(fn, active, project, tag)
+    _apply(fn, target)
     return target
 
 
@@ -72,24 +155,70 @@ def _project_functions(project: Any) -> dict[str, Any]:
 
 
 def configure_project(project: Any, registry: ActiveRegistry | RegistryService | None = None, *,
-                      tag: str | None = None, **overrides: Any) -> dict[str, PushTarget]:
-    """Configure every function of ``project`` and its build config; idempotent.
+                      tag: str | None = None, **overrides: Any) -> ProjectTargets:
+    """Configure every function of ``project``, its build config and ``project.build_image``; idempotent.
 
-    Functions added to the project later are configured by calling this again (or by ``setup``).
+    Every target is computed before anything is written, so a refused function leaves the project
+    untouched. Kinds MLRun never builds (``local``, ``handler``) are listed in the result's ``skipped``
+    with the reason; a kind this package does not know is refused. Functions added to the project
+    later are configured by calling this again (or by ``setup``).
     """
     active = as_active(registry, overrides)
-    targets: dict[str, PushTarget] = {}
+    name = project.metadata.name
+    planned: dict[str, tuple[Any, PushTarget]] = {}
+    skipped: dict[str, str] = {}
     for key, fn in _project_functions(project).items():
-        kind = getattr(fn, "kind", None) or "job"
+        kind = getattr(fn, "kind", None)
+        kind = "job" if kind is None else str(kind)
+        if kind in NEVER_BUILT_KINDS:
+            skipped[key] = f"kind {kind!r}: {NEVER_BUILT_KINDS[kind]}"
+            continue
         if kind not in ALL_KINDS:
-            continue  # local / handler functions are not built
-        targets[key] = configure_function(fn, active, project=project.metadata.name, tag=tag)
-    image = active.project_image(project.metadata.name, tag)
+            raise ConfigError(f"function {key}: kind", f"{kind!r} is a kind this package does not know how MLRun "
+                                                       f"or Nuclio builds; allowed: {', '.join(ALL_KINDS)} "
+                                                       f"(never built: {', '.join(k for k in NEVER_BUILT_KINDS if k)})")
+        planned[key] = (fn, _plan(fn, active, name, tag))
+    image = active.project_image(name, tag)
+    for fn, target in planned.values():
+        _apply(fn, target)
     build = project.spec.build
-    build.image = image.image
+    build.image = image.spec_image or image.image
     if image.secret:
         build.secret = image.secret
-    return targets
+    _patch_build_image(project)
+    for key, reason in skipped.items():
+        warn_once(f"project {name}: function {key!r} not configured: {reason}")
+    return ProjectTargets({k: t for k, (_, t) in planned.items()}, skipped, image)
+
+
+def build_image(project: Any, image: str | None = None, **kwargs: Any) -> Any:
+    """``project.build_image`` onto the configured project image.
+
+    mlrun's ``build_image()`` without ``image`` calls ``build_config(image=None)``, which falls back to the
+    project's default image or ``.mlrun-project-image-<project>`` and replaces the ``spec.build.image``
+    that ``configure_project`` wrote. This passes that image (and the build secret) explicitly.
+    """
+    build = project.spec.build
+    image = image or build.image or None
+    if build.secret and not kwargs.get("secret_name"):
+        kwargs["secret_name"] = build.secret
+    return type(project).build_image(project, image=image, **kwargs)
+
+
+def _patch_build_image(project: Any) -> None:
+    """Make ``project.build_image()`` on this project object use the configured image (instance attribute,
+    so the class and other projects are untouched; idempotent)."""
+    if getattr(project.build_image, "_mlrun_registry_ext", False):
+        return
+
+    def patched(image: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if args:  # positional arguments after image: hand them to mlrun as they are
+            return type(project).build_image(project, image or project.spec.build.image or None, *args, **kwargs)
+        return build_image(project, image, **kwargs)
+
+    patched._mlrun_registry_ext = True  # type: ignore[attr-defined]
+    patched.__doc__ = build_image.__doc__
+    project.build_image = patched
 
 
 def setup(project: Any, registry: ActiveRegistry | RegistryService | None = None, **overrides: Any) -> Any:
@@ -122,7 +251,8 @@ def registry_context(registry: ActiveRegistry | RegistryService | None = None,
     try:
         if not service.is_server_default:
             builder.docker_registry = service.url
-        builder.docker_registry_secret = config.mlrun_env["MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET"]
+        builder.docker_registry_secret = config.mlrun_env.get("MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET",
+                                                             builder.docker_registry_secret)
         template = config.mlrun_env.get("MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE")
         if template:
             builder.function_target_image_name_prefix_template = template

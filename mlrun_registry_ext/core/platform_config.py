@@ -16,6 +16,12 @@ from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
 
 NUCLIO_DEFAULT_PREFIX_TEMPLATE = "{{ .ProjectName }}-{{ .FunctionName }}-"
+#: What the MLRun chart already sets from ``global.registry.url`` / ``global.registry.secretName``.
+_MLRUN_CHART_GLOBAL_KEYS = frozenset({
+    "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY",
+    "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET",
+    "MLRUN_FUNCTION__SPEC__IMAGE_PULL_SECRET__DEFAULT",
+})
 
 
 class PlatformConfig(BaseModel):
@@ -42,24 +48,56 @@ class PlatformConfig(BaseModel):
         return "\n".join(out) + "\n"
 
     def helm_values(self) -> dict[str, Any]:
-        env = self.nuclio_env
-        registry: dict[str, Any] = {"pushPullUrl": env["NUCLIO_DASHBOARD_REGISTRY_URL"]}
-        if env.get("NUCLIO_REGISTRY_CREDENTIALS_SECRET_NAME"):
-            registry["secretName"] = env["NUCLIO_REGISTRY_CREDENTIALS_SECRET_NAME"]
+        """Values for the MLRun CE umbrella chart (mlrun/ce ``charts/mlrun-ce/values.yaml``).
+
+        ``global.registry.url`` / ``global.registry.secretName`` feed both sub-charts: the MLRun chart turns
+        them into the builder registry, its secret and the default pull secret, and the Nuclio chart falls
+        back to them for ``registry.pushPullUrl`` / ``registry.secretName`` (nuclio/nuclio
+        ``hack/k8s/helm/nuclio/templates/_helpers.tpl`` at 9e837f6). Only what those keys do not cover goes
+        elsewhere: an ECR AWS-credentials secret as ``mlrun.defaultDockerRegistrySecretName`` and
+        ``nuclio.dashboard.kaniko.registryProviderSecretName`` (as mlrun/mlrun ``hack/mlsetup.py`` sets them),
+        the insecure flags and the name prefix templates. Nothing is duplicated under ``extraEnvKeyValue``.
+        """
+        mlrun_env, env = self.mlrun_env, self.nuclio_env
+        values: dict[str, Any] = {}
+        if not mlrun_env and not env:
+            return values
+        registry: dict[str, Any] = {"url": mlrun_env["MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY"]}
+        pull_secret = env.get("NUCLIO_REGISTRY_CREDENTIALS_SECRET_NAME") or mlrun_env.get(
+            "MLRUN_FUNCTION__SPEC__IMAGE_PULL_SECRET__DEFAULT")
+        if pull_secret:
+            registry["secretName"] = pull_secret
+        values["global"] = {"registry": registry}
+        mlrun: dict[str, Any] = {}
+        provider_secret = env.get("NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME")
+        if provider_secret:
+            mlrun["defaultDockerRegistrySecretName"] = provider_secret
+        extra = {k: v for k, v in mlrun_env.items() if k not in _MLRUN_CHART_GLOBAL_KEYS}
+        if extra:
+            mlrun["api"] = {"extraEnvKeyValue": extra}
+        if mlrun:
+            values["mlrun"] = mlrun
+        nuclio_registry: dict[str, Any] = {}
         if env.get("NUCLIO_DASHBOARD_RUN_REGISTRY_URL"):
-            registry["runRegistryURL"] = env["NUCLIO_DASHBOARD_RUN_REGISTRY_URL"]
+            nuclio_registry["runRegistryURL"] = env["NUCLIO_DASHBOARD_RUN_REGISTRY_URL"]
         if env.get("NUCLIO_REGISTRY_KIND"):
-            registry["kind"] = env["NUCLIO_REGISTRY_KIND"]
+            nuclio_registry["kind"] = env["NUCLIO_REGISTRY_KIND"]
         dashboard: dict[str, Any] = {"containerBuilderKind": env.get("NUCLIO_CONTAINER_BUILDER_KIND", "kaniko")}
-        if env.get("NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME"):
-            provider_secret = env["NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME"]
-            dashboard["kaniko"] = {"registryProviderSecretName": provider_secret}
+        kaniko: dict[str, Any] = {}
+        if provider_secret:
+            kaniko["registryProviderSecretName"] = provider_secret
+        if env.get("NUCLIO_KANIKO_INSECURE_PUSH_REGISTRY") == "true":
+            kaniko["insecurePushRegistry"] = True
+        if env.get("NUCLIO_KANIKO_INSECURE_PULL_REGISTRY") == "true":
+            kaniko["insecurePullRegistry"] = True
+        if kaniko:
+            dashboard["kaniko"] = kaniko
         if env.get("NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"):
             dashboard["imageNamePrefixTemplate"] = env["NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"]
-        values: dict[str, Any] = {
-            "nuclio": {"registry": registry, "dashboard": dashboard},
-            "mlrun": {"api": {"extraEnvKeyValue": dict(self.mlrun_env)}},
-        }
+        nuclio: dict[str, Any] = {"dashboard": dashboard}
+        if nuclio_registry:
+            nuclio["registry"] = nuclio_registry
+        values["nuclio"] = nuclio
         if self.registry_resources:
             values["docker-registry"] = {"resources": self.registry_resources}
         return values
@@ -75,8 +113,18 @@ def _quote(value: str) -> str:
 
 
 def platform_config(service: RegistryService) -> PlatformConfig:
-    """Server-side settings for ``service``; on-cluster needs none beyond the platform's own."""
+    """Server-side settings for ``service``; on-cluster needs none beyond the platform's own.
+
+    For '.' (the server's own registry) nothing is emitted: ``DOCKER_REGISTRY=.`` would make the server
+    build ``./mlrun/func-...``, and the insecure modes are left as the platform has them (an on-cluster
+    registry serves plain HTTP).
+    """
     notes: list[str] = []
+    if service.is_server_default:
+        notes.append("the active registry is '.', the MLRun server's own: nothing to change on the server side "
+                     "(its registry, secret and insecure settings stay as they are)")
+        return PlatformConfig(service=service.name, mlrun_env={}, nuclio_env={},
+                              registry_resources=service.resources.as_kubernetes(), notes=tuple(notes))
     url = service.url
     ecr = service.provider is Provider.ECR
     docker_secret = service.docker_secret_name or ""
@@ -107,8 +155,6 @@ def platform_config(service: RegistryService) -> PlatformConfig:
     if service.image_prefix:
         template = service.image_prefix + NUCLIO_DEFAULT_PREFIX_TEMPLATE
         nuclio_env["NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"] = template
-    if service.is_server_default:
-        notes.append("the active registry is '.', the MLRun server's own: nothing to change on the server side")
     if ecr and not service.has_credentials:
         notes.append("ECR without credentials: the MLRun API, Nuclio dashboard and Kaniko pods need an IAM role "
                      "(instance profile or IRSA) with the push and CreateRepository actions")

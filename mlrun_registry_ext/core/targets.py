@@ -9,24 +9,65 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlrun_registry_ext.core.kinds import ALL_KINDS, MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
+from mlrun_registry_ext.core import gourl
+from mlrun_registry_ext.core.kinds import (
+    ALL_KINDS,
+    MLRUN_BUILT_KINDS,
+    NEVER_BUILT_KINDS,
+    NUCLIO_BUILT_KINDS,
+    NUCLIO_PROCESSOR_KINDS,
+)
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
 
 DEFAULT_TAG = "latest"
 MLRUN_NAME_TEMPLATE = "func-{project}-{name}"
 PREFIX_TEMPLATE_SETTING = "MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE"
 
-_PROJECT_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PROJECT_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _GO_FIELD_RE = re.compile(r"\{\{-?\s*\.(ProjectName|FunctionName)\s*-?\}\}")
 
 Builder = Literal["mlrun", "nuclio"]
+
+#: The name ``project.build_image()`` gives its builder function (mlrun 1.12.1 ``projects/project.py``).
+PROJECT_IMAGE_BUILDER = "mlrun--project--image--builder"
+#: Where the dashboard's push registry is unknown ('.' without NUCLIO_DASHBOARD_REGISTRY_URL).
+DASHBOARD_REGISTRY_PLACEHOLDER = "(the dashboard's NUCLIO_DASHBOARD_REGISTRY_URL)"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of a push target: a stable machine-readable ``code`` and the text people read."""
+
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+#: Note codes (stable; adapters and tools match on these, never on the text).
+ECR_BUILD_SECRET_NOT_MOUNTED = "ecr-build-secret-not-mounted"
+ECR_INSTANCE_ROLE = "ecr-instance-role"
+PREFIX_IN_SERVER_TEMPLATE = "prefix-in-server-template"
+SERVER_REGISTRY_NOTE = "server-registry"
+MLRUN_REPOSITORY_DROPPED = "mlrun-repository-dropped"
+NUCLIO_TEMPLATE_UNKNOWN = "nuclio-template-unknown"
+NUCLIO_PREFIX_IN_TEMPLATE = "nuclio-prefix-in-template"
+NUCLIO_DASHBOARD_REGISTRY = "nuclio-dashboard-registry"
+NUCLIO_TAG_NOT_APPLIED = "nuclio-tag-not-applied"
+READY_IMAGE = "ready-image"
+PROJECT_IMAGE_NAME = "project-image-name"
+#: Codes that are worth a warning in a notebook (the build will not do what one would assume).
+WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, MLRUN_REPOSITORY_DROPPED,
+                           NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME})
 
 
 class MLRunNaming(BaseModel):
@@ -46,6 +87,8 @@ class NuclioNaming(BaseModel):
 
     image_name_prefix_template: str | None = None
     source: str = "unknown (no dashboard)"
+    #: The dashboard's NUCLIO_DASHBOARD_REGISTRY_URL when known (it fills an empty spec.build.registry).
+    registry_url: str | None = None
 
 
 class PushTarget(BaseModel):
@@ -66,6 +109,22 @@ class PushTarget(BaseModel):
     source: str
     nuclio: dict[str, Any] | None = None
     notes: tuple[str, ...] = Field(default_factory=tuple)
+    #: ``note_codes[i]`` is the machine-readable code of ``notes[i]`` (see :class:`Note`).
+    note_codes: tuple[str, ...] = Field(default_factory=tuple)
+    #: What is written into ``spec.build.image`` when it differs from the predicted ``image``
+    #: (MLRun's '.' convention: the server fills in its registry).
+    spec_image: str | None = None
+    #: ``application``: the reverse-proxy processor that Nuclio builds next to the MLRun-built image.
+    reverse_proxy: PushTarget | None = None
+    #: A ready image with nothing to build: only the pull secret is written.
+    ready_image: bool = False
+
+    @property
+    def typed_notes(self) -> tuple[Note, ...]:
+        return tuple(Note(code, text) for code, text in zip(self.note_codes, self.notes, strict=True))
+
+    def has_note(self, code: str) -> bool:
+        return code in self.note_codes
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -85,11 +144,18 @@ class PushTarget(BaseModel):
         return f"<table><caption>{caption}</caption>{body}</table>"
 
 
+def _notes(items: list[Note]) -> dict[str, tuple[str, ...]]:
+    return {"notes": tuple(n.text for n in items), "note_codes": tuple(n.code for n in items)}
+
+
 def builder_for(kind: str) -> Builder:
     if kind in MLRUN_BUILT_KINDS:
         return "mlrun"
     if kind in NUCLIO_BUILT_KINDS:
         return "nuclio"
+    if kind in NEVER_BUILT_KINDS:
+        raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds: {NEVER_BUILT_KINDS[kind]}; "
+                                  f"allowed: {', '.join(ALL_KINDS)}")
     raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds; allowed: {', '.join(ALL_KINDS)}")
 
 
@@ -100,9 +166,17 @@ def validate_project(project: str) -> str:
     return project
 
 
+_FUNCTION_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
 def normalize_function_name(name: str) -> str:
-    """MLRun's ``normalize_name``: lower-case, '_' becomes '-'."""
-    return name.strip().lower().replace("_", "-")
+    """MLRun's ``normalize_name`` (white space and '_' become '-', lower-case), then checked: the name
+    becomes part of an image repository, where a '/' or ':' would silently change the reference."""
+    normalized = re.sub(r"\s+", "-", name.strip()).replace("_", "-").lower()
+    if normalized and (len(normalized) > 63 or not _FUNCTION_RE.fullmatch(normalized)):
+        raise ConfigError("function", f"{quote(name)} is not a valid function name: lowercase letters, digits, "
+                                      "'-' and '.', starting and ending with a letter or digit, at most 63 characters")
+    return normalized
 
 
 def render_mlrun_template(template: str, project: str, function: str) -> str:
@@ -119,20 +193,33 @@ def render_nuclio_template(template: str, project: str, function: str) -> str:
     return _GO_FIELD_RE.sub(lambda match: values[match[1]], template)
 
 
-def secrets_for(service: RegistryService, builder: Builder) -> tuple[str | None, str | None, list[str]]:
+def secrets_for(service: RegistryService, builder: Builder) -> tuple[str | None, str | None, list[Note]]:
     """(build secret, pull secret, notes) for one builder, with MLRun's and Nuclio's ECR rules."""
-    notes: list[str] = []
+    notes: list[Note] = []
     docker_secret = service.docker_secret_name
     if service.provider is Provider.ECR:
         if service.has_credentials:
             who = "MLRun" if builder == "mlrun" else "Nuclio"
             setting = ("MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET" if builder == "mlrun"
                        else "NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME")
-            notes.append(f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
-                         f"server's AWS credentials secret ({setting}={service.aws_secret_name}) or the "
-                         "cluster's IAM role. See `mlrun-registry platform-config`.")
+            notes.append(Note(ECR_BUILD_SECRET_NOT_MOUNTED,
+                              f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
+                              f"server's AWS credentials secret ({setting}={service.aws_secret_name}) or the "
+                              "cluster's IAM role. See `mlrun-registry platform-config`."))
+        elif builder == "mlrun":
+            # mlrun server builder.py make_kaniko_pod: with insecure_*_registry_mode "auto" (the default)
+            # and no secret, Kaniko gets --insecure --insecure-pull; configure_kaniko_ecr_init_container
+            # assumes the instance role when docker_registry_secret is empty.
+            notes.append(Note(ECR_INSTANCE_ROLE,
+                              "ECR: no credentials configured, so the MLRun server (without "
+                              "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET) pushes with the node's IAM role "
+                              "(instance profile or IRSA), and in its default 'auto' insecure mode it passes "
+                              "--insecure --insecure-pull to Kaniko (plain HTTP allowed to ECR and base-image "
+                              "registries); set MLRUN_HTTPDB__BUILDER__INSECURE_PUSH_REGISTRY_MODE=disabled and "
+                              "..._INSECURE_PULL_REGISTRY_MODE=disabled (see `mlrun-registry platform-config`)"))
         else:
-            notes.append("ECR: builds push with the cluster's IAM role (no credentials configured)")
+            notes.append(Note(ECR_INSTANCE_ROLE, "ECR: builds push with the cluster's IAM role (no credentials "
+                                                 "configured)"))
         return None, docker_secret, notes
     return docker_secret, docker_secret, notes
 
@@ -148,11 +235,13 @@ def push_target(
     nuclio_naming: NuclioNaming | None = None,
     source: str = "explicit",
     nuclio_name: str | None = None,
+    server_registry: str | None = None,
 ) -> PushTarget:
     """The full target for one function; raises :class:`ConfigError` when no valid target exists.
 
     ``nuclio_name`` is the Nuclio function's own name when it is deployed without MLRun (MLRun names it
-    ``<project>-<function>``).
+    ``<project>-<function>``). ``server_registry`` is the MLRun server's ``docker_registry``
+    (client-spec), used to predict where a '.' image really lands.
     """
     builder = builder_for(kind)
     validate_project(project)
@@ -161,29 +250,93 @@ def push_target(
         raise ConfigError("function", "the function name is empty")
     tag = validate_tag(tag or DEFAULT_TAG, "tag")
     if builder == "mlrun":
-        return _mlrun_target(service, project, function, kind, tag, mlrun_naming or MLRunNaming(), source)
+        target = _mlrun_target(service, project, function, kind, tag, mlrun_naming or MLRunNaming(), source,
+                               server_registry)
+        if kind in NUCLIO_PROCESSOR_KINDS:
+            # mlrun 1.12.1 runtimes/nuclio/application/application.py: deploy() builds the image with
+            # MLRun, then deploys a Go reverse proxy as a Nuclio function named like any Nuclio function
+            # (get_fullname); its build keys travel in spec.config like for the nuclio kinds.
+            proxy = _nuclio_target(service, project, function, "remote", tag, nuclio_naming or NuclioNaming(),
+                                   source, nuclio_name or nuclio_function_name(project, function, tag))
+            target = target.model_copy(update={"reverse_proxy": proxy})
+        return target
     return _nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
                           nuclio_name or nuclio_function_name(project, function, tag))
 
 
 def project_image_target(service: RegistryService, project: str, tag: str | None = None,
-                         source: str = "explicit") -> PushTarget:
-    """The project's default image (``project.build_image()``), MLRun's ``mlrun-project-image-<project>``."""
+                         source: str = "explicit", *, mlrun_naming: MLRunNaming | None = None,
+                         server_registry: str | None = None) -> PushTarget:
+    """The project's image (``project.build_image()``), named so the MLRun server accepts it.
+
+    ``build_image`` builds through a job named ``mlrun--project--image--builder`` (mlrun 1.12.1
+    ``projects/project.py``), and the server checks that job's ``build.image`` against its prefix template
+    (``resolve_function_image_name``: ``func-<project>-mlrun--project--image--builder`` by default) on its
+    own registry. MLRun's own default name (``.mlrun-project-image-<project>``) fails that check once the
+    server's registry is the configured one, so the project image is named like the builder job's image.
+    """
     validate_project(project)
-    naming = MLRunNaming(name_prefix_template="mlrun-project-image-{project}",
-                         source="MLRun default_project_image_name")
-    target = _mlrun_target(service, project, "project-image", "job", validate_tag(tag or DEFAULT_TAG, "tag"),
-                           naming, source)
+    tag = validate_tag(tag or DEFAULT_TAG, "tag")
+    naming = mlrun_naming or MLRunNaming()
+    try:
+        target = _mlrun_target(service, project, PROJECT_IMAGE_BUILDER, "job", tag, naming, source, server_registry)
+    except ConfigError as exc:
+        if exc.field != "image":
+            raise
+        # ECR refuses the builder job's '--' in a repository name: fall back to MLRun's own name, which
+        # the server accepts as long as it does not enforce its prefix on this registry (checked here).
+        fallback = naming.model_copy(update={"name_prefix_template": "mlrun-project-image-{project}"})
+        target = _mlrun_target(service, project, "project-image", "job", tag, fallback, source, server_registry)
+        if any(r and (target.spec_image or target.image).startswith(r) for r in naming.registries_to_enforce_prefix):
+            wanted = render_mlrun_template(naming.name_prefix_template, project, PROJECT_IMAGE_BUILDER)
+            raise ConfigError("image", f"the project image cannot be named so that the MLRun server accepts it: its "
+                                       f"prefix check wants {wanted!r}, which this registry refuses "
+                                       f"({exc.detail}); pass image= to build_image with a name outside "
+                                       f"{', '.join(naming.registries_to_enforce_prefix)}") from None
+        note = Note(PROJECT_IMAGE_NAME, f"the project image keeps MLRun's name {target.repository!r}: the name the "
+                                        f"server's prefix check wants is not valid here ({exc.detail}); a server "
+                                        f"that enforces its prefix on this registry refuses build_image()")
+        target = target.model_copy(update={"notes": (*target.notes, note.text),
+                                           "note_codes": (*target.note_codes, note.code)})
     return target.model_copy(update={"function": "(project image)"})
 
 
+def parse_mlrun_docker_registry(docker_registry: str) -> tuple[str | None, str | None]:
+    """The MLRun server's ``get_parsed_docker_registry`` (mlrun 1.4.1 ``mlrun/utils/helpers.py``; the same
+    rule on mlrun/mlrun main): (registry, repository); the first segment is a registry only when it has
+    '.' or ':' or is ``localhost``; a value without '/' is a registry."""
+    first_slash = docker_registry.find("/")
+    if first_slash == -1:
+        return docker_registry, None
+    head = docker_registry[:first_slash]
+    if "." not in head and ":" not in head and head != "localhost":
+        return None, docker_registry
+    return head, docker_registry[first_slash + 1:]
+
+
+def resolve_dot_image(image: str, docker_registry: str) -> str | None:
+    """Where the MLRun server pushes a '.'-image: ``resolve_image_target_and_registry_secret`` (mlrun
+    1.4.1 ``mlrun/api/utils/builder.py``): ``<registry>/<repository>/<rest>``, the repository left out when
+    it occurs anywhere in the rest (a substring test). None when the server has no registry (it refuses)."""
+    rest = image[1:]
+    registry, repository = parse_mlrun_docker_registry(docker_registry)
+    if not registry:
+        return None
+    parts = [registry, rest]
+    if repository and repository not in rest:
+        parts = [registry, repository, rest]
+    return "/".join(parts)
+
+
 def _mlrun_target(service: RegistryService, project: str, function: str, kind: str, tag: str,
-                  naming: MLRunNaming, source: str) -> PushTarget:
+                  naming: MLRunNaming, source: str, server_registry: str | None = None) -> PushTarget:
     rendered = render_mlrun_template(naming.name_prefix_template, project, function)
-    notes: list[str] = []
+    notes: list[Note] = []
+    spec_image: str | None = None
     if service.image_prefix and rendered.startswith(service.image_prefix):
         name = rendered  # the server's template already carries the prefix: never add it twice
-        notes.append(f"the MLRun server's name template already starts with the image prefix ({naming.source})")
+        notes.append(Note(PREFIX_IN_SERVER_TEMPLATE,
+                          f"the MLRun server's name template already starts with the image prefix ({naming.source})"))
     else:
         name = service.image_prefix + rendered
     if service.is_server_default:
@@ -191,18 +344,33 @@ def _mlrun_target(service: RegistryService, project: str, function: str, kind: s
         image = f".{name}:{tag}"
         registry = "."
         repository = name
-        notes.append("'.' means the MLRun server's configured registry (it fills in registry and repository)")
+        real = resolve_dot_image(image, server_registry) if server_registry else None
+        if real is None:
+            notes.append(Note(SERVER_REGISTRY_NOTE, "'.' means the MLRun server's configured registry (it fills "
+                                                    "in registry and repository)"))
+        else:
+            spec_image, image = image, real
+            server_reg, server_repo = parse_mlrun_docker_registry(server_registry or "")
+            registry = server_reg or "."
+            notes.append(Note(SERVER_REGISTRY_NOTE, f"'.': the MLRun server's registry is {server_registry!r}, so "
+                                                    f"the server pushes {real}"))
+            if server_repo and server_repo in spec_image[1:]:
+                notes.append(Note(MLRUN_REPOSITORY_DROPPED,
+                                  f"MLRun leaves the repository {server_repo!r} of its registry {server_registry!r} "
+                                  f"out because {server_repo!r} occurs in the image name {spec_image[1:]!r} (a "
+                                  f"substring test in the server's resolve_image_target_and_registry_secret): the "
+                                  f"image lands at {real}, not under {server_reg}/{server_repo}/"))
     else:
         repository = f"{service.path or DEFAULT_REPOSITORY}/{name}"
         ref = ImageReference.build(service.host, repository, tag, field="image")
         service.rules.validate_repository(repository, service.host, "image")
         image = str(ref)
         registry = service.url
-    _check_enforced_prefix(image, rendered, name, naming)
+    _check_enforced_prefix(spec_image or image, rendered, name, naming)
     secret, pull_secret, secret_notes = secrets_for(service, "mlrun")
     return PushTarget(project=project, function=function, kind=kind, builder="mlrun", tag=tag, image=image,
                       registry=registry, repository=repository, secret=secret, pull_secret=pull_secret,
-                      source=source, notes=tuple(notes + secret_notes))
+                      source=source, spec_image=spec_image, **_notes(notes + secret_notes))
 
 
 def _check_enforced_prefix(image: str, rendered: str, name: str, naming: MLRunNaming) -> None:
@@ -225,48 +393,105 @@ def nuclio_function_name(project: str, function: str, tag: str) -> str:
     return f"{name}-{tag}" if tag and tag != DEFAULT_TAG else name
 
 
+# --- Nuclio's naming rules (nuclio/nuclio at 9e837f6) ----------------------------------------------------
+
+
+def nuclio_repository(registry: str) -> str:
+    """``nuclio/`` unless Go's ``url.Parse(registry)`` succeeds with a non-empty ``Path``
+    (``pkg/processor/build/builder.go`` ``getImage``)."""
+    return "" if gourl.parsed_path(registry) else "nuclio/"
+
+
+def nuclio_image(registry: str, function_name: str, build_image: str | None = None,
+                 rendered_prefix: str = "") -> tuple[str, str]:
+    """``(image name, tag)`` Nuclio builds for a function, with its real rules.
+
+    ``pkg/platform/abstract/platform.go`` ``enrichImageName``: with a prefix template and a
+    ``spec.build.image``, the rendered prefix is prepended unless the image already starts with it.
+    ``builder.go`` ``getImage``: without ``spec.build.image`` the name is ``<nuclio/ or "">processor-<name>``,
+    or ``<nuclio/ or ""><rendered prefix>processor``. Then ``resolveProcessorImage``'s split on ':': exactly
+    two parts give name and tag; otherwise the tag is ``latest``.
+    """
+    if build_image:
+        name = build_image
+        if rendered_prefix and not name.startswith(rendered_prefix):
+            name = rendered_prefix + name
+    else:
+        repository = nuclio_repository(registry)
+        name = (f"{repository}{rendered_prefix}processor" if rendered_prefix
+                else f"{repository}processor-{function_name}")
+    parts = name.split(":")
+    tag = ""
+    if len(parts) == 2:
+        name, tag = parts
+    return name, tag or DEFAULT_TAG
+
+
 def _nuclio_target(service: RegistryService, project: str, function: str, kind: str, tag: str,
                    naming: NuclioNaming, source: str, nuclio_name: str) -> PushTarget:
-    notes: list[str] = []
+    notes: list[Note] = []
     config: dict[str, Any] = {}
     template = naming.image_name_prefix_template
     rendered = render_nuclio_template(template, project, nuclio_name) if template else ""
     prefix = service.image_prefix
     if rendered and prefix and rendered.startswith(prefix):
         prefix = ""  # the dashboard's template already carries it: never prepend it twice
-        notes.append("the dashboard's imageNamePrefixTemplate already starts with the image prefix")
-    if rendered:
-        stem = "processor"
-    elif service.path or service.is_server_default:
-        stem = f"processor-{nuclio_name}"
-    else:
-        stem = f"nuclio/processor-{nuclio_name}"
-    build_image = f"{prefix}{stem}" if prefix else None
-    image_name = rendered + (build_image or stem)
+        notes.append(Note(NUCLIO_PREFIX_IN_TEMPLATE,
+                          "the dashboard's imageNamePrefixTemplate already starts with the image prefix"))
     if service.is_server_default:
-        registry = "(the dashboard's NUCLIO_DASHBOARD_REGISTRY_URL)"
-        notes.append("'.': Nuclio pushes to the dashboard's default registry")
-        ImageReference.build("", image_name, tag, field="image")
-        image = f"{registry}/{image_name}:{tag}"
+        naming_registry = naming.registry_url  # the dashboard fills an empty spec.build.registry with it
     else:
-        registry = service.url
-        full = f"{service.path}/{image_name}" if service.path else image_name
-        ImageReference.build(service.host, full, tag, field="image")
-        service.rules.validate_repository(full, service.host, "image")
-        image = f"{registry}/{image_name}:{tag}"
-        config["spec.build.registry"] = registry
+        naming_registry = service.url
+        config["spec.build.registry"] = service.url
+    repository = nuclio_repository(naming_registry) if naming_registry is not None else None
+    build_image: str | None = None
+    if prefix or tag != DEFAULT_TAG:
+        # A spec.build.image must keep the function where Nuclio puts it without one: the same
+        # repository (nuclio/ or not), only the prefix and the tag added.
+        if rendered:
+            base = f"{prefix}processor"
+            moves = repository != "" and not prefix  # enrichImageName would drop Nuclio's nuclio/
+        else:
+            base = f"{repository or ''}{prefix}processor-{nuclio_name}"
+            moves = repository is None and not prefix
+        if moves:
+            notes.append(Note(NUCLIO_TAG_NOT_APPLIED,
+                              f"Nuclio: tag {tag!r} is not set on the image, because a spec.build.image would move "
+                              "the function out of the repository Nuclio picks without one ("
+                              + ("the dashboard's registry is unknown: set NUCLIO_DASHBOARD_REGISTRY_URL"
+                                 if repository is None else "'nuclio/', which the prefix template replaces")
+                              + "); the image keeps tag 'latest' (MLRun's Nuclio name carries the tag)"))
+        else:
+            build_image = base if tag == DEFAULT_TAG else f"{base}:{tag}"
+    name, real_tag = nuclio_image(naming_registry or "", nuclio_name, build_image, rendered)
     if build_image:
-        config["spec.build.image"] = build_image if tag == DEFAULT_TAG else f"{build_image}:{tag}"
-    elif tag != DEFAULT_TAG:
-        config["spec.build.image"] = f"{stem}:{tag}"
+        config["spec.build.image"] = build_image
+    if naming_registry is None:
+        registry = DASHBOARD_REGISTRY_PLACEHOLDER
+        notes.append(Note(NUCLIO_DASHBOARD_REGISTRY,
+                          "'.': Nuclio pushes to the dashboard's default registry (NUCLIO_DASHBOARD_REGISTRY_URL); "
+                          "without a spec.build.image Nuclio puts the image under 'nuclio/' unless Go's url.Parse "
+                          "of that URL gives a path (a bare host or host/path does; host:port does not)"))
+        ImageReference.build("", name, real_tag, field="image")
+    else:
+        registry = naming_registry
+        if service.is_server_default:
+            notes.append(Note(NUCLIO_DASHBOARD_REGISTRY,
+                              f"'.': Nuclio pushes to the dashboard's default registry {naming_registry}"))
+        else:
+            full = f"{service.path}/{name}" if service.path else name
+            ImageReference.build(service.host, full, real_tag, field="image")
+            service.rules.validate_repository(full, service.host, "image")
+    image = f"{registry.rstrip('/')}/{name}:{real_tag}"
     if service.run_registry:
         config["spec.runRegistry"] = service.run_registry
     secret, pull_secret, secret_notes = secrets_for(service, "nuclio")
     if pull_secret:
         config["spec.imagePullSecrets"] = pull_secret
     if template is None:
-        notes.append("the dashboard's imageNamePrefixTemplate is unknown (set NUCLIO_DASHBOARD_URL); if it has "
-                     "one, Nuclio prepends it")
-    return PushTarget(project=project, function=function, kind=kind, builder="nuclio", tag=tag, image=image,
-                      registry=registry, repository=image_name, secret=secret, pull_secret=pull_secret,
-                      source=source, nuclio=config, notes=tuple(notes + secret_notes))
+        notes.append(Note(NUCLIO_TEMPLATE_UNKNOWN,
+                          "the dashboard's imageNamePrefixTemplate is unknown (set NUCLIO_DASHBOARD_URL); if it has "
+                          "one, Nuclio prepends it"))
+    return PushTarget(project=project, function=function, kind=kind, builder="nuclio", tag=real_tag, image=image,
+                      registry=registry, repository=name, secret=secret, pull_secret=pull_secret,
+                      source=source, nuclio=config, **_notes(notes + secret_notes))

@@ -626,21 +626,41 @@ class NuclioDashboardStandIn(_StandIn):
 
     # -- functions ---------------------------------------------------------------------------------------
     def push_target(self, config: dict[str, Any]) -> tuple[str, str]:
-        """``(registry, "<image>:<tag>")`` the dashboard would use for this config (nuclio.md, Image name)."""
+        """``(registry, "<image>:<tag>")`` the dashboard would use for this config, with Nuclio's own rules
+        (nuclio/nuclio at 9e837f6a07fc7d1cbe770020a8a85f2ee5ab69a9):
+
+        - an empty ``spec.build.registry`` is filled from NUCLIO_DASHBOARD_REGISTRY_URL (``registry_url``);
+        - ``pkg/platform/abstract/platform.go`` ``enrichImageName``: with a prefix template and a
+          ``spec.build.image``, the rendered prefix is prepended unless the image already starts with it;
+        - ``pkg/processor/build/builder.go`` ``getImage``: without ``spec.build.image``, ``nuclio/`` is used
+          unless Go's ``url.Parse(registry)`` succeeds with a non-empty ``Path`` (Go's parser via
+          ``mlrun_registry_ext.core.gourl``, checked against Go's ``net/url``), then ``processor-<name>`` or
+          ``<rendered prefix>processor``;
+        - ``builder.go`` after ``getImage``: ``strings.Split(image, ":")`` with exactly two parts gives the tag,
+          else ``latest``; the push target is ``<registry>/<image>:<tag>``.
+        """
+        from mlrun_registry_ext.core import gourl
+
         name = _get(config, "metadata.name") or ""
         project = _get(config, "metadata.labels", {}).get("nuclio.io/project-name", "")
         registry = _get(config, "spec.build.registry") or self.registry_url
         prefix = _render_prefix_template(self.image_name_prefix_template, project, name)
         image = _get(config, "spec.build.image") or ""
         if image:
-            image = f"{prefix}{image}" if prefix else image
-        elif prefix:
-            image = f"{prefix}processor"
+            if prefix and not image.startswith(prefix):
+                image = f"{prefix}{image}"
         else:
-            image = f"processor-{name}" if "/" in registry.strip("/") else f"nuclio/processor-{name}"
-        if ":" not in image.rsplit("/", 1)[-1]:
-            image = f"{image}:latest"
-        return registry, image
+            try:
+                has_path = bool(gourl.parse(registry).path)
+            except gourl.GoURLError:
+                has_path = False
+            repository = "" if has_path else "nuclio/"
+            image = f"{repository}{prefix}processor" if prefix else f"{repository}processor-{name}"
+        parts = image.split(":")
+        tag = "latest"
+        if len(parts) == 2:
+            image, tag = parts[0], parts[1] or "latest"
+        return registry, f"{image}:{tag}"
 
     def _store(self, name: str, config: dict[str, Any], project: str) -> None:
         self.received_configs[name] = copy.deepcopy(config)
