@@ -218,6 +218,12 @@ class Response:
                 self._content = b""
                 self._finish(reusable=False)
                 raise _wrap(exc, "reading the response body from", self.url) from exc
+            if (self.method != "HEAD" and self.status_code not in (204, 304) and announced and announced.isdigit()
+                    and len(content) < min(int(announced), limit + 1)):
+                self._content = b""
+                self._finish(reusable=False)
+                raise TransportError(f"the connection closed after {len(content)} of the {int(announced)} bytes "
+                                     f"announced by {self.method} {_short(self.url)}")
             if len(content) > limit:
                 self._content = content[:limit]
                 self._finish(reusable=False)
@@ -555,7 +561,11 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         self._sock.before_io()
-        n = self._sock.raw.recv_into(buffer)
+        try:
+            n = self._sock.raw.recv_into(buffer)
+        except TimeoutError:
+            self._sock.deadline.left()  # the deadline's own error (what was exceeded) when it is past
+            raise
         self._sock.deadline.progress(n)
         return n
 
@@ -580,7 +590,11 @@ class _TimedSocket:
 
     def sendall(self, data: Any) -> None:
         self.before_io()
-        self.raw.sendall(data)
+        try:
+            self.raw.sendall(data)
+        except TimeoutError:
+            self.deadline.left()
+            raise
         self.deadline.progress(len(data))
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
