@@ -299,9 +299,11 @@ def connection_error(
             if isinstance(cause, OSError) and str(cause).startswith("Tunnel connection failed"):
                 answer = str(cause).removeprefix("Tunnel connection failed: ")[:100]
                 return RegistryConnectionError(
-                    f"the proxy {exc.proxy} would not open a tunnel to {host} ({answer})", kind="proxy", host=host
+                    f"cannot reach {host} through the proxy {exc.proxy}: the proxy would not open a tunnel "
+                    f"({answer})", kind="proxy", host=host
                 )
-        return RegistryConnectionError(f"the proxy {exc.proxy} failed: {exc}", kind="proxy", host=host)
+        return RegistryConnectionError(f"cannot reach {host} through the proxy {exc.proxy}: {exc}", kind="proxy",
+                                       host=host)
     for cause in _cause_chain(exc):
         if isinstance(cause, ssl.SSLError):
             kind, message = describe_tls_error(cause, host, ca_bundle)
