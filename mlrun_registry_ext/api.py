@@ -129,9 +129,14 @@ def resolve(
     active: str | None = None,
     config: str | Path | None = None,
     probe: bool = True,
+    probe_timeout: float | None = None,
 ) -> ActiveRegistry:
-    """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file."""
-    platform = probe_platform() if probe else PlatformInfo()
+    """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file.
+    ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``)."""
+    if probe:
+        platform = probe_platform() if probe_timeout is None else probe_platform(timeout=probe_timeout)
+    else:
+        platform = PlatformInfo()
     resolved = resolve_registry(url=url, username=username, password=password, image_prefix=image_prefix,
                                 secret_name=secret_name, insecure=insecure, ca_bundle=ca_bundle, service=service,
                                 active=active, config=config, server_registry=platform.docker_registry)

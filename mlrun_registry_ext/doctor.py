@@ -3,8 +3,10 @@
 Builds fail late and obscurely when a registry is wrong (a Kaniko pod times out or gets ``DENIED``
 minutes in). The doctor runs the same steps a push does, one check each, so the first failing
 check names the cause. Nothing is pushed: push rights are proven by opening a blob upload and
-cancelling it. Every check is bounded by ``timeout`` (wall time, not per read), and several
-registries are checked concurrently, so a blackholed registry costs about one timeout.
+cancelling it. ``timeout`` bounds the whole run (wall time, not per read: asking the MLRun API and
+Nuclio, then every check shares it), and several registries are checked concurrently, so the doctor
+is over within the timeout (plus :data:`GRACE`) whatever a peer does. Through ``HTTPS_PROXY`` the
+DNS and TCP checks are the proxy's, and the TLS check runs through its CONNECT tunnel, as a build would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
@@ -251,12 +254,9 @@ def _namespace(service: RegistryService) -> str:
 
 
 def _split_host(host: str, default_port: int) -> tuple[str, int]:
-    """``host[:port]`` / ``[v6]:port`` -> (name, port)."""
-    if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
-        return name, int(rest[1:]) if rest.startswith(":") else default_port
-    name, sep, port = host.rpartition(":")
-    return (name, int(port)) if sep else (host, default_port)
+    """``host[:port]`` / ``[v6]:port`` -> (name, port), through the one splitter (core.origin)."""
+    name, port = split_host_port(host)
+    return name, port or default_port
 
 
 class _RegistryDoctor:
@@ -266,16 +266,24 @@ class _RegistryDoctor:
     listed as not run: they are what remains unproven.
     """
 
-    def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce) -> None:
+    def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
+                 end: float | None = None) -> None:
         from mlrun_registry_ext.adapters import registry_http
 
         self.http = registry_http
         self.platform = platform
         self.service = service
         self.timeout = timeout
+        #: when the whole doctor run must be over (monotonic): every check gets what is left
+        self.end = time.monotonic() + timeout if end is None else end
+        self.proxy: Any = None
+        self.proxy_problem: str | None = None
         self.report = RegistryReport(service)
         self.client: registry_http.RegistryClient | None = None
-        self.hostname, self.port = _split_host(service.host, 80 if service.insecure else 443)
+        try:
+            self.hostname, self.port = _split_host(service.host, 80 if service.insecure else 443)
+        except ValueError:
+            self.hostname, self.port = service.host, 80 if service.insecure else 443
         self.addresses: list[tuple[Any, ...]] = []
         self.address: tuple[Any, ...] | None = None
         self.authenticated = False
@@ -287,7 +295,7 @@ class _RegistryDoctor:
         try:
             if self._check(CONFIGURATION, self.configuration, local=True):
                 # The gates ask the MLRun API and Nuclio, not the registry: run them alongside.
-                gates = _Running(self.version_gates, self.timeout)
+                gates = _Running(self.version_gates, self._left())
                 self._network()
                 if self.service.provider is Provider.ECR:
                     self._ecr()
@@ -331,9 +339,13 @@ class _RegistryDoctor:
                 self._finish(name, lambda: fn(_Budget(self.timeout))), seconds=time.monotonic() - started
             )
         else:
-            check = self._finish(name, _Running(fn, self.timeout))
+            check = self._finish(name, _Running(fn, self._left()))
         self.report.checks.append(check)
         return check.ok
+
+    def _left(self) -> float:
+        """What remains of the run's time (a little, never nothing: a check then fails at once)."""
+        return max(0.05, min(self.timeout, self.end - time.monotonic()))
 
     def _finish(self, name: str, run: _Running | Callable[[], Outcome]) -> Check:
         try:
@@ -375,6 +387,14 @@ class _RegistryDoctor:
         ]
         if self.client.ca_bundle and not service.insecure:
             parts.append(f"CA bundle {self.client.ca_bundle}")
+        from mlrun_registry_ext.adapters.http_transport import TransportError, proxy_for
+
+        try:
+            self.proxy = proxy_for(Origin(service.scheme, self.hostname, self.port))
+        except TransportError as exc:
+            self.proxy_problem = str(exc)
+        if self.proxy is not None:
+            parts.append(f"through the proxy {self.proxy.netloc}")
         detail = ", ".join(parts)
         if service.insecure and not self.http.is_loopback(self.hostname):
             return True, f"{detail}; plain HTTP: credentials and images travel unencrypted", "warning"
@@ -389,6 +409,17 @@ class _RegistryDoctor:
         return True, "MLRun and Nuclio versions support an external registry", "info"
 
     def dns(self, budget: _Budget) -> Outcome:
+        if self.proxy_problem:
+            return False, self.proxy_problem, "error"
+        if self.proxy is not None:
+            try:
+                infos = socket.getaddrinfo(self.proxy.host, self.proxy.port, type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                return False, f"cannot resolve the proxy {self.proxy.host}: {exc.strerror}", "error"
+            self.addresses = [info[4] for info in infos]
+            shown = ", ".join(dict.fromkeys(str(a[0]) for a in self.addresses))
+            return True, (f"the proxy {self.proxy.host} -> {shown} (the proxy resolves {self.hostname}; "
+                          "HTTPS_PROXY/HTTP_PROXY, not NO_PROXY)"), "info"
         try:
             ipaddress.ip_address(self.hostname)
             literal = True
@@ -406,19 +437,21 @@ class _RegistryDoctor:
 
     def tcp(self, budget: _Budget) -> Outcome:
         errors: list[str] = []
+        what = "the proxy " if self.proxy is not None else ""
         for address in self.addresses:
             try:
                 with socket.create_connection(address[:2], timeout=budget.left()):
                     self.address = address
-                    return True, f"connected to {_show(address)}", "info"
+                    return True, f"connected to {what}{_show(address)}", "info"
             except TimeoutError:
                 errors.append(
-                    f"{_show(address)}: no answer within {self.timeout:g} s (firewall or wrong port?)"
+                    f"{what}{_show(address)}: no answer within {self.timeout:g} s (firewall or wrong port?)"
                 )
                 break
             except ConnectionRefusedError:
+                whose = "the proxy running" if self.proxy is not None else "the registry running"
                 errors.append(
-                    f"{_show(address)} refused the connection (is the registry running on that port?)"
+                    f"{what}{_show(address)} refused the connection (is {whose} on that port?)"
                 )
             except OSError as exc:
                 errors.append(f"{_show(address)}: {exc.strerror or exc}")
@@ -427,6 +460,8 @@ class _RegistryDoctor:
     def tls(self, budget: _Budget) -> Outcome:
         assert self.client is not None and self.client.ssl_context is not None and self.address is not None
         context = self.client.ssl_context
+        if self.proxy is not None:
+            return self._tls_through_proxy(budget, context)
         try:
             with socket.create_connection(self.address[:2], timeout=budget.left()) as raw:
                 raw.settimeout(budget.left())
@@ -456,6 +491,37 @@ class _RegistryDoctor:
             f"{version}, certificate valid until {cert.get('notAfter', '?')}, trusted via {trust}",
             "info",
         )
+
+    def _tls_through_proxy(self, budget: _Budget, context: ssl.SSLContext) -> Outcome:
+        """CONNECT through the proxy, then the TLS handshake with the registry inside the tunnel."""
+        import http.client
+
+        assert self.client is not None and self.address is not None
+        proxy = self.proxy
+        conn = http.client.HTTPSConnection(str(self.address[0]), proxy.port, timeout=budget.left(), context=context)
+        conn.set_tunnel(bracketed(self.hostname), self.port, headers=proxy.headers)
+        try:
+            conn.connect()
+            tls = conn.sock
+            version = tls.version()
+            cert = tls.getpeercert() or {}
+        except TimeoutError:
+            return False, (f"no TLS answer from {self.service.host} through the proxy {proxy.netloc} within "
+                           f"{self.timeout:g} s"), "error"
+        except ssl.SSLError as exc:
+            return False, self.http.describe_tls_error(exc, self.service.host, self.client.ca_bundle)[1], "error"
+        except OSError as exc:
+            text = str(exc)
+            if text.startswith("Tunnel connection failed"):
+                answer = text.removeprefix("Tunnel connection failed: ")[:100]
+                return False, (f"the proxy {proxy.netloc} would not open a tunnel to {self.service.host} "
+                               f"({answer})"), "error"
+            return False, f"TLS through the proxy {proxy.netloc} failed: {exc.strerror or text[:200]}", "error"
+        finally:
+            conn.close()
+        trust = f"CA bundle {self.client.ca_bundle}" if self.client.ca_bundle else "the system trust store"
+        return True, (f"{version} through the proxy {proxy.netloc}'s tunnel, certificate valid until "
+                      f"{cert.get('notAfter', '?')}, trusted via {trust}"), "info"
 
     def api(self, budget: _Budget) -> Outcome:
         assert self.client is not None
@@ -600,19 +666,22 @@ def doctor(
     """
     if isinstance(services, RegistryService):
         services = [services]
-    platform = _PlatformOnce()
+    end = time.monotonic() + timeout
+    platform = _PlatformOnce(timeout=timeout / 2)
     if services is None:
         from mlrun_registry_ext.api import resolve
 
-        active = resolve()  # includes the MLRun server's registry when MLRUN_DBPATH is set
+        # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
+        # the registry checks keep the rest even when the MLRun API drips its answer
+        active = resolve(probe_timeout=timeout / 2)
         platform = _PlatformOnce(active.platform)
         services = list(active.resolved.all_services.values()) if all else [active.service]
     if not services:
         raise ConfigError("services", "no registry service to check")
     if len(services) == 1:
-        return DoctorReport([_RegistryDoctor(services[0], timeout, platform).run()])
+        return DoctorReport([_RegistryDoctor(services[0], timeout, platform, end).run()])
     with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="registry-doctor") as pool:
-        reports = list(pool.map(lambda s: _RegistryDoctor(s, timeout, platform).run(), services))
+        reports = list(pool.map(lambda s: _RegistryDoctor(s, timeout, platform, end).run(), services))
     return DoctorReport(reports)
 
 
@@ -620,12 +689,13 @@ class _PlatformOnce:
     """What the MLRun API and Nuclio dashboard report, asked once for all the registries checked together
     (inside the first version-gate check, so the timeout bounds it)."""
 
-    def __init__(self, known: PlatformInfo | None = None) -> None:
+    def __init__(self, known: PlatformInfo | None = None, timeout: float | None = None) -> None:
         self._info = known
+        self._timeout = timeout
         self._lock = threading.Lock()
 
     def get(self) -> PlatformInfo:
         with self._lock:
             if self._info is None:
-                self._info = probe_platform()
+                self._info = probe_platform() if self._timeout is None else probe_platform(timeout=self._timeout)
             return self._info

@@ -820,11 +820,12 @@ def run_migration(
     verify: bool = True,
     progress: bool | Progress | None = None,
     ensure_repository: Callable[[str], None] | None = None,
+    timeout: float | None = None,
 ) -> MigrationReport:
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
     e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
-    command line both end here; ``progress`` is as for :func:`migrate`."""
-    from mlrun_registry_ext.adapters.registry_transfer import RegistryEndpoint
+    command line both end here; ``progress`` and ``timeout`` are as for :func:`migrate`."""
+    from mlrun_registry_ext.adapters.registry_transfer import TIMEOUT, RegistryEndpoint
 
     check_endpoints(source.location, target.location)
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
@@ -833,7 +834,9 @@ def run_migration(
         import sys
 
         progress = sys.stderr.isatty()
-    with RegistryEndpoint.for_access(source) as src_ep, RegistryEndpoint.for_access(target) as dst_ep:
+    limit = TIMEOUT if timeout is None else timeout
+    with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
+            RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
         sink: Progress | None = RichProgress() if progress is True else (progress or None)
         return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
                          verify=verify, progress=sink, ensure_repository=ensure_repository).run()
@@ -850,13 +853,16 @@ def migrate(
     rename: bool = False,
     verify: bool = True,
     progress: bool | Progress | None = None,
+    timeout: float | None = None,
 ) -> MigrationReport:
     """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
 
     ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
     :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
     service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
-    terminal. Returns a :class:`MigrationReport` (rendered as a table in notebooks).
+    terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
+    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
+    (rendered as a table in notebooks).
     """
     if target is None:
         from mlrun_registry_ext.api import resolve
@@ -867,4 +873,5 @@ def migrate(
     check_endpoints(src.location, dst.location)  # before any ECR login
     return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
                          project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
-                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst))
+                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
+                         timeout=timeout)

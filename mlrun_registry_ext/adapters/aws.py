@@ -132,13 +132,45 @@ def cache_dir() -> Path:
     return Path(base) / "mlrun-registry-ext"
 
 
+def private_dir(directory: Path) -> Path:
+    """A directory only this user can enter, at or under ``directory``; the mode of a directory this
+    did not create is never changed.
+
+    Created here: made 0700. Already there and private (ours, no group/other access): used as is.
+    Anything else (a shared 1777 ``/tmp``-like directory, someone else's, or ours but open to others):
+    a subdirectory ``mlrun-registry-ext-<uid>`` inside it, created 0700, is used instead; one that
+    exists but is not ours, not a directory (a planted symlink) or not private is refused.
+    """
+    import stat
+
+    uid = os.getuid()
+    try:
+        directory.mkdir(parents=True, mode=0o700)
+        os.chmod(directory, 0o700)  # ours: mkdir's mode went through the umask
+        return directory
+    except FileExistsError:
+        pass
+    info = os.lstat(directory)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o077:
+        return directory
+    sub = directory / f"mlrun-registry-ext-{uid}"
+    try:
+        sub.mkdir(mode=0o700)
+        os.chmod(sub, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(sub)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        raise ConfigError(CACHE_ENV, f"{sub} exists but is not a private directory of this user (0700); "
+                                     "remove it or choose another cache directory")
+    return sub
+
+
 @contextlib.contextmanager
 def _locked_cache(directory: Path) -> Iterator[Path]:
     import fcntl
 
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        os.chmod(directory, 0o700)
+    directory = private_dir(directory)
     lock_path = directory / (CACHE_FILE + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -9,6 +9,13 @@ errors, retries) lives in :mod:`registry_http`; this module only moves bytes.
 
 Errors are :class:`TransportError` (with the socket, DNS or TLS error as its ``__cause__``) or
 :class:`TransportTimeout`; an HTTP error status is a normal :class:`Response`.
+
+Bounded time: a per-read timeout alone lets a peer that sends one byte a second hold a request
+forever. Every request therefore runs against a :class:`Deadline` (connect, proxy tunnel, TLS,
+headers and body together): before each ``recv``/``sendall`` the socket timeout is shrunk to what is
+left, and once it is past the request fails with :class:`TransportTimeout`. Long streams use a
+:class:`StallDeadline` instead (see there). Bounded memory: a body read whole is capped
+(:data:`MAX_BODY`; error answers are cut at :data:`MAX_ERROR_BODY` and the connection dropped).
 """
 
 from __future__ import annotations
@@ -16,16 +23,20 @@ from __future__ import annotations
 import base64
 import functools
 import http.client
+import io
+import ipaddress
 import json
 import os
 import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, url_origin
 from mlrun_registry_ext.errors import ConfigError
 
 Body = bytes | Iterable[bytes | memoryview] | None
@@ -37,17 +48,91 @@ MAX_REDIRECTS = 10
 MAX_IDLE = 32
 #: Errors that mean "the kept-alive connection was closed by the peer": resend on a fresh one.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+#: The most a body read whole may hold (manifests: distribution's own limit is 4 MiB).
+MAX_BODY = 4 << 20
+#: Error answers are read only for their error code: the rest is cut and the connection dropped.
+MAX_ERROR_BODY = 64 << 10
 
 
 class TransportError(Exception):
-    """No (complete) HTTP answer: DNS, refused, TLS, a dropped connection. The cause is chained."""
+    """No (complete) HTTP answer: DNS, refused, TLS, a dropped connection. The cause is chained.
+
+    ``proxy`` is ``host:port`` of the proxy when the failure was the proxy's (refused, unknown,
+    or it would not open the tunnel), so callers do not blame the registry for it."""
+
+    proxy: str | None = None
 
 
 class TransportTimeout(TransportError):
-    """Connecting, sending or one read took longer than the timeout."""
+    """Connecting, sending or reading took longer than the timeout or the overall deadline;
+    ``detail`` says which (e.g. "did not answer within 2 s")."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
-Origin = tuple[str, str, int]
+class BodyTooLarge(TransportError):
+    """A body read whole was larger than its cap."""
+
+
+class Deadline:
+    """An overall bound on one network step: connect, tunnel, TLS, headers and body together.
+
+    :meth:`left` is what remains (the transport shrinks the socket timeout to it before every recv
+    and send) and raises :class:`TransportTimeout` once it is past.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.end = self.started + seconds
+
+    def left(self) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            detail = f"did not answer within {self.seconds:g} s"
+            raise TransportTimeout(f"no complete answer within {self.seconds:g} s", detail)
+        return remaining
+
+    def progress(self, n: int) -> None:
+        """``n`` bytes moved (a fixed deadline does not care)."""
+
+
+class StallDeadline(Deadline):
+    """A deadline for a stream (a blob of any size), measured on progress rather than in total.
+
+    A fixed total for a 1 GiB layer is wrong both ways: generous enough for a slow link, it lets a
+    stalled peer hold a transfer for that long; tight enough to catch a stall, it fails honest slow
+    copies. So the stream fails when no byte moved for ``stall`` seconds (a dead or blackholed peer),
+    or when the average since the start drops below ``min_rate`` bytes/s after a ``stall`` seconds'
+    head start (a peer that drips one byte now and then to dodge the stall limit). A healthy copy at
+    any realistic speed never meets either limit.
+    """
+
+    def __init__(self, stall: float, min_rate: float) -> None:
+        super().__init__(stall)
+        self.stall = stall
+        self.min_rate = min_rate
+        self.moved = 0
+        self.last = self.started
+
+    def left(self) -> float:
+        now = time.monotonic()
+        stalled = self.last + self.stall - now
+        slow = self.started + self.stall + self.moved / self.min_rate - now
+        if stalled <= 0:
+            detail = f"sent nothing for {self.stall:g} s"
+            raise TransportTimeout(f"the transfer stalled: {detail}", detail)
+        if slow <= 0:
+            detail = f"sent less than {self.min_rate / 1024:g} KiB/s"
+            raise TransportTimeout(f"the transfer is too slow: {detail}", detail)
+        return min(stalled, slow)
+
+    def progress(self, n: int) -> None:
+        if n > 0:
+            self.moved += n
+            self.last = time.monotonic()
 
 
 @functools.cache
@@ -76,15 +161,12 @@ def tls_context(ca_bundle: str | None, field: str = "ca_bundle") -> ssl.SSLConte
 
 
 def origin_of(url: str) -> Origin:
-    """``(scheme, host, port)``: what a kept-alive connection is for (a Location may point anywhere)."""
+    """``(scheme, host, port)``: what a kept-alive connection is for (a Location may point anywhere);
+    the one definition of same origin (:mod:`mlrun_registry_ext.core.origin`)."""
     try:
-        parts = urlsplit(url)
-        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+        return url_origin(url)
     except ValueError:  # e.g. a port that is not a number
-        host = None
-    if host is None or scheme not in ("http", "https"):
-        raise TransportError(f"not an http(s) URL: {url!r}")
-    return scheme, host, port or (443 if scheme == "https" else 80)
+        raise TransportError(f"not an http(s) URL: {url[:200]!r}") from None
 
 
 class Response:
@@ -119,16 +201,38 @@ class Response:
     def content(self) -> bytes:
         return self.read()
 
-    def read(self) -> bytes:
-        """The whole body (read once, kept); the connection goes back to the pool."""
+    def read(self, limit: int = MAX_BODY, *, truncate: bool = False) -> bytes:
+        """The whole body (read once, kept); the connection goes back to the pool.
+
+        At most ``limit`` bytes: a longer body raises :class:`BodyTooLarge`, or with ``truncate`` is
+        cut there (the rest is not read; the connection is dropped instead of drained).
+        """
         if self._content is None:
+            announced = self.headers.get("content-length")
             try:
-                self._content = self._raw.read()
-            except (OSError, http.client.HTTPException) as exc:
+                if not truncate and announced and announced.isdigit() and int(announced) > limit:
+                    raise BodyTooLarge(f"{self.method} {_short(self.url)} announced a {int(announced)}-byte body; "
+                                       f"more than the {limit} bytes allowed")
+                content = self._raw.read(limit + 1)
+            except (OSError, http.client.HTTPException, TransportError) as exc:
                 self._content = b""
                 self._finish(reusable=False)
                 raise _wrap(exc, "reading the response body from", self.url) from exc
-            self._finish(reusable=True)
+            if (self.method != "HEAD" and self.status_code not in (204, 304) and announced and announced.isdigit()
+                    and len(content) < min(int(announced), limit + 1)):
+                self._content = b""
+                self._finish(reusable=False)
+                raise TransportError(f"the connection closed after {len(content)} of the {int(announced)} bytes "
+                                     f"announced by {self.method} {_short(self.url)}")
+            if len(content) > limit:
+                self._content = content[:limit]
+                self._finish(reusable=False)
+                if not truncate:
+                    raise BodyTooLarge(f"{self.method} {_short(self.url)} sent a body larger than the "
+                                       f"{limit} bytes allowed")
+            else:
+                self._content = content
+                self._finish(reusable=True)
         return self._content
 
     def json(self) -> Any:
@@ -138,7 +242,7 @@ class Response:
         """Read up to ``len(buffer)`` body bytes into ``buffer``; 0 at the end (or when the peer closed)."""
         try:
             n = self._raw.readinto(buffer)
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, TransportError) as exc:
             self._finish(reusable=False)
             raise _wrap(exc, "reading the response body from", self.url) from exc
         if not n:
@@ -221,15 +325,23 @@ class Transport:
                 conn.close()
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: Body = None,
-                timeout: float | None = None, stream: bool = False, follow_redirects: bool = False) -> Response:
-        """Send one request. Redirects (when followed) drop ``Authorization`` when they leave the origin."""
+                timeout: float | None = None, stream: bool = False, follow_redirects: bool = False,
+                deadline: Deadline | None = None, max_body: int = MAX_BODY) -> Response:
+        """Send one request. Redirects (when followed) drop ``Authorization`` when they leave the origin.
+
+        ``timeout`` bounds each read; ``deadline`` (default: ``timeout`` from now) bounds the whole
+        request, redirects and, with ``stream``, the reading of the body. A body read here is capped
+        at ``max_body`` (error answers at :data:`MAX_ERROR_BODY`, cut, not refused).
+        """
+        per_read = self.timeout if timeout is None else timeout
+        deadline = deadline or Deadline(per_read)
         sent = {**self.headers, **(headers or {})}
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(method, url, sent, body, self.timeout if timeout is None else timeout)
+            response = self._send(method, url, sent, body, per_read, deadline)
             location = response.headers.get("location")
             if not (follow_redirects and response.status_code in REDIRECTS and location):
                 break
-            response.read()
+            response.read(MAX_ERROR_BODY, truncate=True)
             nxt = urljoin(url, location)
             if origin_of(nxt) != origin_of(url):
                 sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
@@ -237,19 +349,23 @@ class Transport:
                 method, body = "GET", None
             url = nxt
         else:
-            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {url}")
+            raise TransportError(f"more than {MAX_REDIRECTS} redirects from {_short(url)}")
         if not stream:
-            response.read()
+            if response.status_code >= 400:
+                response.read(min(max_body, MAX_ERROR_BODY), truncate=True)
+            else:
+                response.read(max_body)
         return response
 
     # --- connections ---------------------------------------------------------------------------
-    def _send(self, method: str, url: str, headers: dict[str, str], body: Body, timeout: float) -> Response:
+    def _send(self, method: str, url: str, headers: dict[str, str], body: Body, timeout: float,
+              deadline: Deadline) -> Response:
         key = origin_of(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         rewindable = body is None or isinstance(body, bytes | bytearray | memoryview)
         for attempt in (0, 1):
-            conn, reused, via_proxy = self._acquire(key, timeout)
+            conn, reused, via_proxy = self._acquire(key, timeout, deadline)
             try:
                 conn.request(method, url if via_proxy else target, body=body, headers=headers)
                 raw = conn.getresponse()
@@ -260,11 +376,11 @@ class Transport:
                 early = _early_response(conn)
                 if early is None:
                     conn.close()
-                    raise _wrap(exc, "sending the request to", url) from exc
+                    raise _wrap(exc, "sending the request to", _short(url)) from exc
                 raw = early
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                raise _wrap(exc, "talking to", url) from exc
+                raise _wrap(exc, "talking to", _short(url)) from exc
             except BaseException:
                 conn.close()  # e.g. the body iterator refused to go on: the request must not complete
                 raise
@@ -283,7 +399,8 @@ class Transport:
 
         return release
 
-    def _acquire(self, key: Origin, timeout: float) -> tuple[http.client.HTTPConnection, bool, bool]:
+    def _acquire(self, key: Origin, timeout: float,
+                 deadline: Deadline) -> tuple[http.client.HTTPConnection, bool, bool]:
         """(connection, reused, through a plain-HTTP proxy)."""
         proxy = self._proxy(key)
         with self._lock:
@@ -293,52 +410,250 @@ class Transport:
             conn.close()  # the server closed it while it was idle (an upload body could not be resent)
             conn = None
         if conn is not None and conn.sock is not None:
-            conn.timeout = timeout
-            conn.sock.settimeout(timeout)
+            assert isinstance(conn, _Timed)
+            conn.arm(timeout, deadline)
             return conn, True, proxy is not None and key[0] == "http"
         scheme, host, port = key
         conn = self._new_connection(scheme, host, port, proxy, timeout)
         try:
+            conn.arm(timeout, deadline)
             conn.connect()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, TransportError) as exc:
             conn.close()
-            via = f" through the proxy {proxy[0]}:{proxy[1]}" if proxy else ""
-            raise _wrap(exc, "connecting to", f"{scheme}://{host}:{port}{via}") from exc
+            if proxy is None:
+                raise _wrap(exc, "connecting to", f"{scheme}://{bracketed(host)}:{port}") from exc
+            error = _wrap(exc, "connecting to", f"{scheme}://{bracketed(host)}:{port} through the proxy {proxy.netloc}")
+            if not any(isinstance(c, ssl.SSLError) for c in _causes(exc)):
+                error.proxy = proxy.netloc  # refused, unknown, or no tunnel: the proxy's failure
+            raise error from exc
         return conn, False, proxy is not None and scheme == "http"
 
-    def _new_connection(self, scheme: str, host: str, port: int, proxy: tuple[str, int, dict[str, str]] | None,
-                        timeout: float) -> http.client.HTTPConnection:
+    def _new_connection(self, scheme: str, host: str, port: int, proxy: Proxy | None,
+                        timeout: float) -> _Timed:
+        conn: _Timed
         if proxy is None:
             if scheme == "https":
-                return http.client.HTTPSConnection(host, port, timeout=timeout, context=self.ssl_context)
-            return http.client.HTTPConnection(host, port, timeout=timeout)
-        proxy_host, proxy_port, proxy_headers = proxy
+                return _TimedHTTPS(host, port, timeout=timeout, context=self.ssl_context)
+            return _TimedHTTP(host, port, timeout=timeout)
         if scheme == "http":  # absolute URLs through the proxy
-            conn = http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout)
-            conn.putheader = _with_headers(conn.putheader, proxy_headers)  # type: ignore[method-assign]
+            conn = _TimedHTTP(proxy.host, proxy.port, timeout=timeout)
+            conn.putheader = _with_headers(conn.putheader, proxy.headers)  # type: ignore[method-assign]
             return conn
-        tunnel = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout, context=self.ssl_context)
-        tunnel.set_tunnel(host, port, headers=proxy_headers)
-        return tunnel
+        conn = _TimedHTTPS(proxy.host, proxy.port, timeout=timeout, context=self.ssl_context)
+        conn.set_tunnel(host, port, headers=proxy.headers)
+        return conn
 
-    def _proxy(self, key: Origin) -> tuple[str, int, dict[str, str]] | None:
-        """The proxy for ``key`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (as curl reads them)."""
-        if not self.trust_env or not any(name.lower().endswith("_proxy") for name in os.environ):
-            return None
-        import urllib.request
+    def _proxy(self, key: Origin) -> Proxy | None:
+        """The proxy for ``key`` (see :func:`proxy_for`), unless this transport ignores the environment."""
+        return proxy_for(key) if self.trust_env else None
 
-        scheme, host, port = key
-        proxy = urllib.request.getproxies().get(scheme)
-        if not proxy or urllib.request.proxy_bypass(f"{host}:{port}") or urllib.request.proxy_bypass(host):
-            return None
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        if parts.scheme != "http" or not parts.hostname:
-            raise TransportError(f"unsupported proxy {parts.scheme}://{parts.hostname}: only http:// proxies")
-        headers = {}
-        if parts.username:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        return parts.hostname, parts.port or 80, headers
+
+class Proxy(tuple[str, int, dict[str, str]]):
+    """``(host, port, headers)`` of an http:// proxy; ``headers`` carries ``Proxy-Authorization``."""
+
+    @property
+    def host(self) -> str:
+        return self[0]
+
+    @property
+    def port(self) -> int:
+        return self[1]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self[2]
+
+    @property
+    def netloc(self) -> str:
+        return f"{bracketed(self.host)}:{self.port}"
+
+    def __repr__(self) -> str:  # never the Proxy-Authorization header
+        return f"Proxy({self.netloc})"
+
+
+def proxy_for(key: Origin) -> Proxy | None:
+    """The proxy for an origin from ``HTTPS_PROXY``/``HTTP_PROXY`` and ``NO_PROXY`` (as curl reads them,
+    CIDR ranges included: :func:`no_proxy_matches`); None for a direct connection."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None
+    import urllib.request
+
+    scheme, host, port = key
+    proxy = urllib.request.getproxies().get(scheme)
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    if not proxy or no_proxy_matches(no_proxy, host, port):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise TransportError(f"unsupported proxy {parts.scheme}://{parts.hostname}: only http:// proxies")
+    headers = {}
+    if parts.username:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    return Proxy((parts.hostname, parts.port or 80, headers))
+
+
+def no_proxy_matches(no_proxy: str, host: str, port: int | None = None) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host`` the way curl reads it: ``*`` for everything; a name
+    matches itself and its subdomains (a leading dot is optional); an IP address matches itself or
+    a CIDR range (``10.0.0.0/8``, ``::1/128``); an entry with ``:port`` only for that port."""
+    name = host_name(host).rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    for raw in no_proxy.replace(" ", ",").split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if "/" in entry:  # CIDR
+            if address is not None:
+                try:
+                    if address in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                        return True
+                except ValueError:
+                    pass
+            continue
+        want_port: int | None = None
+        if entry.startswith("[") or entry.count(":") == 1:
+            try:
+                from mlrun_registry_ext.core.origin import split_host_port
+
+                entry, want_port = split_host_port(entry)
+            except ValueError:
+                continue
+        if want_port is not None and port is not None and want_port != port:
+            continue
+        entry = entry.strip("[]").rstrip(".")
+        if address is not None:
+            try:
+                if address == ipaddress.ip_address(entry):
+                    return True
+            except ValueError:
+                pass
+            continue
+        entry = entry.lstrip(".")
+        if entry and (name == entry or name.endswith("." + entry)):
+            return True
+    return False
+
+
+# --- deadlines on the socket ---------------------------------------------------------------------
+class _DeadlineReader(io.RawIOBase):
+    """What ``HTTPResponse`` reads from: each ``recv`` first shrinks the socket timeout to the deadline."""
+
+    def __init__(self, sock: _TimedSocket) -> None:
+        super().__init__()
+        self._sock = sock
+        # like socket.makefile: the socket's fd stays open until this reader is closed too (http.client
+        # closes the connection while a "Connection: close" response is still being read)
+        sock.raw._io_refs += 1  # type: ignore[attr-defined]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock.raw._decref_socketios()  # type: ignore[attr-defined]
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.before_io()
+        try:
+            n = self._sock.raw.recv_into(buffer)
+        except TimeoutError:
+            self._sock.deadline.left()  # the deadline's own error (what was exceeded) when it is past
+            raise
+        self._sock.deadline.progress(n)
+        return n
+
+
+class _TimedSocket:
+    """A connection's socket with the current request's deadline applied to every recv and send."""
+
+    def __init__(self, raw: socket.socket, owner: _Timed) -> None:
+        self.raw = raw
+        self._owner = owner
+        self._set: float | None = None
+
+    @property
+    def deadline(self) -> Deadline:
+        return self._owner.deadline
+
+    def before_io(self) -> None:
+        wait = min(self._owner.read_timeout, self.deadline.left())
+        if wait != self._set:
+            self.raw.settimeout(wait)
+            self._set = wait
+
+    def sendall(self, data: Any) -> None:
+        self.before_io()
+        try:
+            self.raw.sendall(data)
+        except TimeoutError:
+            self.deadline.left()
+            raise
+        self.deadline.progress(len(data))
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class _Timed(http.client.HTTPConnection):
+    """An ``HTTPConnection`` whose every step runs against the current request's :class:`Deadline`."""
+
+    deadline: Deadline
+    read_timeout: float
+
+    def arm(self, timeout: float, deadline: Deadline) -> None:
+        """The next request's per-read timeout and overall deadline."""
+        self.read_timeout = timeout
+        self.deadline = deadline
+        self.timeout = min(timeout, deadline.left())  # connect and TLS handshake take this from here
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:  # type: ignore[override]
+        # also the proxy's answer to CONNECT (read before TLS): bounded by the same deadline
+        timed = sock if isinstance(sock, _TimedSocket) else _TimedSocket(sock, self)
+        return http.client.HTTPResponse(timed, *args, **kwargs)  # type: ignore[arg-type]
+
+    def connect(self) -> None:
+        self.timeout = min(self.read_timeout, self.deadline.left())
+        super().connect()
+
+    def _timed(self) -> None:
+        if self.sock is not None and not isinstance(self.sock, _TimedSocket):
+            self.sock = _TimedSocket(self.sock, self)
+
+
+class _TimedHTTP(_Timed):
+    def connect(self) -> None:
+        super().connect()
+        self._timed()
+
+
+class _TimedHTTPS(http.client.HTTPSConnection, _Timed):
+    def connect(self) -> None:
+        http.client.HTTPSConnection.connect(self)  # TCP (and tunnel) through _Timed.connect, then TLS
+        self._timed()
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _short(url: str) -> str:
+    """A URL for a message: no query (upload state, tokens), cut to a sane length."""
+    return url.split("?", 1)[0][:200]
 
 
 def _with_headers(putheader: Any, extra: Mapping[str, str]) -> Any:
@@ -374,5 +689,5 @@ def _wrap(exc: BaseException, doing: str, where: str) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, TimeoutError | socket.timeout):
-        return TransportTimeout(f"timed out {doing} {where}")
-    return TransportError(f"{type(exc).__name__} {doing} {where}: {exc}")
+        return TransportTimeout(f"timed out {doing} {where}", "did not answer in time")
+    return TransportError(f"{type(exc).__name__} {doing} {where}: {str(exc)[:300]}")

@@ -18,7 +18,11 @@ from mlrun_registry_ext.core.location import validate_service_url
 from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming
 from mlrun_registry_ext.core.versions import ComponentVersion
 
+#: Bound on the whole probe (every request to the MLRun API and the Nuclio dashboard together): a
+#: server that drips its answer must not hold ``show`` or ``target`` longer than this.
 DEFAULT_TIMEOUT = 3.0
+#: The most a platform answer (client-spec, frontend-spec, versions) may weigh.
+MAX_JSON = 1 << 20
 #: CA bundle for an MLRun API / Nuclio dashboard behind a private certificate authority.
 PLATFORM_CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE"
 
@@ -95,11 +99,18 @@ def _mlrun_headers() -> dict[str, str]:
     return headers
 
 
-def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str], what: str) -> dict[str, Any]:
-    from mlrun_registry_ext.adapters.http_transport import TransportError
+def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str], what: str,
+              deadline: Any = None) -> dict[str, Any]:
+    from mlrun_registry_ext.adapters.http_transport import BodyTooLarge, TransportError, TransportTimeout
 
     try:
-        response = client.request("GET", url, headers=headers)
+        response = client.request("GET", url, headers=headers, deadline=deadline, max_body=MAX_JSON)
+    except TransportTimeout:
+        problems.append(f"{what} at {url} did not answer within {client.timeout:g} s")
+        return {}
+    except BodyTooLarge:
+        problems.append(f"{what} at {url} answered with more than {MAX_JSON >> 20} MiB")
+        return {}
     except (TransportError, ValueError) as exc:
         problems.append(f"{what} at {url} did not answer ({type(exc).__name__})")
         return {}
@@ -121,20 +132,23 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                         dashboard_url=dashboard_url or nuclio_dashboard_url())
     if not info.dbpath and not info.dashboard_url:
         return info
-    from mlrun_registry_ext.adapters.http_transport import Transport, tls_context
+    from mlrun_registry_ext.adapters.http_transport import Deadline, Transport, tls_context
+
+    deadline = Deadline(timeout)  # one bound for every request below
 
     ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
     context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
     with Transport(ssl_context=context, timeout=timeout, trust_env=False) as client:
         if info.dbpath:
             headers = _mlrun_headers()
-            spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API")
+            spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API",
+                             deadline)
             info.mlrun_server = spec.get("version") or None
             info.nuclio_from_mlrun = spec.get("nuclio_version") or None
             info.docker_registry = spec.get("docker_registry") or None
             if spec:
                 front = _get_json(client, f"{info.dbpath}/api/v1/frontend-spec", headers, info.problems,
-                                  "the MLRun API")
+                                  "the MLRun API", deadline)
                 template = front.get("function_deployment_target_image_name_prefix_template")
                 enforce = front.get("function_deployment_target_image_registries_to_enforce_prefix") or []
                 if template or enforce:
@@ -145,12 +159,12 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                     )
         if info.dashboard_url:
             versions = _get_json(client, f"{info.dashboard_url}/api/versions", {}, info.problems,
-                                 "the Nuclio dashboard")
+                                 "the Nuclio dashboard", deadline)
             dashboard = versions.get("dashboard") if isinstance(versions.get("dashboard"), dict) else {}
             info.nuclio_dashboard = (dashboard or {}).get("label") or None
             if versions:
                 front = _get_json(client, f"{info.dashboard_url}/api/frontend_spec", {}, info.problems,
-                                  "the Nuclio dashboard")
+                                  "the Nuclio dashboard", deadline)
                 if front:
                     info.nuclio_naming = NuclioNaming(
                         image_name_prefix_template=str(front.get("imageNamePrefixTemplate") or ""),

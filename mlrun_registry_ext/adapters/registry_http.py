@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import re
 import ssl
 import threading
 import time
@@ -21,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from mlrun_registry_ext.adapters.http_transport import (
+    MAX_ERROR_BODY,
+    BodyTooLarge,
+    Deadline,
     Response,
     Transport,
     TransportError,
     TransportTimeout,
     tls_context,
 )
+from mlrun_registry_ext.core.origin import host_name, registry_origin, same_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
@@ -50,6 +55,12 @@ PULL = ("pull",)
 PUSH = ("pull", "push")
 #: Refetch a cached token this long before the server says it expires.
 TOKEN_MARGIN = 10.0
+#: A token server's answer is a small JSON document; more is refused.
+MAX_TOKEN_BODY = 1 << 20
+#: RFC 6750 section 2.1 ``b64token``: the only characters a Bearer token may have. Anything else (a
+#: newline, a space) would be refused by http.client with the whole header, token included, in its
+#: message, or worse, end the header early.
+B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -239,7 +250,7 @@ def describe_tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> 
             return "unknown-authority", f"certificate is signed by an unknown authority{where}: {CA_HINT}"
         if code in _HOSTNAME_MISMATCH:
             return "hostname-mismatch", (
-                f"certificate does not match {host.rsplit(':', 1)[0]}: "
+                f"certificate does not match {host_name(host)}: "
                 f"{exc.verify_message}; use the name the certificate was issued for"
             )
         if code == _EXPIRED:
@@ -270,16 +281,36 @@ def connection_error(
 ) -> RegistryConnectionError:
     """Classify a transport error from its cause chain: DNS, refused, TLS, timeout."""
     if isinstance(exc, TransportTimeout):
-        return RegistryTimeoutError(
-            f"{host} did not answer within {timeout:.2g} s", kind="timeout", host=host
-        )
+        detail = exc.detail if exc.detail != "did not answer in time" else f"did not answer within {timeout:.2g} s"
+        return RegistryTimeoutError(f"{host} {detail}", kind="timeout", host=host)
+    if isinstance(exc, BodyTooLarge):
+        return RegistryConnectionError(f"{host}: {exc}", kind="too-large", host=host)
+    if exc.proxy:  # the proxy failed (refused, unknown name, would not open the tunnel): say so
+        for cause in _cause_chain(exc):
+            if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
+                return RegistryConnectionError(
+                    f"cannot resolve the proxy {exc.proxy}: {cause.strerror}", kind="proxy", host=host
+                )
+            if isinstance(cause, ConnectionRefusedError):
+                return RegistryConnectionError(
+                    f"the proxy {exc.proxy} refused the connection (check HTTPS_PROXY/HTTP_PROXY)",
+                    kind="proxy", host=host,
+                )
+            if isinstance(cause, OSError) and str(cause).startswith("Tunnel connection failed"):
+                answer = str(cause).removeprefix("Tunnel connection failed: ")[:100]
+                return RegistryConnectionError(
+                    f"cannot reach {host} through the proxy {exc.proxy}: the proxy would not open a tunnel "
+                    f"({answer})", kind="proxy", host=host
+                )
+        return RegistryConnectionError(f"cannot reach {host} through the proxy {exc.proxy}: {exc}", kind="proxy",
+                                       host=host)
     for cause in _cause_chain(exc):
         if isinstance(cause, ssl.SSLError):
             kind, message = describe_tls_error(cause, host, ca_bundle)
             return RegistryTLSError(message, kind=kind, host=host)
         if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
             return RegistryConnectionError(
-                f"cannot resolve {host.rsplit(':', 1)[0]}: {cause.strerror}", kind="dns", host=host
+                f"cannot resolve {host_name(host)}: {cause.strerror}", kind="dns", host=host
             )
         if isinstance(cause, ConnectionRefusedError):
             return RegistryConnectionError(
@@ -365,6 +396,11 @@ class RegistryClient:
         self.insecure = insecure
         self.scheme = "http" if insecure else "https"
         self.base_url = f"{self.scheme}://{host}"
+        try:
+            #: The registry's origin: credentials go to URLs of this origin only.
+            self.origin = registry_origin(host, insecure)
+        except ValueError as exc:
+            raise ConfigError("url", str(exc)) from None
         self.ca_bundle = ca_bundle  # MLRUN_REGISTRY_EXT_CA_BUNDLE reaches here through the resolved service
         self.timeout = timeout
         self.ssl_context: ssl.SSLContext | None = None if insecure else tls_context(self.ca_bundle)
@@ -432,6 +468,7 @@ class RegistryClient:
         timeout: float | None = None,
         follow_redirects: bool = False,
         raise_for_status: bool = True,
+        deadline: Deadline | None = None,
     ) -> Response:
         """Send one request with the right credentials; on 401 fetch a (new) token and retry once.
 
@@ -449,6 +486,7 @@ class RegistryClient:
             timeout,
             follow_redirects,
             stream=False,
+            deadline=deadline,
         )
         if raise_for_status and response.status_code >= 400:
             raise self.error_for(response, scope_repo)
@@ -469,6 +507,7 @@ class RegistryClient:
         timeout: float | None = None,
         follow_redirects: bool = False,
         raise_for_status: bool = True,
+        deadline: Deadline | None = None,
     ) -> Iterator[Response]:
         """Like :meth:`request` but the body is not read: ``response.readinto()`` for large blobs."""
         response = self._send(
@@ -481,10 +520,11 @@ class RegistryClient:
             timeout,
             follow_redirects,
             stream=True,
+            deadline=deadline,
         )
         try:
             if raise_for_status and response.status_code >= 400:
-                response.read()
+                response.read(MAX_ERROR_BODY, truncate=True)
                 raise self.error_for(response, scope_repo)
             yield response
         finally:
@@ -508,18 +548,19 @@ class RegistryClient:
         follow_redirects: bool,
         *,
         stream: bool,
+        deadline: Deadline | None = None,
     ) -> Response:
         url = self.url(path_or_url)
-        target = urlsplit(url)
-        # Credentials go only to the registry's own origin, never to a redirect or Location elsewhere.
-        own = target.scheme == self.scheme and target.netloc == self.host
+        # Credentials go only to the registry's own origin (core.origin: scheme, host in any case, the
+        # port with its default), never to a redirect or Location elsewhere.
+        own = same_origin(url, self.origin)
         rewindable = content is None or isinstance(content, bytes | str)
         if own and self._challenge is None and not self._anonymous_ok:
             # Learn the auth scheme first, so that even a one-shot body goes out authenticated.
             self.ping(timeout=timeout)
         sent_auth = self._auth_header(scopes, timeout) if own else None
         response = self._raw(
-            method, url, headers, params, content, timeout, follow_redirects, stream, sent_auth
+            method, url, headers, params, content, timeout, follow_redirects, stream, sent_auth, deadline
         )
         if response.status_code != 401 or not own or not rewindable:
             return response
@@ -530,7 +571,9 @@ class RegistryClient:
         if retry_auth is None or retry_auth == sent_auth:
             return response
         response.close()
-        return self._raw(method, url, headers, params, content, timeout, follow_redirects, stream, retry_auth)
+        return self._raw(
+            method, url, headers, params, content, timeout, follow_redirects, stream, retry_auth, deadline
+        )
 
     def _raw(
         self,
@@ -543,6 +586,7 @@ class RegistryClient:
         follow_redirects: bool,
         stream: bool,
         authorization: str | None,
+        deadline: Deadline | None = None,
     ) -> Response:
         merged = dict(headers or {})
         if authorization:
@@ -556,6 +600,7 @@ class RegistryClient:
                 timeout=self.timeout if timeout is None else timeout,
                 stream=stream,
                 follow_redirects=follow_redirects,
+                deadline=deadline,
             )
         except TransportError as exc:
             raise connection_error(
@@ -639,6 +684,7 @@ class RegistryClient:
                 _with_params(challenge.realm, params),
                 headers=headers,
                 timeout=self.timeout if timeout is None else timeout,
+                max_body=MAX_TOKEN_BODY,
             )
         except TransportError as exc:
             raise connection_error(
@@ -657,6 +703,13 @@ class RegistryClient:
         if not value:
             raise RegistryHTTPError(
                 f"the token server of {self.host} answered without a token", host=self.host
+            )
+        if not isinstance(value, str) or len(value) > MAX_TOKEN_BODY or not B64TOKEN_RE.fullmatch(value):
+            # never echoed: the token (or what it ends with) is a secret whatever its shape
+            raise RegistryHTTPError(
+                f"the token server of {self.host} ({realm.hostname}) answered with a malformed token "
+                "(not an RFC 6750 b64token: letters, digits and -._~+/ only); not used",
+                host=self.host,
             )
         with self._lock:
             self._tokens[key] = _Token(str(value), time.monotonic() + expires_in)

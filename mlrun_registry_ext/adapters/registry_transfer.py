@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from mlrun_registry_ext.adapters.http_transport import Response, TransportError
+from mlrun_registry_ext.adapters.http_transport import Response, StallDeadline, TransportError, TransportTimeout
 from mlrun_registry_ext.adapters.registry_http import (
     MANIFEST_ACCEPT,
     PULL,
@@ -29,6 +29,7 @@ from mlrun_registry_ext.adapters.registry_http import (
     RegistryClient,
     RegistryConnectionError,
     RegistryHTTPError,
+    RegistryTimeoutError,
     RegistryTLSError,
     TooManyRequestsError,
     UnauthorizedError,
@@ -44,8 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK_SIZE = 1 << 20
-#: Timeout for one network operation (connect, one read, one write); blob bodies are streamed.
+#: Bound on one request (connect, headers, body, all together); for blob streams, the stall limit:
+#: no byte moved for this long fails the transfer (see http_transport.StallDeadline).
 TIMEOUT = 60.0
+#: The slowest average a blob stream may keep (after a TIMEOUT head start): a peer dripping a byte
+#: now and then to dodge the stall limit still fails; at 16 KiB/s a 1 GiB layer may take 18 hours.
+MIN_RATE = 16 * 1024.0
 
 
 class DigestMismatchError(RegistryAPIError):
@@ -53,7 +58,10 @@ class DigestMismatchError(RegistryAPIError):
 
 
 class TransientError(RegistryAPIError):
-    """A failure worth retrying (a connection dropped while streaming a body)."""
+    """A failure worth retrying (a connection dropped while streaming a body); ``timeout`` when the
+    stream stalled or crawled (retried once only: a peer that drips does not get better)."""
+
+    timeout = False
 
 
 class _SourceReadError(Exception):
@@ -81,7 +89,7 @@ class RetryPolicy:
         if isinstance(exc, RegistryHTTPError):
             return exc.status is not None and exc.status >= 500
         if isinstance(exc, RegistryConnectionError):
-            return not isinstance(exc, RegistryTLSError) and exc.kind != "dns"
+            return not isinstance(exc, RegistryTLSError) and exc.kind not in ("dns", "too-large", "proxy")
         return False
 
     def delay(self, attempt: int, exc: BaseException) -> float:
@@ -91,12 +99,17 @@ class RetryPolicy:
 
         return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
 
+    @staticmethod
+    def timed_out(exc: BaseException) -> bool:
+        return isinstance(exc, RegistryTimeoutError) or (isinstance(exc, TransientError) and exc.timeout)
+
     def call(self, what: str, fn: Callable[[], T]) -> T:
         for attempt in range(self.attempts):
             try:
                 return fn()
             except RegistryAPIError as exc:
-                if attempt + 1 >= self.attempts or not self.retryable(exc):
+                # a deadline that passed is retried once: each try already waited its whole limit
+                if attempt + 1 >= self.attempts or not self.retryable(exc) or (self.timed_out(exc) and attempt):
                     raise
                 wait = self.delay(attempt, exc)
                 log.warning("%s: %s; retrying in %.1f s (%d/%d)", what, exc, wait, attempt + 1, self.attempts - 1)
@@ -105,6 +118,11 @@ class RetryPolicy:
 
 
 def _transient(exc: Exception, host: str) -> TransientError:
+    if isinstance(exc, TransportTimeout | RegistryTimeoutError):
+        detail = exc.detail if isinstance(exc, TransportTimeout) else str(exc)
+        error = TransientError(f"{host}: the blob transfer failed: {detail.removeprefix(host + ' ')}")
+        error.timeout = True
+        return error
     return TransientError(f"{host}: the connection broke while streaming ({type(exc).__name__}: {exc})")
 
 
@@ -112,8 +130,11 @@ class RegistryEndpoint:
     """One side of a migration: a :class:`RegistryClient` plus retries and transfer operations."""
 
     def __init__(self, client: RegistryClient, *, display: str | None = None, rules: ProviderRules | None = None,
-                 retry: RetryPolicy | None = None, chunk_size: int = CHUNK_SIZE) -> None:
+                 retry: RetryPolicy | None = None, chunk_size: int = CHUNK_SIZE, stall: float = TIMEOUT,
+                 min_rate: float = MIN_RATE) -> None:
         self.client = client
+        self.stall = stall
+        self.min_rate = min_rate
         self.display = display or client.base_url
         self.rules = rules
         self.retry = retry or RetryPolicy()
@@ -129,7 +150,7 @@ class RegistryEndpoint:
         where = access.location
         client = RegistryClient(where.host, username=access.username, password=access.password,
                                 insecure=where.insecure, ca_bundle=access.ca_bundle, timeout=timeout)
-        return cls(client, display=where.display, rules=where.rules, retry=retry)
+        return cls(client, display=where.display, rules=where.rules, retry=retry, stall=timeout)
 
     def __enter__(self) -> RegistryEndpoint:
         return self
@@ -350,7 +371,8 @@ class RegistryEndpoint:
         # the upload URL keeps its own query (``_state``): append to it
         commit = f"{location}{'&' if '?' in location else '?'}digest={quote(digest, safe='')}"
         with source.client.stream("GET", f"/v2/{source_repository}/blobs/{digest}", scope_repo=source_repository,
-                                  actions=PULL, follow_redirects=True) as response:
+                                  actions=PULL, follow_redirects=True,
+                                  deadline=StallDeadline(source.stall, source.min_rate)) as response:
             announced = response.headers.get("content-length")
             if announced and announced.isdigit() and int(announced) != size:
                 raise DigestMismatchError(f"{where}: the source serves {announced} bytes but the manifest says "
@@ -382,7 +404,7 @@ class RegistryEndpoint:
                     # views of one reused buffer, each sent before the next is read
                     content = body()
                 self.client.request("PUT", commit, scope_repo=repository, actions=PUSH, content=content,
-                                    headers=headers)
+                                    headers=headers, deadline=StallDeadline(self.stall, self.min_rate))
             except _SourceReadError as exc:
                 raise exc.error from None
             except RegistryConnectionError as exc:

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         type=_seconds,
         default=5.0,
         metavar="SECONDS",
-        help="bound on each check, in seconds (default: 5)",
+        help="bound on the whole run, in seconds (default: 5): the doctor is over by then",
     )
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_doctor)

@@ -4,9 +4,12 @@ Credentials for ``--from``/``--to`` URLs come from ``MLRUN_REGISTRY_EXT_MIGRATE_
 then (target only) from the active registry service when it is the same host, then from a docker
 config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Never from the command line.
 
-With an explicit ``--to`` and nothing that needs the active service (``--rename``), an ECR login or
-the Job manifest, the command stays on the pure core (:func:`explicit_endpoints`): no pydantic, no
-registry service model, so a re-run with nothing new is over in a fraction of a second.
+A ``--from``/``--to`` registry that is the active service's (same origin, :mod:`core.origin`) gets
+that service's CA bundle, and its login when the environment gives none: the same rules as without
+``--to``. With an explicit ``--to`` and nothing that needs the active service (``--rename``, an active
+service configured at all), an ECR login or the Job manifest, the command stays on the pure core
+(:func:`explicit_endpoints`): no pydantic, no registry service model, so a re-run with nothing new is
+over in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
 from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation, parse_location, validate_image_prefix
+from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.errors import ConfigError
@@ -36,6 +40,10 @@ JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
 DEFAULT_JOB_IMAGE = "python:3.11-slim"
 PACKAGE = "mlrun-registry-ext"
 DEFAULT_JOB_RESOURCES = {"requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}
+#: The settings that describe an active registry service (directly or through a config file): when
+#: none is set, no active service can share a registry with --from/--to.
+ACTIVE_SETTINGS = tuple(f"MLRUN_REGISTRY_EXT_{name}" for name in (
+    "URL", "USERNAME", "PASSWORD", "CA_BUNDLE", "INSECURE", "CONFIG", "ACTIVE", "IMAGE_PREFIX", "SECRET_NAME"))
 
 
 def register(sub: Any) -> None:
@@ -62,6 +70,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--image-prefix", default=None,
                         help="image prefix for --rename (default: the active service's, when it is the target)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="bound on each request (default: 60); a blob stream fails when no byte moved for "
+                             "this long or it averages under 16 KiB/s")
     job = parser.add_argument_group("running inside the cluster")
     job.add_argument("--emit-job", action="store_true",
                      help="print a Kubernetes Job that runs this migration next to the registry, and exit")
@@ -78,6 +89,16 @@ def register(sub: Any) -> None:
 
 
 # --- endpoints and credentials -----------------------------------------------------------------
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text[:50]!r} is not a number of seconds in (0, 3600]")
+    return value
+
+
 def default_source_url() -> str:
     domain = os.environ.get("IGZ_NAMESPACE_DOMAIN", "").strip()
     if not domain:
@@ -100,7 +121,10 @@ def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
             auths = json.load(config).get("auths") or {}
     except (OSError, ValueError, AttributeError):
         return None, None
-    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"):
+    keys = [host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"]
+    keys += [key for key in auths if isinstance(key, str) and key not in keys
+             and same_registry(key.split("://", 1)[-1].split("/", 1)[0], host)]  # LOCALHOST:443 too
+    for key in keys:
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
@@ -135,11 +159,23 @@ def _active_service() -> RegistryService | None:
     return None if service.is_server_default else service
 
 
+def active_service_possible() -> bool:
+    """Whether any setting could describe an active registry service (the environment or a ``.env``)."""
+    if any(os.environ.get(name) for name in ACTIVE_SETTINGS):
+        return True
+    try:
+        with open(".env", encoding="utf-8", errors="replace") as dotenv:
+            return "MLRUN_REGISTRY_EXT_" in dotenv.read(1 << 20)
+    except OSError:
+        return False
+
+
 def explicit_endpoints(args: argparse.Namespace) -> tuple[RegistryAccess, RegistryAccess, str] | None:
     """``(source, target, image prefix)`` straight from the URLs, with the same credentials, checks and
     errors as :func:`build_services` but no registry service model. None when the run needs the active
-    service (no ``--to``, ``--rename``), an ECR login, or the Job manifest (``--emit-job``)."""
-    if args.target is None or args.rename or args.emit_job:
+    service (no ``--to``, ``--rename``, or one is configured: it may be the same registry as a URL),
+    an ECR login, or the Job manifest (``--emit-job``)."""
+    if args.target is None or args.rename or args.emit_job or active_service_possible():
         return None
     source_location = parse_location(args.source or default_source_url(), "--from")
     target_location = parse_location(args.target, "--to")
@@ -172,26 +208,38 @@ def _access(location: RegistryLocation, user: str | None, password: str | None, 
 
 def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
     source_url = args.source or default_source_url()
-    source_host = parse_location(source_url, "--from").host
-    user, password = _login("FROM", source_host)
+    source_location = parse_location(source_url, "--from")
+    needs_active = args.target is None or args.rename or active_service_possible()
+    active = _active_service() if needs_active else None
+    source_same = _same(active, source_location)
+    user, password = _login("FROM", source_location.host, source_same)
     source = _service("source", source_url, user, password, "--from")
+    if source_same is not None and source_same.ca_bundle:
+        source = source.replace(ca_bundle=source_same.ca_bundle)
 
-    active = _active_service() if (args.target is None or args.rename) else None
     if args.target is None:
         if active is None:
             raise ConfigError("--to", "no target registry: give --to URL or configure an active registry "
                                       "service (mlrun-registry show)")
         target = active
     else:
-        target_host = parse_location(args.target, "--to").host
-        same = active if active is not None and active.host == target_host else None
-        user, password = _login("TO", target_host, same)
+        target_location = parse_location(args.target, "--to")
+        same = _same(active, target_location)
+        user, password = _login("TO", target_location.host, same)
         target = _service("target", args.target, user, password, "--to")
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
         target = target.replace(image_prefix=args.image_prefix)
     return source, target
+
+
+def _same(active: RegistryService | None, location: RegistryLocation) -> RegistryService | None:
+    """``active`` when it is the registry at ``location`` (same origin: scheme, host in any case, port
+    with its default), else None."""
+    if active is None or active.insecure != location.insecure:
+        return None
+    return active if same_registry(active.host, location.host, location.insecure) else None
 
 
 def _service(name: str, url: str, user: str | None, password: str | None, field: str) -> RegistryService:
@@ -286,7 +334,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         source_access, target_access, prefix = explicit
         report = run_migration(source_access, target_access, image_prefix=prefix, project=args.project,
                                include=args.include, jobs=args.jobs, dry_run=args.dry_run, rename=args.rename,
-                               progress=progress)
+                               progress=progress, timeout=args.timeout)
         return _print_report(args, report)
     source, target = build_services(args)
     if args.emit_job:
@@ -305,7 +353,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from mlrun_registry_ext.migrate import migrate
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
-                     dry_run=args.dry_run, rename=args.rename, progress=progress)
+                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout)
     return _print_report(args, report)
 
 

@@ -1,0 +1,105 @@
+"""Same origin, defined once: ``(scheme, lower-cased host, port with its default)``.
+
+Credentials and pooled connections belong to an origin. A ``Location`` header, a redirect, a docker
+config key or a ``--to`` URL may spell the same registry as ``LOCALHOST``, ``localhost:80`` or
+``[::1]:443``; comparing strings would drop the credentials there and the upload would then fail as
+"password rejected". Like go-containerregistry's ``canonicalAddress`` (``name/registry.go``), the
+port is filled in from the scheme before comparing. Host:port splitting (IPv6 brackets included)
+lives here too, so no module writes it again.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Origin(NamedTuple):
+    """``(scheme, host, port)``: the host lower-case and without IPv6 brackets, the port always set."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def netloc(self) -> str:
+        """``host:port`` (``[v6]:port``) as a URL writes it, with the port even when it is the default."""
+        return f"{bracketed(self.host)}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.netloc}"
+
+
+def bracketed(name: str) -> str:
+    """An IPv6 literal in brackets (as URLs and ``host:port`` need it); other names unchanged."""
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+
+def split_host_port(host: str) -> tuple[str, int | None]:
+    """``name``, ``name:port``, ``[v6]`` or ``[v6]:port`` -> (lower-cased name without brackets, port or None).
+
+    Raises ValueError for a port that is not a number in 1-65535 or an unclosed bracket.
+    """
+    text = host.strip()
+    if text.startswith("["):
+        name, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError(f"malformed host {host[:100]!r}")
+        port_text = rest[1:] if rest else None
+    elif text.count(":") > 1:  # a bare IPv6 literal (no port possible without brackets)
+        name, port_text = text, None
+    else:
+        name, sep, port_text = text.partition(":")
+        port_text = port_text if sep else None
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"port {port_text[:20]!r} is not a number in 1-65535")
+        port = int(port_text)
+    return name.lower(), port
+
+
+def host_name(host: str) -> str:
+    """The name part of ``host[:port]`` (no port, no brackets); the input itself when it cannot be split."""
+    try:
+        return split_host_port(host)[0]
+    except ValueError:
+        return host
+
+
+def registry_origin(host: str, insecure: bool = False) -> Origin:
+    """The origin of a registry written ``host[:port]`` (https unless explicitly insecure)."""
+    scheme = "http" if insecure else "https"
+    name, port = split_host_port(host)
+    return Origin(scheme, name, port or DEFAULT_PORTS[scheme])
+
+
+def url_origin(url: str) -> Origin:
+    """The origin of an absolute http(s) URL; ValueError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+    netloc = parts.netloc.rpartition("@")[2]
+    name, port = split_host_port(netloc)
+    if not name:
+        raise ValueError(f"no host in {url[:200]!r}")
+    return Origin(scheme, name, port or DEFAULT_PORTS[scheme])
+
+
+def same_origin(a: str | Origin, b: str | Origin) -> bool:
+    """Whether two URLs (or origins) are the same origin; False when either is not an http(s) URL."""
+    try:
+        return (a if isinstance(a, Origin) else url_origin(a)) == (b if isinstance(b, Origin) else url_origin(b))
+    except ValueError:
+        return False
+
+
+def same_registry(a: str, b: str, insecure: bool = False) -> bool:
+    """Whether two ``host[:port]`` spellings name the same registry (``localhost`` == ``LOCALHOST:443``)."""
+    try:
+        return registry_origin(a, insecure) == registry_origin(b, insecure)
+    except ValueError:
+        return False
