@@ -276,7 +276,8 @@ CURATED: list[tuple[str, list[str], dict[str, str], int]] = [
     ("userinfo-migrate-to", ["migrate", "--from", "http://localhost:5000", "--to", f"u:{CANARY}/@ghcr.io/a"], {}, 2),
     ("userinfo-secret-url", ["secret", "show", "--url", f"https://u:{CANARY}@ghcr.io/a"], {}, 2),
     ("userinfo-doctor", ["doctor", "--timeout", "1"], {"MLRUN_REGISTRY_EXT_URL": f"https://u:{CANARY}@ghcr.io/a"}, 2),
-    ("userinfo-dbpath", ["show"], {"MLRUN_DBPATH": f"http://u:{CANARY}@mlrun-api:8080"}, 2),
+    # MLRun takes a login from MLRUN_DBPATH (Basic auth): accepted, never shown; port 9 refuses at once
+    ("userinfo-dbpath", ["show", "--json"], {"MLRUN_DBPATH": f"http://u:{CANARY}@127.0.0.1:9"}, 0),
     ("option-token", ["secret", "apply", "--url", f"{ECR}/t", "-n", "m", "--dry-run", "--option",
                       f"token={CANARY}"], {}, 2),
     ("option-token-colon", ["secret", "apply", "--url", f"{ECR}/t", "-n", "m", "--dry-run", "--option",

@@ -21,6 +21,7 @@ from mlrun_registry_ext.core.location import RegistryLocation, parse_location, s
 from mlrun_registry_ext.core.resolution import resolve_registry
 from mlrun_registry_ext.errors import ConfigError
 from tests.support.env import CANARY, run_cli
+from tests.support.standins import MLRunAPIStandIn
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -173,6 +174,18 @@ def test_password_in_the_platform_urls_is_refused_and_never_printed(monkeypatch:
     monkeypatch.setenv("NUCLIO_DASHBOARD_URL", f"http://admin:{CANARY}/x@dashboard:8070")
     code, output = cli("show")
     assert code == 2 and "NUCLIO_DASHBOARD_URL" in output and CANARY not in output
+
+
+def test_mlrun_dbpath_with_a_login_is_used_like_mlrun_does_and_never_printed(
+        mlrun_api: MLRunAPIStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    # MLRun's client takes user:password@ from MLRUN_DBPATH as Basic auth; so does the probe.
+    scheme, rest = mlrun_api.url.split("://")
+    monkeypatch.setenv("MLRUN_DBPATH", f"{scheme}://admin:{CANARY}%2F@{rest}")
+    code, output = cli("show", "--json")
+    assert code == 0, output
+    assert CANARY not in output and "admin" not in output
+    sent = mlrun_api.last("GET", "/api/v1/client-spec").header("Authorization")
+    assert sent == "Basic " + base64.b64encode(f"admin:{CANARY}/".encode()).decode()
 
 
 # --- 4. no secrets as arguments --------------------------------------------------------------------------

@@ -71,12 +71,29 @@ def installed_mlrun_version() -> str | None:
         return None
 
 
+def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``scheme://user:password@host/...`` -> (URL without them, user, password).
+
+    The host part never contains '@', so the last '@' ends the userinfo even when the password holds
+    '/', '#' or ':' (``urlsplit`` would read such a password as a path and lose it).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url, None, None
+    userinfo, _, host = rest.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    from urllib.parse import unquote
+
+    return f"{scheme}://{host}", unquote(user) or None, unquote(password) or None
+
+
 def mlrun_dbpath() -> str | None:
-    """``MLRUN_DBPATH`` when it names an HTTP server (``./`` and file paths mean no server)."""
+    """``MLRUN_DBPATH`` when it names an HTTP server (``./`` and file paths mean no server), without the
+    ``user:password@`` MLRun accepts in it (see :func:`_mlrun_headers`); the rest is checked."""
     value = os.environ.get("MLRUN_DBPATH", "").strip()
     if not value.startswith(("http://", "https://")):
         return None
-    return validate_service_url(value, "MLRUN_DBPATH").rstrip("/")
+    return validate_service_url(_split_userinfo(value)[0], "MLRUN_DBPATH").rstrip("/")
 
 
 def nuclio_dashboard_url() -> str | None:
@@ -89,9 +106,19 @@ def nuclio_dashboard_url() -> str | None:
 
 
 def _mlrun_headers() -> dict[str, str]:
+    """The MLRun client's own login rule (mlrun/mlrun ``mlrun/db/httpdb.py`` ``HTTPRunDB``, client 1.12.1):
+    a user and password from the dbpath's userinfo, else ``MLRUN_HTTPDB__USER``/``__PASSWORD``, as Basic
+    auth; otherwise a token as Bearer. Never shown: PlatformInfo keeps the dbpath without them."""
     headers = {"Accept": "application/json"}
+    _, user, password = _split_userinfo(os.environ.get("MLRUN_DBPATH", "").strip())
+    user = user or os.environ.get("MLRUN_HTTPDB__USER") or None
+    password = password or os.environ.get("MLRUN_HTTPDB__PASSWORD") or ""
     token = os.environ.get("MLRUN_HTTPDB__TOKEN") or os.environ.get("MLRUN_AUTH_TOKEN")
-    if token:
+    if user:
+        import base64
+
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    elif token:
         headers["Authorization"] = f"Bearer {token}"
     access_key = os.environ.get("V3IO_ACCESS_KEY")
     if access_key:

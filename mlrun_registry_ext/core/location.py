@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from mlrun_registry_ext.core import origin
 from mlrun_registry_ext.core.providers import (
     EcrLocation,
     Provider,
@@ -118,15 +119,7 @@ def same_registry(a: RegistryLocation, b: RegistryLocation) -> bool:
     not matter (a login, a CA and plain HTTP belong to a host). ``http://host`` and ``https://host`` are
     different registries (ports 80 and 443), so an insecure layer never describes a secure one.
     """
-    return _host_port(a) == _host_port(b)
-
-
-def _host_port(location: RegistryLocation) -> tuple[str, int]:
-    host = location.host.lower()
-    name, colon, port = host.rpartition(":")
-    if colon and not port.endswith("]") and port.isdigit():
-        return name, int(port)
-    return host, 80 if location.insecure else 443
+    return origin.same_registry(a.host, b.host, a.insecure, b.insecure)
 
 
 def validate_image_prefix(value: str, field: str = "image_prefix") -> str:

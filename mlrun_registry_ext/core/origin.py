@@ -97,9 +97,23 @@ def same_origin(a: str | Origin, b: str | Origin) -> bool:
         return False
 
 
-def same_registry(a: str, b: str, insecure: bool = False) -> bool:
-    """Whether two ``host[:port]`` spellings name the same registry (``localhost`` == ``LOCALHOST:443``)."""
+def canonical_address(host: str, insecure: bool = False) -> tuple[str, int]:
+    """A registry's identity: the lower-cased name and the port, filled in from the scheme when absent.
+
+    The scheme itself is not part of it: ``http://localhost:5000`` and ``localhost:5000`` are one
+    registry (a layer saying ``insecure`` describes it), while ``http://host`` and ``https://host`` are
+    two (ports 80 and 443). ValueError for a host that cannot be split.
+    """
+    name, port = split_host_port(host)
+    return name, port or DEFAULT_PORTS["http" if insecure else "https"]
+
+
+def same_registry(a: str, b: str, insecure: bool = False, b_insecure: bool | None = None) -> bool:
+    """Whether two ``host[:port]`` spellings name the same registry (``localhost`` == ``LOCALHOST:443``).
+
+    ``insecure`` is ``a``'s scheme, and ``b``'s too unless ``b_insecure`` says otherwise.
+    """
     try:
-        return registry_origin(a, insecure) == registry_origin(b, insecure)
+        return canonical_address(a, insecure) == canonical_address(b, insecure if b_insecure is None else b_insecure)
     except ValueError:
         return False

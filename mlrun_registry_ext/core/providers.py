@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mlrun_registry_ext.core.origin import host_name
 from mlrun_registry_ext.core.reference import MAX_NAME_LENGTH
 from mlrun_registry_ext.errors import ConfigError
 
@@ -148,7 +149,7 @@ def rules_for(provider: Provider) -> ProviderRules:
 
 def is_on_cluster_host(host: str, namespace_domain: str | None = None) -> bool:
     """The tenant's ``docker-registry`` service (or any in-cluster service name)."""
-    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    bare = host_name(host)
     if bare == "docker-registry" or bare.endswith(".svc") or bare.endswith(".svc.cluster.local"):
         return True
     if namespace_domain and bare == f"docker-registry.{namespace_domain.lower()}":
@@ -160,7 +161,7 @@ def detect_provider(host: str, namespace_domain: str | None = None) -> Provider:
     """Which provider a registry host belongs to (``.`` is the MLRun server's own, on-cluster)."""
     if host in ("", "."):
         return Provider.ON_CLUSTER
-    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    bare = host_name(host)
     if ECR_HOST_RE.match(bare):
         return Provider.ECR
     if re.search(r"\.azurecr\.(io|cn|us)\Z", bare):
@@ -181,7 +182,7 @@ def detect_provider(host: str, namespace_domain: str | None = None) -> Provider:
 
 
 def parse_ecr_host(host: str) -> EcrLocation | None:
-    match = ECR_HOST_RE.match(host.rsplit(":", 1)[0])
+    match = ECR_HOST_RE.match(host_name(host))
     if not match:
         return None
     return EcrLocation(account=match["account"], region=match["region"], fips=bool(match["fips"]))

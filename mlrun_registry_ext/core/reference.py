@@ -10,6 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from mlrun_registry_ext.core.origin import host_name
 from mlrun_registry_ext.errors import ConfigError, quote
 
 # Anchored with ``\Z``, not ``$`` (which also matches before a trailing newline), and used with ``fullmatch``.
@@ -44,7 +45,7 @@ def validate_host(host: str, field: str = "url") -> str:
     if match is None or (match["ipv6"] is not None and not _is_ipv6(match["ipv6"])):
         raise ConfigError(field, f"{quote(host)} is not a valid registry host; expected a DNS name or [IPv6], "
                                  "optionally with :port")
-    name = host.rsplit(":", 1)[0] if match["port"] is not None else host
+    name = host_name(host)
     if match["ipv6"] is None and (len(name) > 253 or any(len(label) > 63 for label in name.split("."))):
         raise ConfigError(field, f"{quote(host)} is not a valid DNS name: at most 63 characters per label and "
                                  "253 in all")
