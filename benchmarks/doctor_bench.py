@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support (the registry fixtures)
 
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.doctor import DoctorReport, doctor
+from mlrun_registry_ext.features.doctor import DoctorReport, doctor
 from tests.support.registry import HTPASSWD_USERS, RunningRegistry, blackhole, start_registry
 
 

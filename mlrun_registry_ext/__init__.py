@@ -25,38 +25,38 @@ _LAZY = {
     "ResolvedRegistry": "mlrun_registry_ext.core.resolution",
     "resolve_registry": "mlrun_registry_ext.core.resolution",
     "PlatformConfig": "mlrun_registry_ext.core.platform_config",
-    "ActiveRegistry": "mlrun_registry_ext.api",
-    "resolve": "mlrun_registry_ext.api",
-    "target": "mlrun_registry_ext.api",
-    "configure_function": "mlrun_registry_ext.adapters.mlrun",
-    "configure_project": "mlrun_registry_ext.adapters.mlrun",
-    "setup": "mlrun_registry_ext.adapters.mlrun",
-    "build_image": "mlrun_registry_ext.adapters.mlrun",
-    "registry_context": "mlrun_registry_ext.adapters.mlrun",
-    "check_version_gates": "mlrun_registry_ext.versions_gate",
-    "nuclio": "mlrun_registry_ext.adapters.nuclio",
-    "doctor": "mlrun_registry_ext.doctor",
-    "migrate": "mlrun_registry_ext.migrate",
+    "ActiveRegistry": "mlrun_registry_ext.features.api",
+    "resolve": "mlrun_registry_ext.features.api",
+    "target": "mlrun_registry_ext.features.api",
+    "configure_function": "mlrun_registry_ext.features.mlrun_hooks",
+    "configure_project": "mlrun_registry_ext.features.mlrun_hooks",
+    "setup": "mlrun_registry_ext.features.mlrun_hooks",
+    "build_image": "mlrun_registry_ext.features.mlrun_hooks",
+    "registry_context": "mlrun_registry_ext.features.mlrun_hooks",
+    "check_version_gates": "mlrun_registry_ext.features.version_gate",
+    "nuclio": "mlrun_registry_ext.features.nuclio_hooks",
+    "doctor": "mlrun_registry_ext.features.doctor",
+    "migrate": "mlrun_registry_ext.features.migrate",
 }
 
 __all__ = ["ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateError", *_LAZY]
 
 if TYPE_CHECKING:
-    from mlrun_registry_ext.adapters import nuclio as nuclio
-    from mlrun_registry_ext.adapters.mlrun import (
+    from mlrun_registry_ext.core.platform_config import PlatformConfig
+    from mlrun_registry_ext.core.providers import Provider
+    from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry
+    from mlrun_registry_ext.core.service import RegistryService
+    from mlrun_registry_ext.core.targets import PushTarget, push_target
+    from mlrun_registry_ext.features import nuclio_hooks as nuclio
+    from mlrun_registry_ext.features.api import ActiveRegistry, resolve, target
+    from mlrun_registry_ext.features.mlrun_hooks import (
         build_image,
         configure_function,
         configure_project,
         registry_context,
         setup,
     )
-    from mlrun_registry_ext.api import ActiveRegistry, resolve, target
-    from mlrun_registry_ext.core.platform_config import PlatformConfig
-    from mlrun_registry_ext.core.providers import Provider
-    from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry
-    from mlrun_registry_ext.core.service import RegistryService
-    from mlrun_registry_ext.core.targets import PushTarget, push_target
-    from mlrun_registry_ext.versions_gate import check_version_gates
+    from mlrun_registry_ext.features.version_gate import check_version_gates
 
 
 def __getattr__(name: str) -> Any:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_registry_ext import credentials as api
 from mlrun_registry_ext.core import credentials as creds
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.features import credentials as api
 from tests.support.aws import ECR_HOST, MotoServer, iam_user_with_policy
 from tests.support.kube import KubeStandIn
 from tests.test_credentials import run_cli

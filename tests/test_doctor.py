@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.doctor import (
+from mlrun_registry_ext.features.doctor import (
     API,
     AUTH,
     CONFIGURATION,
@@ -318,7 +318,7 @@ def test_pull_secret_checked_in_the_functions_namespace(
     registry_anonymous: RunningRegistry, kube_apiserver: KubeStandIn, kubeconfig: Path,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlrun_registry_ext.adapters import kube
+    from mlrun_registry_ext.clients import kube
 
     kube.connect()  # the first `import kubernetes` takes longer than this test's 1 s budget per check
     monkeypatch.setenv("MLRUN_NAMESPACE", "team-a")

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from mlrun_registry_ext.adapters import aws as aws_adapter
+from mlrun_registry_ext.clients import aws as aws_adapter
 from mlrun_registry_ext.core import credentials as creds
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
@@ -94,7 +94,7 @@ def test_verify_lists_missing_action_for_narrow_policy(aws: MotoServer) -> None:
 
 _CHILD = """
 import json, sys
-from mlrun_registry_ext.adapters.aws import get_ecr_token
+from mlrun_registry_ext.clients.aws import get_ecr_token
 from mlrun_registry_ext.core.service import RegistryService
 token = get_ecr_token(RegistryService(url=sys.argv[1]))
 print(json.dumps({"from_cache": token.from_cache, "endpoint": token.proxy_endpoint, "repr": repr(token)}))

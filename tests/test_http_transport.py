@@ -16,8 +16,8 @@ from typing import ClassVar
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.adapters.http_transport import Transport, TransportError
-from mlrun_registry_ext.adapters.registry_http import RegistryClient, RegistryConnectionError
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RegistryConnectionError
+from mlrun_registry_ext.clients.transport import Transport, TransportError
 from mlrun_registry_ext.errors import RegistryAPIError
 from tests.support.registry import RunningRegistry, free_port
 

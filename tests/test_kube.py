@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_registry_ext.adapters import kube
+from mlrun_registry_ext.clients import kube
 from mlrun_registry_ext.core import credentials as creds
 from mlrun_registry_ext.core.resolution import ResolvedRegistry
 from mlrun_registry_ext.core.service import RegistryService

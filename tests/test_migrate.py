@@ -6,14 +6,11 @@ import json
 
 import pytest
 
-from mlrun_registry_ext.adapters.registry_http import NotFoundError, RegistryHTTPError, TooManyRequestsError
-from mlrun_registry_ext.adapters.registry_transfer import RetryPolicy
+from mlrun_registry_ext.clients.registry.client import NotFoundError, RegistryHTTPError, TooManyRequestsError
+from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
+from mlrun_registry_ext.core.manifest import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from mlrun_registry_ext.errors import RegistryAPIError
-from mlrun_registry_ext.migrate import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
+from mlrun_registry_ext.features.migrate import (
     MigrationReport,
     Naming,
     TagResult,

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from mlrun_registry_ext.cli import main
-from mlrun_registry_ext.migrate import migrate
+from mlrun_registry_ext.features.migrate import migrate
 from tests.support import images as im
 from tests.support.env import CANARY
 from tests.support.registry import RunningRegistry

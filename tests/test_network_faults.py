@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.adapters.http_transport import (
+from mlrun_registry_ext.clients.registry.client import (
+    RegistryClient,
+    RegistryConnectionError,
+)
+from mlrun_registry_ext.clients.transport import (
     MAX_BODY,
     BodyTooLarge,
     Deadline,
@@ -28,10 +32,6 @@ from mlrun_registry_ext.adapters.http_transport import (
     TransportError,
     TransportTimeout,
     no_proxy_matches,
-)
-from mlrun_registry_ext.adapters.registry_http import (
-    RegistryClient,
-    RegistryConnectionError,
 )
 from mlrun_registry_ext.core.origin import registry_origin, same_origin, same_registry, split_host_port
 from tests.support import faults
@@ -112,7 +112,7 @@ def test_a_blob_stream_that_goes_silent_fails_on_its_stall_limit() -> None:
 
 
 def test_show_with_mlrun_dbpath_at_a_dripping_server_finishes_within_the_probe_deadline() -> None:
-    from mlrun_registry_ext.adapters.platform_probe import DEFAULT_TIMEOUT
+    from mlrun_registry_ext.clients.platform_probe import DEFAULT_TIMEOUT
 
     with faults.fault_server(faults.drip_headers) as server:
         code, out, err, seconds = timed_cli(
@@ -314,7 +314,7 @@ def test_a_refused_proxy_is_reported_as_the_proxy_and_no_proxy_cidr_bypasses_it(
 
 # --- item 13: a shared cache directory keeps its mode ---------------------------------------------------
 def test_a_shared_cache_directory_keeps_its_mode_and_gets_a_private_subdirectory(tmp_path: Path) -> None:
-    from mlrun_registry_ext.adapters.aws import _locked_cache
+    from mlrun_registry_ext.clients.aws import _locked_cache
 
     shared = tmp_path / "shared"
     shared.mkdir()

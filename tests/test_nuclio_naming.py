@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 import mlrun_registry_ext as registry
 from mlrun_registry_ext import RegistryService
-from mlrun_registry_ext.adapters.nuclio import apply_to_config
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.targets import NUCLIO_TAG_NOT_APPLIED, nuclio_repository
+from mlrun_registry_ext.features.nuclio_hooks import apply_to_config
 from tests.support.standins import NuclioDashboardStandIn
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.adapters.registry_http import (
-    MANIFEST_MEDIA_TYPES,
+from mlrun_registry_ext.clients.registry.client import (
     PUSH,
     DeniedError,
     NameUnknownError,
@@ -31,6 +30,7 @@ from mlrun_registry_ext.adapters.registry_http import (
     UnsupportedError,
     parse_www_authenticate,
 )
+from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES
 from mlrun_registry_ext.errors import RegistryAPIError
 from tests.support.env import CANARY
 from tests.support.registry import RunningRegistry

@@ -40,7 +40,7 @@ def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _active() -> Any:
-    from mlrun_registry_ext.api import resolve
+    from mlrun_registry_ext.features.api import resolve
 
     return resolve()  # warnings are logged once, to stderr
 
@@ -103,8 +103,8 @@ def cmd_platform_config(args: argparse.Namespace) -> int:
     active = _active()
     config = active.platform_config()
     if args.apply:
-        from mlrun_registry_ext.adapters.kube import apply_platform_config
         from mlrun_registry_ext.cli.creds_cmds import print_platform_diff
+        from mlrun_registry_ext.clients.kube import apply_platform_config
         from mlrun_registry_ext.errors import ConfigError
 
         if not args.namespace:

@@ -228,7 +228,7 @@ def _print_report(report: Any, args: argparse.Namespace) -> int:
 
 # --- secret ------------------------------------------------------------------------------------------
 def cmd_secret_apply(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import apply_registry_secret
+    from mlrun_registry_ext.features.credentials import apply_registry_secret
 
     service = _registry(args)
     report = apply_registry_secret(service, namespace=args.namespace, to=_to(args), login_url=args.login_url,
@@ -243,7 +243,7 @@ def cmd_secret_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_show(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import show_registry_secret
+    from mlrun_registry_ext.features.credentials import show_registry_secret
 
     summaries = show_registry_secret(_registry(args), namespace=args.namespace, kubeconfig=args.kubeconfig)
     if args.output == "json":
@@ -267,7 +267,7 @@ def cmd_secret_show(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_copy(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import copy_registry_secret
+    from mlrun_registry_ext.features.credentials import copy_registry_secret
 
     report = copy_registry_secret(_registry(args), namespace=args.namespace, to=_to(args), force=args.force,
                                   kubeconfig=args.kubeconfig)
@@ -275,7 +275,7 @@ def cmd_secret_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_delete(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import delete_registry_secret
+    from mlrun_registry_ext.features.credentials import delete_registry_secret
 
     report = delete_registry_secret(_registry(args), namespace=args.namespace, to=_to(args),
                                     dry_run=args.dry_run, kubeconfig=args.kubeconfig)
@@ -286,7 +286,7 @@ def cmd_secret_delete(args: argparse.Namespace) -> int:
 
 # --- ecr ---------------------------------------------------------------------------------------------
 def cmd_ecr_policy(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import ecr_policy
+    from mlrun_registry_ext.features.credentials import ecr_policy
 
     document = ecr_policy(_registry(args), prefix=args.prefix, push=not args.pull_only,
                           create=not (args.no_create or args.pull_only))
@@ -295,7 +295,7 @@ def cmd_ecr_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_ensure_repos(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import ensure_ecr_repositories
+    from mlrun_registry_ext.features.credentials import ensure_ecr_repositories
 
     results = ensure_ecr_repositories(_registry(args), project=args.project, functions=args.function or None,
                                       repositories=args.repository, with_cache=not args.no_cache,
@@ -309,7 +309,7 @@ def cmd_ecr_ensure_repos(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_verify(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import verify_ecr_permissions
+    from mlrun_registry_ext.features.credentials import verify_ecr_permissions
 
     report = verify_ecr_permissions(_registry(args), prefix=args.prefix, project=args.project,
                                     namespace=args.namespace, kubeconfig=args.kubeconfig)
@@ -331,7 +331,7 @@ def cmd_ecr_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_refresh(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.credentials import refresh_ecr_pull_secret
+    from mlrun_registry_ext.features.credentials import refresh_ecr_pull_secret
 
     report = refresh_ecr_pull_secret(_registry(args), namespace=args.namespace, to=_to(args),
                                      dry_run=args.dry_run, kubeconfig=args.kubeconfig)
@@ -339,8 +339,8 @@ def cmd_ecr_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_cronjob(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.adapters.kube import ensure_namespace_value
-    from mlrun_registry_ext.credentials import ecr_refresh_cronjob
+    from mlrun_registry_ext.clients.kube import ensure_namespace_value
+    from mlrun_registry_ext.features.credentials import ecr_refresh_cronjob
 
     kwargs: dict[str, Any] = {"schedule": args.schedule} if args.schedule else {}
     manifests = ecr_refresh_cronjob(_registry(args), namespace=ensure_namespace_value(args.namespace),
@@ -351,7 +351,7 @@ def cmd_ecr_cronjob(args: argparse.Namespace) -> int:
 
 # --- `platform-config --apply` (the command lives in core_cmds) --------------------------------------
 def print_platform_diff(diff: Any, as_json: bool = False) -> int:
-    """Print what ``adapters.kube.apply_platform_config`` returned; exit code 0."""
+    """Print what ``clients.kube.apply_platform_config`` returned; exit code 0."""
     if as_json:
         print_json(diff.as_dict())
         return 0

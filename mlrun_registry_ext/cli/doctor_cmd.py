@@ -41,7 +41,7 @@ def _seconds(text: str) -> float:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.doctor import doctor
+    from mlrun_registry_ext.features.doctor import doctor
 
     report = doctor(all=args.all, timeout=args.timeout)
     if args.json:

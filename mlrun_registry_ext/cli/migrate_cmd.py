@@ -33,7 +33,7 @@ from mlrun_registry_ext.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
-    from mlrun_registry_ext.migrate import MigrationReport
+    from mlrun_registry_ext.features.migrate import MigrationReport
 
 ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
 JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
@@ -153,7 +153,7 @@ def _login(side: str, host: str, active: RegistryService | None = None) -> tuple
 
 def _active_service() -> RegistryService | None:
     """The active external service (None for '.'); an invalid configuration is an error, not ignored."""
-    from mlrun_registry_ext.api import resolve
+    from mlrun_registry_ext.features.api import resolve
 
     service = resolve().service
     return None if service.is_server_default else service
@@ -329,7 +329,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     explicit = explicit_endpoints(args)
     if explicit is not None:
-        from mlrun_registry_ext.migrate import run_migration
+        from mlrun_registry_ext.features.migrate import run_migration
 
         source_access, target_access, prefix = explicit
         report = run_migration(source_access, target_access, image_prefix=prefix, project=args.project,
@@ -350,7 +350,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(manifest, sort_keys=False), end="")
         return 0
 
-    from mlrun_registry_ext.migrate import migrate
+    from mlrun_registry_ext.features.migrate import migrate
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
                      dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout)

@@ -1,6 +1,6 @@
 """Registry credentials as data: docker configs, AWS credentials files, Kubernetes manifests, IAM policies.
 
-Pure: no network and no kubernetes/boto3 imports. The adapters (``adapters/kube.py``, ``adapters/aws.py``)
+Pure: no network and no kubernetes/boto3 imports. The clients (``clients/kube.py``, ``clients/aws.py``)
 send what is built here. Secret values are held in :class:`pydantic.SecretStr` and only leave it inside
 base64 ``data`` of a Secret manifest, the one place they must be; reprs and errors never show them.
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mlrun_registry_ext.adapters.platform_probe import nuclio_dashboard_url, probe_platform
-from mlrun_registry_ext.api import ActiveRegistry, as_active
+from mlrun_registry_ext.clients.platform_probe import nuclio_dashboard_url, probe_platform
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import PushTarget
+from mlrun_registry_ext.features.api import ActiveRegistry, as_active
 
 DEFAULT_PROJECT = "default"
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.versions_gate import check_version_gates
+from mlrun_registry_ext.features.version_gate import check_version_gates
 
 
 def text_argument(value: Any, field: str, optional: bool = False) -> Any:

@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from mlrun_registry_ext.adapters.http_transport import Response, StallDeadline, TransportError, TransportTimeout
-from mlrun_registry_ext.adapters.registry_http import (
-    MANIFEST_ACCEPT,
+from mlrun_registry_ext.clients.registry.client import (
     PULL,
     PUSH,
     DeniedError,
@@ -34,13 +32,14 @@ from mlrun_registry_ext.adapters.registry_http import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from mlrun_registry_ext.clients.transport import Response, StallDeadline, TransportError, TransportTimeout
+from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT, Manifest
 from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import RegistryAPIError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
     from mlrun_registry_ext.core.providers import ProviderRules
-    from mlrun_registry_ext.migrate import Manifest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -128,7 +128,7 @@ def _mlrun_headers() -> dict[str, str]:
 
 def _get_json(client: Any, url: str, headers: dict[str, str], problems: list[str], what: str,
               deadline: Any = None) -> dict[str, Any]:
-    from mlrun_registry_ext.adapters.http_transport import BodyTooLarge, TransportError, TransportTimeout
+    from mlrun_registry_ext.clients.transport import BodyTooLarge, TransportError, TransportTimeout
 
     try:
         response = client.request("GET", url, headers=headers, deadline=deadline, max_body=MAX_JSON)
@@ -159,7 +159,7 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                         dashboard_url=dashboard_url or nuclio_dashboard_url())
     if not info.dbpath and not info.dashboard_url:
         return info
-    from mlrun_registry_ext.adapters.http_transport import Deadline, Transport, tls_context
+    from mlrun_registry_ext.clients.transport import Deadline, Transport, tls_context
 
     deadline = Deadline(timeout)  # one bound for every request below
 

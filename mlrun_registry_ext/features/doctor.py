@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
@@ -268,7 +268,7 @@ class _RegistryDoctor:
 
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
                  end: float | None = None) -> None:
-        from mlrun_registry_ext.adapters import registry_http
+        from mlrun_registry_ext.clients.registry import client as registry_http
 
         self.http = registry_http
         self.platform = platform
@@ -387,7 +387,7 @@ class _RegistryDoctor:
         ]
         if self.client.ca_bundle and not service.insecure:
             parts.append(f"CA bundle {self.client.ca_bundle}")
-        from mlrun_registry_ext.adapters.http_transport import TransportError, proxy_for
+        from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 
         try:
             self.proxy = proxy_for(Origin(service.scheme, self.hostname, self.port))
@@ -401,7 +401,7 @@ class _RegistryDoctor:
         return True, detail, "info"
 
     def version_gates(self, budget: _Budget) -> Outcome:
-        from mlrun_registry_ext.versions_gate import check_version_gates
+        from mlrun_registry_ext.features.version_gate import check_version_gates
 
         warnings = check_version_gates(self.service, self.platform.get())
         if warnings:
@@ -608,7 +608,7 @@ class _RegistryDoctor:
 
     def _ecr(self) -> None:
         """The AWS-side checks (identity, token, IAM actions) from the AWS adapter, as one bounded check."""
-        from mlrun_registry_ext.adapters.aws import check_ecr
+        from mlrun_registry_ext.clients.aws import check_ecr
 
         def run(budget: _Budget) -> Outcome:
             results = check_ecr(self.service)
@@ -621,7 +621,7 @@ class _RegistryDoctor:
 
     def pull_secret(self, budget: _Budget) -> Outcome:
         """The secret functions pull with must exist in the namespace they run in (secrets are namespaced)."""
-        from mlrun_registry_ext.adapters.kube import connect, ensure_namespace_value
+        from mlrun_registry_ext.clients.kube import connect, ensure_namespace_value
 
         name = self.service.docker_secret_name
         assert name is not None
@@ -669,7 +669,7 @@ def doctor(
     end = time.monotonic() + timeout
     platform = _PlatformOnce(timeout=timeout / 2)
     if services is None:
-        from mlrun_registry_ext.api import resolve
+        from mlrun_registry_ext.features.api import resolve
 
         # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
         # the registry checks keep the rest even when the MLRun API drips its answer

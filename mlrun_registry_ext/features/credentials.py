@@ -3,7 +3,7 @@
 Everything takes ``registry``: a :class:`RegistryService`, a resolved registry (``ResolvedRegistry`` or
 ``ActiveRegistry``) or nothing (resolved from explicit overrides, env, ``.env`` and the config file)::
 
-    import mlrun_registry_ext.credentials as creds
+    import mlrun_registry_ext.features.credentials as creds
     creds.apply_registry_secret(namespace="mlrun", to=["team-a"])           # push/pull secret(s)
     creds.ensure_ecr_repositories(project="proj", functions={"trainer": "job", "serve": "serving"})
     creds.verify_ecr_permissions().missing                                   # [] when the role is enough
@@ -78,7 +78,7 @@ class SecretReport:
 
 
 def _namespaces(namespace: str | None, to: Iterable[str] | str | None) -> tuple[str, list[str]]:
-    from mlrun_registry_ext.adapters.kube import ensure_namespace_value
+    from mlrun_registry_ext.clients.kube import ensure_namespace_value
 
     if isinstance(to, str):
         to = [to]
@@ -113,7 +113,7 @@ def registry_secret_manifests(
         if plan.docker_config:
             token = ecr_token
             if token is None and fetch_ecr_token:
-                from mlrun_registry_ext.adapters.aws import get_ecr_token
+                from mlrun_registry_ext.clients.aws import get_ecr_token
 
                 fetched = get_ecr_token(service)
                 token = fetched.token
@@ -163,7 +163,7 @@ def apply_registry_secret(
     Everything is validated and built before the first write (bad input leaves the cluster untouched).
     ``ecr_token`` is an ECR authorization token obtained elsewhere (default: boto3 fetches one).
     """
-    from mlrun_registry_ext.adapters.kube import copy_manifest
+    from mlrun_registry_ext.clients.kube import copy_manifest
 
     main, targets = _namespaces(namespace, to)
     first, notes = registry_secret_manifests(registry, namespace=main, secret_name=secret_name,
@@ -176,7 +176,7 @@ def apply_registry_secret(
         manifests += [_readdress(m, ns, copy_manifest) for m in first if m["type"] == core.DOCKER_CONFIG_TYPE]
     report = SecretReport(manifests=manifests, notes=notes, dry_run=dry_run)
     if dry_run:
-        from mlrun_registry_ext.adapters.kube import ApplyResult
+        from mlrun_registry_ext.clients.kube import ApplyResult
 
         report.results = [ApplyResult(m["metadata"]["namespace"], m["metadata"]["name"], "would-apply")
                           for m in manifests]
@@ -193,7 +193,7 @@ def _readdress(manifest: Mapping[str, Any], namespace: str, copier: Any) -> dict
 
 
 def _kube(kubeconfig: str | None) -> Any:
-    from mlrun_registry_ext.adapters.kube import connect
+    from mlrun_registry_ext.clients.kube import connect
 
     return connect(kubeconfig)
 
@@ -208,7 +208,7 @@ def show_registry_secret(
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Summaries (type, keys, login hosts, users; never values) of the service's secrets in ``namespace``."""
-    from mlrun_registry_ext.adapters.kube import secret_summary
+    from mlrun_registry_ext.clients.kube import secret_summary
 
     main, _ = _namespaces(namespace, None)
     names = _secret_names(registry, secret_name, overrides)
@@ -266,7 +266,7 @@ def delete_registry_secret(
     **overrides: Any,
 ) -> SecretReport:
     """Delete the service's secret(s) in ``namespace`` and ``to`` — only those this package manages."""
-    from mlrun_registry_ext.adapters.kube import ApplyResult
+    from mlrun_registry_ext.clients.kube import ApplyResult
 
     main, targets = _namespaces(namespace, to)
     names = _secret_names(registry, secret_name, overrides)
@@ -307,7 +307,7 @@ def _function_kinds(functions: Any) -> dict[str, str]:
     if isinstance(functions, str):
         functions = [functions]
     if hasattr(functions, "spec") and hasattr(functions, "metadata"):  # an MLRun project
-        from mlrun_registry_ext.adapters.mlrun import _project_functions
+        from mlrun_registry_ext.features.mlrun_hooks import _project_functions
 
         return {name: getattr(fn, "kind", "job") or "job" for name, fn in _project_functions(functions).items()}
     out: dict[str, str] = {}
@@ -351,7 +351,7 @@ def ensure_ecr_repositories(
     **overrides: Any,
 ) -> list[Any]:
     """Create what the targets need, plus ``<repo>/cache``; existing repositories are success."""
-    from mlrun_registry_ext.adapters.aws import ensure_repositories
+    from mlrun_registry_ext.clients.aws import ensure_repositories
 
     service = _ecr_service(registry, overrides)
     repos = list(repositories)
@@ -376,7 +376,7 @@ def verify_ecr_permissions(
 ) -> Any:
     """Simulate the caller's rights against the policy; with ``project`` (and a cluster) also check the
     project secrets ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` and MLRun's role/key conflict."""
-    from mlrun_registry_ext.adapters.aws import project_secret_notes, verify_permissions
+    from mlrun_registry_ext.clients.aws import project_secret_notes, verify_permissions
 
     service = _ecr_service(registry, overrides)
     report = verify_permissions(service, prefix=prefix)
@@ -413,7 +413,7 @@ def refresh_ecr_pull_secret(
     if plan.docker_config is None:
         raise ConfigError("secret_name", "ECR on the IAM role: name the pull secret to refresh (secret_name)")
     main, targets = _namespaces(namespace, to)
-    from mlrun_registry_ext.adapters.aws import get_ecr_token
+    from mlrun_registry_ext.clients.aws import get_ecr_token
 
     token = get_ecr_token(service)
     login = core.docker_login(service, ecr_token=token.token)
@@ -424,7 +424,7 @@ def refresh_ecr_pull_secret(
                           notes=[f"token valid until {token.expires_iso()}"
                                  + (" (from the shared cache)" if token.from_cache else "")])
     if dry_run:
-        from mlrun_registry_ext.adapters.kube import ApplyResult
+        from mlrun_registry_ext.clients.kube import ApplyResult
 
         report.results = [ApplyResult(ns, plan.docker_config, "would-apply") for ns in [main, *targets]]
         return report

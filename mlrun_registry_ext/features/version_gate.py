@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlrun_registry_ext.adapters.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.versions import check_gates
 

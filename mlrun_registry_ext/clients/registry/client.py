@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from mlrun_registry_ext.adapters.http_transport import (
+from mlrun_registry_ext.clients.transport import (
     MAX_ERROR_BODY,
     BodyTooLarge,
     Deadline,
@@ -31,6 +31,7 @@ from mlrun_registry_ext.adapters.http_transport import (
     TransportTimeout,
     tls_context,
 )
+from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT
 from mlrun_registry_ext.core.origin import host_name, registry_origin, same_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
@@ -43,13 +44,7 @@ log = logging.getLogger(__name__)
 CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_CA_BUNDLE"
 CA_HINT = f"set {CA_BUNDLE_ENV} or the service's ca_bundle"
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 #: What a manifest HEAD/GET accepts: single-platform manifests and multi-platform indexes, both flavours.
-MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
-MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 
 PULL = ("pull",)
 PUSH = ("pull", "push")

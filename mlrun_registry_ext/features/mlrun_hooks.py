@@ -13,12 +13,12 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from mlrun_registry_ext.api import ActiveRegistry, as_active
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.resolution import warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import ActiveRegistry, as_active
 
 #: Nuclio keys MLRun manages itself; the pull secret goes through ``spec.image_pull_secret`` instead.
 _MLRUN_MANAGED_NUCLIO_KEYS = frozenset({"spec.imagePullSecrets"})
