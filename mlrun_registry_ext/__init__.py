@@ -36,6 +36,7 @@ _LAZY = {
     "nuclio": "mlrun_registry_ext.adapters.nuclio",
     "doctor": "mlrun_registry_ext.doctor",
     "migrate": "mlrun_registry_ext.migrate",
+    "prune": "mlrun_registry_ext.prune",
 }
 
 __all__ = ["ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateError", *_LAZY]
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry
     from mlrun_registry_ext.core.service import RegistryService
     from mlrun_registry_ext.core.targets import PushTarget, push_target
+    from mlrun_registry_ext.prune import prune
     from mlrun_registry_ext.versions_gate import check_version_gates
 
 
