@@ -10,6 +10,8 @@ functions that need them. Typical notebook use::
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, VersionGateError
@@ -57,6 +59,22 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.targets import PushTarget, push_target
     from mlrun_registry_ext.prune import prune
     from mlrun_registry_ext.versions_gate import check_version_gates
+
+
+#: Public functions named like the submodule that defines them. The import system binds a submodule
+#: to its package's attribute once it is imported (``from mlrun_registry_ext.prune import ...``), which
+#: would make ``mlrun_registry_ext.prune(...)`` call a module; the package keeps the function instead.
+_FUNCTION_OVER_MODULE = frozenset({"prune"})
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTION_OVER_MODULE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
