@@ -37,6 +37,7 @@ _LAZY = {
     "nuclio": "mlrun_registry_ext.features.nuclio_hooks",
     "doctor": "mlrun_registry_ext.features.doctor",
     "migrate": "mlrun_registry_ext.features.migrate",
+    "prune": "mlrun_registry_ext.features.prune",
 }
 
 __all__ = ["ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateError", *_LAZY]
@@ -56,7 +57,9 @@ if TYPE_CHECKING:
         registry_context,
         setup,
     )
+    from mlrun_registry_ext.features.prune import prune
     from mlrun_registry_ext.features.version_gate import check_version_gates
+
 
 
 def __getattr__(name: str) -> Any:

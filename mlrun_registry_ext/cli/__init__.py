@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "mlrun_registry_ext.cli.doctor_cmd",
     "mlrun_registry_ext.cli.creds_cmds",
     "mlrun_registry_ext.cli.migrate_cmd",
+    "mlrun_registry_ext.cli.prune_cmd",
 )
 
 

@@ -155,15 +155,18 @@ class Image:
 
 
 def build_image(layers: Sequence[Blob], *, oci: bool = False, platform: tuple[str, str] = ("linux", "amd64"),
-                label: str = "") -> Image:
-    """A single-platform image (Docker schema 2, or OCI with ``oci=True``) over ``layers``."""
-    config = {
+                label: str = "", created: str | None = None) -> Image:
+    """A single-platform image (Docker schema 2, or OCI with ``oci=True``) over ``layers``; ``created``
+    (RFC 3339) goes into the config as a build tool writes it."""
+    config: dict[str, Any] = {
         "architecture": platform[1],
         "os": platform[0],
         "config": {"Labels": {"test.label": label}} if label else {},
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
         "history": [{"created_by": "tests.support.images"} for _ in layers],
     }
+    if created is not None:
+        config["created"] = created
     config_blob = Blob.of(json.dumps(config, sort_keys=True).encode())
     layer_type, config_type, media_type = (
         (OCI_LAYER, OCI_CONFIG, OCI_MANIFEST) if oci else (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST))

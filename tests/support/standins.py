@@ -307,6 +307,7 @@ class MLRunAPIStandIn(_StandIn):
         self.projects: dict[str, dict[str, Any]] = {}
         self.functions: dict[str, dict[str, Any]] = {}  # "<project>/<name>" -> last function dict received
         self._polls: dict[str, int] = {}
+        self._page_tokens: dict[str, tuple[list[dict[str, Any]], int, int]] = {}
 
         v1 = "/api/v1"
         self.route("GET", rf"{v1}/client-spec", self._client_spec)
@@ -318,6 +319,7 @@ class MLRunAPIStandIn(_StandIn):
         self.route("PATCH", rf"{v1}/projects/(?P<name>[^/]+)", self._patch_project)
         self.route("POST", rf"{v1}/projects/(?P<project>[^/]+)/functions/(?P<name>[^/]+)", self._store_fn)
         self.route("GET", rf"{v1}/projects/(?P<project>[^/]+)/functions/(?P<name>[^/]+)", self._get_fn)
+        self.route("GET", rf"{v1}/projects/(?P<project>[^/]+)/functions", self._list_fns)
         self.route("POST", rf"{v1}/build/function", self._build_function)
         self.route("GET", rf"{v1}/build/status", self._build_status)
         self.route("POST", rf"{v1}/projects/(?P<project>[^/]+)/nuclio/(?P<name>[^/]+)/deploy", self._nuclio_deploy)
@@ -372,6 +374,11 @@ class MLRunAPIStandIn(_StandIn):
         return project
 
     def _list_projects(self, request: RecordedRequest) -> Response:
+        """``GET /api/v1/projects``: ``{"projects": [...]}``, names only for ``format=name_only`` (what
+        ``list_projects()`` asks for by default), project dicts otherwise (server ``endpoints/projects.py``
+        ``list_projects``, mlrun/mlrun@bfdb533c1de6a7bc2e0e55355b81fca0fa6a6d0f)."""
+        if request.param("format") == "name_only":
+            return 200, {"projects": sorted(self.projects)}, {}
         return 200, {"projects": list(self.projects.values())}, {}
 
     def _create_project(self, request: RecordedRequest) -> Response:
@@ -406,6 +413,46 @@ class MLRunAPIStandIn(_StandIn):
     def _store_fn(self, request: RecordedRequest, project: str, name: str) -> Response:
         self.functions[f"{project}/{name}"] = copy.deepcopy(request.body)
         return 200, {"hash_key": "0" * 40}, {}
+
+    def _list_fns(self, request: RecordedRequest, project: str) -> Response:
+        """``GET /api/v1/projects/{project}/functions`` as the server answers it (``endpoints/functions.py``
+        ``list_functions``, mlrun/mlrun@97cad439e6c6af9074790ee94c134926168be7a6): ``{"funcs": [...],
+        "pagination": {"page", "page-size", "page-token"}}``; ``*`` is every project; ``name``, ``tag``
+        (``*``: tagged only) and ``kind`` filter. The 1.12.1 client always sends ``page=1`` and
+        ``page-size``, then follows ``page-token`` with nothing else until the token is null."""
+        token = request.param("page-token")
+        if token:
+            if token not in self._page_tokens:
+                return 404, {"detail": "Pagination token not found"}, {}
+            items, page, size = self._page_tokens.pop(token)
+        else:
+            name, tag, kind = request.param("name"), request.param("tag"), request.param("kind")
+            items = []
+            for key, function in sorted(self.functions.items()):
+                fn_project, _, fn_name = key.partition("/")
+                if project != "*" and fn_project != project:
+                    continue
+                record = copy.deepcopy(function) if isinstance(function, dict) else {}
+                meta = record.setdefault("metadata", {})
+                meta.setdefault("project", fn_project)
+                meta.setdefault("name", fn_name)
+                if name and meta.get("name") != name:
+                    continue
+                if tag == "*" and not meta.get("tag"):
+                    continue
+                if tag and tag != "*" and meta.get("tag") != tag:
+                    continue
+                if kind and record.get("kind") != kind:
+                    continue
+                items.append(record)
+            page = int(request.param("page") or 1)
+            size = int(request.param("page-size") or max(1, len(items)))
+        chunk = items[(page - 1) * size: page * size]
+        next_token = None
+        if page * size < len(items):
+            next_token = f"token-{len(self._page_tokens)}-{page + 1}-{time.monotonic_ns()}"
+            self._page_tokens[next_token] = (items, page + 1, size)
+        return 200, {"funcs": chunk, "pagination": {"page": page, "page-size": size, "page-token": next_token}}, {}
 
     def _get_fn(self, request: RecordedRequest, project: str, name: str) -> Response:
         if f"{project}/{name}" not in self.functions:
@@ -685,7 +732,20 @@ class NuclioDashboardStandIn(_StandIn):
         self.functions[name] = stored
         self._polls.pop(name, None)
 
+    def add_function(self, name: str, project: str, container_image: str, *, image: str = "",
+                     run_registry: str = "", state: str = "ready") -> None:
+        """A function as the dashboard lists it after a deploy (for tests that only read the listing)."""
+        self.functions[name] = {
+            "metadata": {"name": name, "namespace": self.namespace,
+                         "labels": {"nuclio.io/project-name": project}},
+            "spec": {"image": image, "runRegistry": run_registry, "build": {}},
+            "status": {"state": state, "containerImage": container_image},
+        }
+
     def _list_functions(self, request: RecordedRequest) -> Response:
+        """``GET /api/functions``: ``{name: function}``; ``X-Nuclio-Project-Name`` (optional) filters by
+        the ``nuclio.io/project-name`` label (nuclio/nuclio ``docs/reference/api/README.md``, "Listing all
+        functions", nuclio/nuclio@8ec17cdcf50db07762c59ff5f281bd464d6d1e43)."""
         project = request.header("x-nuclio-project-name")
         return (
             200,

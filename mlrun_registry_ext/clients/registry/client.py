@@ -48,6 +48,8 @@ CA_HINT = f"set {CA_BUNDLE_ENV} or the service's ca_bundle"
 
 PULL = ("pull",)
 PUSH = ("pull", "push")
+#: The token action for a manifest DELETE (distribution maps DELETE to ``delete``).
+DELETE = ("delete",)
 #: Refetch a cached token this long before the server says it expires.
 TOKEN_MARGIN = 10.0
 #: A token server's answer is a small JSON document; more is refused.
@@ -875,6 +877,24 @@ class RegistryClient:
             response.headers.get("content-type"),
             int(size) if size and size.isdigit() else None,
         )
+
+    def delete_manifest(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
+        """``DELETE /v2/<repository>/manifests/<digest>`` (by digest: the API deletes no tags); True when
+        deleted, False when it was not there (404). A registry without delete answers 405
+        ``UNSUPPORTED`` (:class:`UnsupportedError`); no right to delete is :class:`DeniedError`."""
+        response = self.request(
+            "DELETE",
+            f"/v2/{repository}/manifests/{digest}",
+            scope_repo=repository,
+            actions=DELETE,
+            timeout=timeout,
+            raise_for_status=False,
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise self.error_for(response, repository)
+        return True
 
     def manifest_exists(self, repository: str, reference: str, *, timeout: float | None = None) -> bool:
         return self.head_manifest(repository, reference, timeout=timeout) is not None
