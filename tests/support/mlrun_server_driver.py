@@ -52,13 +52,12 @@ for _key in [k for k in os.environ if k.startswith("MLRUN_")]:
 os.environ.update(_BASE_ENV)
 
 import kubernetes.client  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
-
 import mlrun  # noqa: E402
 import mlrun.api.crud.runtimes.nuclio.function as nuclio_function  # noqa: E402
 import mlrun.api.utils.builder as builder  # noqa: E402
 import mlrun.api.utils.singletons.k8s as k8s_singleton  # noqa: E402
 import mlrun.common.schemas  # noqa: E402
+from kubernetes.client.rest import ApiException  # noqa: E402
 
 
 class _Meta:
@@ -138,7 +137,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     try:
         fn = mlrun.new_function(runtime=function)
         if request.get("action", "build") == "nuclio_config":
-            name, proj, config = nuclio_function._compile_function_config(
+            name, _project, config = nuclio_function._compile_function_config(
                 fn,
                 client_version=request.get("client_version"),
                 client_python_version=request.get("client_python_version"),
