@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine: a virtualenv from the lock file (no dependency resolution) and the
-# package itself; with --test also Debian's registry, skopeo, htpasswd, openssl and tinyproxy that tests run.
+# package itself; with --test also Debian's registry, skopeo, htpasswd, openssl and tinyproxy that tests run,
+# and .venv-mlrun-server: the MLRun API server's real build code (mlrun 1.5.2) that
+# tests/test_mlrun_server_real.py drives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +26,10 @@ uv pip sync -q --compile-bytecode -p .venv/bin/python requirements.lock
 # compat: a plain path entry (.pth), not an import hook that costs every process ~15 ms at start-up
 uv pip install -q --no-deps -p .venv/bin/python -C editable_mode=compat -e .
 .venv/bin/python -m compileall -q mlrun_registry_ext >/dev/null
+
+if [ "${1:-}" = "--test" ]; then
+  # A separate venv: the server wheel's pins (pydantic 1, kubernetes 12, kfp 1.8) cannot share .venv.
+  # The lock lists every package; sync installs exactly those, resolving nothing (~1 s on a warm cache).
+  [ -x .venv-mlrun-server/bin/python ] || uv venv -q -p "$python" .venv-mlrun-server
+  uv pip sync -q -p .venv-mlrun-server/bin/python requirements-mlrun-server.lock
+fi

@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.support.registry",
     "tests.support.kube",
     "tests.support.aws",
+    "tests.support.mlrun_server",
 ]
