@@ -8,7 +8,14 @@ import pytest
 
 from mlrun_registry_ext.clients.registry.client import NotFoundError, RegistryHTTPError, TooManyRequestsError
 from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
-from mlrun_registry_ext.core.manifest import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from mlrun_registry_ext.core.manifest import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    parse_manifest,
+    write_order,
+)
 from mlrun_registry_ext.errors import RegistryAPIError
 from mlrun_registry_ext.features.migrate import (
     MigrationReport,
@@ -16,9 +23,7 @@ from mlrun_registry_ext.features.migrate import (
     TagResult,
     matches_include,
     matches_project,
-    parse_manifest,
     select_repositories,
-    write_order,
 )
 from tests.support import images as im
 

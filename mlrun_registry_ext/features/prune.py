@@ -35,6 +35,7 @@ import hashlib
 import html
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -44,12 +45,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlrun_registry_ext.clients import aws
+from mlrun_registry_ext.clients.platform_probe import (
+    PLATFORM_CA_BUNDLE_ENV,
+    _mlrun_headers,
+    mlrun_dbpath,
+    nuclio_dashboard_url,
+)
+from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
+from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
+from mlrun_registry_ext.core.manifest import parse_manifest
+from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
+from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
+from mlrun_registry_ext.features.api import resolve
+from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
+from mlrun_registry_ext.features.migrate.model import matches_project, relative_repository
 
 if TYPE_CHECKING:
-    from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
     from mlrun_registry_ext.core.location import RegistryLocation
-    from mlrun_registry_ext.core.service import RegistryService
 
 log = logging.getLogger(__name__)
 
@@ -386,8 +401,6 @@ def _host_key(host: str, insecure: bool) -> tuple[str, int]:
 def image_use(image: Any, source: str, location: RegistryLocation) -> ImageUse | None:
     """``image`` as a repository of the registry at ``location`` (None: another registry, or not an
     image reference). MLRun's ``.name`` form means the server's own registry: matched loosely."""
-    from mlrun_registry_ext.core.reference import parse_reference
-
     if not isinstance(image, str) or not image.strip() or len(image) > 512:
         return None
     text = image.strip()
@@ -437,8 +450,6 @@ def nuclio_function_images(function: Mapping[str, Any]) -> list[str]:
         out.append(status["containerImage"])
     image = spec.get("image")
     if isinstance(image, str) and image:
-        from mlrun_registry_ext.core.reference import is_registry_host
-
         run_registry = spec.get("runRegistry")
         first = image.split("/", 1)[0]
         if "/" in image and is_registry_host(first):
@@ -567,11 +578,6 @@ def _read_capped(response: Any, cap: int, what: str) -> bytes:
 
 
 def _platform_transport(timeout: float) -> Any:
-    import os
-
-    from mlrun_registry_ext.clients.platform_probe import PLATFORM_CA_BUNDLE_ENV
-    from mlrun_registry_ext.clients.transport import Transport, tls_context
-
     ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
     context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
     return Transport(ssl_context=context, timeout=timeout, trust_env=False)
@@ -581,9 +587,6 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
                timeout: float = 10.0) -> list[ImageUse]:
     """Every image a function record of ``project`` (or every project) names, through the real mlrun
     client (``list_projects`` + ``list_functions``). Unreachable or failing: an error, never "none"."""
-    from mlrun_registry_ext.clients.platform_probe import _mlrun_headers
-    from mlrun_registry_ext.clients.transport import TransportError
-
     if not dbpath:
         raise ConfigError("MLRUN_DBPATH", "prune needs the MLRun API to know which images functions use; "
                                           "set MLRUN_DBPATH to its URL")
@@ -627,8 +630,6 @@ def nuclio_uses(dashboard: str, project: str | None, location: RegistryLocation,
                 timeout: float = 10.0) -> list[ImageUse]:
     """Every image a Nuclio function names (``GET /api/functions``, the project in
     ``X-Nuclio-Project-Name``). A dashboard that does not answer is an error: nothing is deleted."""
-    from mlrun_registry_ext.clients.transport import TransportError
-
     headers = {"Accept": "application/json"}
     if project:
         headers["X-Nuclio-Project-Name"] = project
@@ -668,8 +669,6 @@ def nuclio_uses(dashboard: str, project: str | None, location: RegistryLocation,
 def in_scope(repository: str, location_path: str, project: str | None, image_prefix: str = "") -> bool:
     """Whether ``repository`` may be pruned: with a project, only its images (MLRun's
     ``func-<project>-`` naming, and their ``/cache`` repositories)."""
-    from mlrun_registry_ext.features.migrate import matches_project, relative_repository
-
     relative = relative_repository(repository, location_path)
     if relative is None:
         return False
@@ -719,8 +718,6 @@ class HttpInventory:
 
     def _record(self, repo: RepositoryState, digest: str, raw: bytes, content_type: str | None,
                 lock: threading.Lock) -> None:
-        from mlrun_registry_ext.features.migrate import parse_manifest
-
         with lock:
             if digest in repo.manifests:
                 return
@@ -778,8 +775,6 @@ class EcrInventory:
         self.ecr = ecr
 
     def repositories(self) -> list[str]:
-        from mlrun_registry_ext.clients import aws
-
         names: list[str] = []
         with aws.aws_errors("ecr:DescribeRepositories"):
             for page in self.ecr.get_paginator("describe_repositories").paginate():
@@ -790,8 +785,6 @@ class EcrInventory:
         return [self.read(name) for name in names]
 
     def read(self, name: str) -> RepositoryState:
-        from mlrun_registry_ext.features.migrate import parse_manifest
-
         repo = RepositoryState(name)
         details: list[dict[str, Any]] = []
         try:
@@ -843,8 +836,6 @@ class EcrInventory:
 def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion], jobs: int = 4) -> list[str]:
     """``DELETE`` each manifest by digest (parents before children within a repository; repositories in
     parallel). A registry without delete (405/UNSUPPORTED) stops the run: everything left is kept."""
-    from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
-
     warnings: list[str] = []
     refused = threading.Event()
     lock = threading.Lock()
@@ -947,8 +938,6 @@ def apply_ecr_lifecycle(service: RegistryService, *, keep: int = DEFAULT_KEEP, c
                         project: str | None = None) -> list[tuple[str, str]]:
     """``PutLifecyclePolicy`` on every repository under the service's path (of ``project``): the cache
     policy on ``*/cache``, the function policy on the rest. Returns ``[(repository, "function"|"cache")]``."""
-    from mlrun_registry_ext.clients import aws
-
     ecr = aws.client(service, "ecr")
     main = json.dumps(ecr_lifecycle_policy(keep))
     cache = json.dumps(ecr_cache_lifecycle_policy(cache_days))
@@ -972,8 +961,6 @@ class _Sources:
 
 
 def _sources(dbpath: str | None, dashboard: str | None) -> _Sources:
-    from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
-
     return _Sources(dbpath or mlrun_dbpath(), dashboard or nuclio_dashboard_url())
 
 
@@ -1015,8 +1002,6 @@ def run_prune(
         warnings.append("Nuclio functions were not checked (--no-nuclio): only MLRun's records protect their images")
 
     if service.ecr is not None:
-        from mlrun_registry_ext.clients import aws
-
         ecr = aws.client(service, "ecr")
         inventory: HttpInventory | EcrInventory = EcrInventory(ecr)
         states = _read_states(inventory, location.path, project, service.image_prefix)
@@ -1024,9 +1009,6 @@ def run_prune(
         if not dry_run:
             warnings += delete_ecr(ecr, plan.deletions)
     else:
-        from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
-        from mlrun_registry_ext.features.migrate import registry_login
-
         with RegistryEndpoint.for_access(registry_login(service).access, timeout=timeout * 3) as endpoint:
             inventory = HttpInventory(endpoint, jobs)
             states = _read_states(inventory, location.path, project, service.image_prefix)
@@ -1046,8 +1028,6 @@ def run_prune(
 
 def _read_states(inventory: HttpInventory | EcrInventory, path: str, project: str | None,
                  image_prefix: str) -> list[RepositoryState]:
-    from mlrun_registry_ext.features.migrate import relative_repository
-
     names = [n for n in inventory.repositories() if relative_repository(n, path) is not None]
     states = inventory.read_all(names)
     for state in states:
@@ -1070,14 +1050,7 @@ def prune(
     The Python API defaults to ``dry_run=True``: pass ``dry_run=False`` to delete. Returns a
     :class:`PruneReport` (``to_dict()`` for plain data; a table in notebooks).
     """
-    from mlrun_registry_ext.features.migrate import _as_service
-
-    if registry is None:
-        from mlrun_registry_ext.features.api import resolve
-
-        service = resolve().service
-    else:
-        service = _as_service(registry, "registry")
+    service = resolve().service if registry is None else as_service(registry, "registry")
     return run_prune(service, project=project, keep=keep, older_than=older_than, dry_run=dry_run,
                      nuclio=nuclio, jobs=jobs)
 

@@ -1,4 +1,5 @@
-"""Migrate images off a registry (usually the on-cluster one) into another, fast and with nothing lost.
+"""The copy engine: migrate images off a registry (usually the on-cluster one) into another, fast and
+with nothing lost.
 
 Like crane/regclient's copy: compare tag digests first and skip identical images, check each blob on
 the target and skip what is there (HEAD, or for a blob only one repository needs, a mount from that
@@ -8,314 +9,31 @@ commit), write manifest bytes unchanged (children before their index, each tag a
 are there) so digests are preserved, then check that every source tag resolves to the same digest on
 the target.
 
-The first half of this module is pure planning (manifest media types, write order, filters, target
-naming); the engine below it talks to registries only through
+Planning (which repositories, where they land) is :mod:`.model`; manifests are
+:mod:`mlrun_registry_ext.core.manifest`; the engine talks to registries only through
 :mod:`mlrun_registry_ext.clients.registry.transfer`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING
 
-from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
+from mlrun_registry_ext.features.migrate.model import Naming, check_endpoints, matches_include, select_repositories
+from mlrun_registry_ext.features.migrate.report import MigrationReport, TagResult
+from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
 
 if TYPE_CHECKING:
-    from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
-    from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation
-    from mlrun_registry_ext.core.service import RegistryService
+    from mlrun_registry_ext.core.location import RegistryAccess
 
-log = logging.getLogger(__name__)
-
-#: MLRun's (and Nuclio's) namespaces when the registry URL has no path.
-DEFAULT_NAMESPACES = (DEFAULT_REPOSITORY, "nuclio")
-MLRUN_PROJECT_PREFIX = "func-{project}-"
-#: Errors and differences listed in the text summary (all of them are in ``to_dict``).
-MAX_LISTED = 10
-
-
-# --- selection and naming -------------------------------------------------------------------------
-
-def relative_repository(repository: str, namespace: str) -> str | None:
-    """``repository`` without the ``namespace/`` prefix; None when it lies outside the namespace."""
-    if not namespace:
-        return repository
-    if repository.startswith(namespace + "/"):
-        return repository[len(namespace) + 1:]
-    return None
-
-
-def matches_project(relative: str, project: str, prefixes: Sequence[str] = ("",),
-                    template: str = MLRUN_PROJECT_PREFIX) -> bool:
-    """Whether an image belongs to ``project`` by MLRun's ``func-{project}-`` naming.
-
-    The image name is the last path component; an image prefix (from ``prefixes``) may precede the
-    rendered template, as MLRun writes ``<image prefix>func-<project>-<function>``.
-    """
-    name = relative.rsplit("/", 1)[-1]
-    stem = template.format(project=project)
-    return any(name.startswith(prefix + stem) for prefix in {*prefixes, ""})
-
-
-def matches_include(relative: str, tag: str | None, globs: Sequence[str]) -> bool:
-    """No globs: everything. A glob with ``:`` matches ``repo:tag``; otherwise the repository only."""
-    if not globs:
-        return True
-    for glob in globs:
-        if ":" in glob:
-            if tag is None:
-                # repository-level pass: keep the repository if its part of the glob could match
-                if fnmatch.fnmatchcase(relative, glob.split(":", 1)[0]):
-                    return True
-            elif fnmatch.fnmatchcase(f"{relative}:{tag}", glob):
-                return True
-        elif fnmatch.fnmatchcase(relative, glob):
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class Naming:
-    """Where a source repository lands on the target.
-
-    Without ``rename``: the repository keeps its name (relative to the source URL's path) under the
-    target URL's path. With ``rename``: MLRun's target naming, as MLRun would have pushed it there:
-    the default ``mlrun/``/``nuclio/`` namespace of a path-less source is replaced by the target's
-    path (kept when the target has none) and the image prefix is put before the image name.
-    """
-
-    source_path: str = ""
-    target_path: str = ""
-    image_prefix: str = ""
-    rename: bool = False
-
-    def relative(self, repository: str) -> str | None:
-        return relative_repository(repository, self.source_path)
-
-    def target_repository(self, repository: str) -> str:
-        rel = self.relative(repository)
-        if rel is None:
-            raise ConfigError("from", f"repository {repository!r} is outside the source path {self.source_path!r}")
-        if not self.rename:
-            return f"{self.target_path}/{rel}" if self.target_path else rel
-        namespace, rest = "", rel
-        head, sep, tail = rel.partition("/")
-        if not self.source_path and sep and head in DEFAULT_NAMESPACES:
-            namespace, rest = head, tail
-        namespace = self.target_path or namespace
-        directory, _, name = rest.rpartition("/")
-        if self.image_prefix and not name.startswith(self.image_prefix):
-            name = self.image_prefix + name
-        rest = f"{directory}/{name}" if directory else name
-        return f"{namespace}/{rest}" if namespace else rest
-
-
-def select_repositories(repositories: Iterable[str], naming: Naming, *, project: str | None = None,
-                        include: Sequence[str] = (), prefixes: Sequence[str] = ("",)) -> list[str]:
-    """Source repositories to migrate: inside the source path, of ``project``, matching ``include``."""
-    out = []
-    for repo in repositories:
-        rel = naming.relative(repo)
-        if rel is None:
-            continue
-        if project and not matches_project(rel, project, prefixes):
-            continue
-        if not matches_include(rel, None, include):
-            continue
-        out.append(repo)
-    return sorted(set(out))
-
-
-# --- report ---------------------------------------------------------------------------------------
-
-TagStatus = Literal["copied", "skipped", "failed", "planned"]
-
-
-@dataclass
-class TagResult:
-    source: str
-    target: str
-    source_digest: str | None = None
-    target_digest: str | None = None
-    status: TagStatus = "planned"
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass
-class MigrationReport:
-    """What a migration did (or, with ``dry_run``, would do)."""
-
-    source: str
-    target: str
-    dry_run: bool = False
-    tags: list[TagResult] = field(default_factory=list)
-    manifests_copied: int = 0
-    manifests_skipped: int = 0
-    blobs_copied: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    bytes_copied: int = 0
-    bytes_skipped: int = 0
-    bytes_mounted: int = 0
-    seconds: float = 0.0
-    verified: int = 0
-    differences: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def count(self, status: TagStatus) -> int:
-        return sum(1 for t in self.tags if t.status == status)
-
-    @property
-    def images(self) -> int:
-        return len(self.tags)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and not self.differences and not self.count("failed")
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.bytes_copied / 1e6 / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "target": self.target,
-            "dry_run": self.dry_run,
-            "ok": self.ok,
-            "images": {"total": self.images, "copied": self.count("copied"), "skipped": self.count("skipped"),
-                       "failed": self.count("failed"), "planned": self.count("planned")},
-            "manifests": {"copied": self.manifests_copied, "skipped": self.manifests_skipped},
-            "blobs": {"copied": self.blobs_copied, "skipped": self.blobs_skipped, "mounted": self.blobs_mounted},
-            "bytes": {"copied": self.bytes_copied, "skipped": self.bytes_skipped, "mounted": self.bytes_mounted},
-            "seconds": round(self.seconds, 3),
-            "mb_per_s": round(self.mb_per_s, 1),
-            "verified": self.verified,
-            "differences": self.differences,
-            "errors": self.errors,
-            "tags": [t.to_dict() for t in self.tags],
-        }
-
-    def summary_lines(self) -> list[str]:
-        verb = "would copy" if self.dry_run else "copied"
-        lines = [
-            f"{self.source} -> {self.target}" + (" (dry run)" if self.dry_run else ""),
-            f"images: {self.images} total, {self.count('planned') if self.dry_run else self.count('copied')} "
-            f"{verb}, {self.count('skipped')} already identical, {self.count('failed')} failed",
-            f"manifests: {self.manifests_copied} {verb}, {self.manifests_skipped} skipped",
-            f"blobs: {self.blobs_copied} {verb}, {self.blobs_skipped} skipped (present), "
-            f"{self.blobs_mounted} {'would be ' if self.dry_run else ''}mounted",
-            f"bytes: {_mb(self.bytes_copied)} {verb}, {_mb(self.bytes_skipped)} skipped, "
-            f"{_mb(self.bytes_mounted)} mounted; {self.seconds:.2f} s"
-            + ("" if self.dry_run else f", {self.mb_per_s:.1f} MB/s"),
-        ]
-        if not self.dry_run:
-            lines.append(f"verified: {self.verified} of {self.images} tags resolve to the same digest on the target")
-        lines += [f"difference: {d['tag']}: {d['problem']}" for d in self.differences[:MAX_LISTED]]
-        lines += [f"error: {e}" for e in self.errors[:MAX_LISTED]]
-        hidden = max(0, len(self.differences) - MAX_LISTED) + max(0, len(self.errors) - MAX_LISTED)
-        if hidden:
-            lines.append(f"... and {hidden} more (see --json)")
-        return lines
-
-    def __str__(self) -> str:
-        return "\n".join(self.summary_lines())
-
-    def _repr_html_(self) -> str:
-        import html
-
-        data = self.to_dict()
-        rows = [("status", "OK" if self.ok else "PROBLEMS"),
-                ("images", ", ".join(f"{k} {v}" for k, v in data["images"].items())),
-                ("manifests", ", ".join(f"{k} {v}" for k, v in data["manifests"].items())),
-                ("blobs", ", ".join(f"{k} {v}" for k, v in data["blobs"].items())),
-                ("bytes", ", ".join(f"{k} {_mb(v)}" for k, v in data["bytes"].items())),
-                ("time", f"{self.seconds:.2f} s, {self.mb_per_s:.1f} MB/s"),
-                ("verified", f"{self.verified} of {self.images}")]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows)
-        problems = "".join(f"<li>{html.escape(d['tag'])}: {html.escape(d['problem'])}</li>" for d in self.differences)
-        problems += "".join(f"<li>{html.escape(e)}</li>" for e in self.errors)
-        title = f"Migration {html.escape(self.source)} &rarr; {html.escape(self.target)}"
-        if self.dry_run:
-            title += " (dry run)"
-        return (f"<table><caption>{title}</caption>{body}</table>"
-                + (f"<ul>{problems}</ul>" if problems else ""))
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-# --- progress -------------------------------------------------------------------------------------
-
-class Progress(Protocol):
-    def phase(self, text: str, total: int | None = None) -> None: ...
-    def advance(self, amount: int = 1) -> None: ...
-    def close(self) -> None: ...
-
-
-class NoProgress:
-    def phase(self, text: str, total: int | None = None) -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class RichProgress:
-    """A rich progress bar on stderr: one task per phase (listing, blobs in bytes, manifests)."""
-
-    def __init__(self, stderr: bool = True) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-
-        self._columns = (TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn())
-        self._bytes_columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                               TransferSpeedColumn(), TimeElapsedColumn())
-        self._progress = Progress(*self._bytes_columns, console=Console(stderr=stderr), transient=False)
-        self._progress.start()
-        self._task: Any = None
-        self._lock = threading.Lock()
-
-    def phase(self, text: str, total: int | None = None) -> None:
-        with self._lock:
-            if self._task is not None:
-                task = self._progress.tasks[-1]
-                self._progress.update(self._task, completed=task.total or task.completed)
-            self._task = self._progress.add_task(text, total=total)
-
-    def advance(self, amount: int = 1) -> None:
-        with self._lock:
-            if self._task is not None:
-                self._progress.advance(self._task, amount)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
-# --- engine ---------------------------------------------------------------------------------------
 
 @dataclass
 class _TagPlan:
@@ -641,56 +359,6 @@ class Migration:
                                             "problem": problem})
 
 
-# --- Python API -----------------------------------------------------------------------------------
-
-def _as_service(value: str | RegistryService, field_name: str) -> RegistryService:
-    from mlrun_registry_ext.core.service import RegistryService
-
-    if isinstance(value, RegistryService):
-        return value
-    if not isinstance(value, str):
-        raise ConfigError(field_name, f"expected a registry URL or RegistryService, got {type(value).__name__}")
-    return RegistryService(url=value)
-
-
-def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | None:
-    """For an ECR target: the aws adapter's repository-ensure function, when it exists."""
-    from mlrun_registry_ext.core.providers import Provider
-
-    if service.provider is not Provider.ECR:
-        return None
-    try:
-        from mlrun_registry_ext.clients import aws
-    except ImportError:
-        return None
-    ensure = getattr(aws, "ensure_repository", None) or getattr(aws, "ensure_ecr_repository", None)
-    if not callable(ensure):
-        return None
-
-    def _ensure(repository: str) -> None:
-        ensure(service, repository)
-
-    return _ensure
-
-
-def registry_login(service: RegistryService) -> RegistryService:
-    """The service as the registry API needs it: for ECR, its AWS keys (or role) become an ECR token
-    under user ``AWS`` (valid 12 h); other providers are used as given."""
-    if service.ecr is None:
-        return service
-    from mlrun_registry_ext.clients import aws
-
-    token = aws.get_ecr_token(service)
-    return service.replace(username="AWS", password=token.password)
-
-
-def check_endpoints(source: RegistryLocation, target: RegistryLocation) -> None:
-    """'.' (the MLRun server's own registry) has no address here: it is neither source nor target."""
-    if target.is_server_default:
-        raise ConfigError("to", "the target is '.', the MLRun server's own registry; give its real URL")
-    if source.is_server_default:
-        raise ConfigError("from", "the source is '.', the MLRun server's own registry; give its real URL")
-
 
 def run_migration(
     source: RegistryAccess,
@@ -710,14 +378,10 @@ def run_migration(
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
     e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
     command line both end here; ``progress`` and ``timeout`` are as for :func:`migrate`."""
-    from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
-
     check_endpoints(source.location, target.location)
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
                     rename=rename)
     if progress is None:
-        import sys
-
         progress = sys.stderr.isatty()
     limit = TIMEOUT if timeout is None else timeout
     with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
@@ -726,37 +390,3 @@ def run_migration(
         return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
                          verify=verify, progress=sink, ensure_repository=ensure_repository).run()
 
-
-def migrate(
-    source: str | RegistryService,
-    target: str | RegistryService | None = None,
-    *,
-    project: str | None = None,
-    include: Sequence[str] = (),
-    jobs: int = 6,
-    dry_run: bool = False,
-    rename: bool = False,
-    verify: bool = True,
-    progress: bool | Progress | None = None,
-    timeout: float | None = None,
-) -> MigrationReport:
-    """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
-
-    ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
-    :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
-    service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
-    terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
-    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
-    (rendered as a table in notebooks).
-    """
-    if target is None:
-        from mlrun_registry_ext.features.api import resolve
-
-        target = resolve().service
-    src = _as_service(source, "from")
-    dst = _as_service(target, "to")
-    check_endpoints(src.location, dst.location)  # before any ECR login
-    return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
-                         project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
-                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
-                         timeout=timeout)

@@ -1,0 +1,98 @@
+"""Migrate images off a registry (usually the on-cluster one) into another, fast and with nothing lost.
+
+The package, by seam:
+
+- :mod:`.model`: selection and naming (which repositories, where they land); pure planning;
+- :mod:`.report`: :class:`TagResult`, :class:`MigrationReport` and its text, JSON and HTML;
+- :mod:`.ui`: the :class:`Progress` protocol, :class:`NoProgress`, :class:`RichProgress`;
+- :mod:`.engine`: :class:`Migration`, the copy engine, and :func:`run_migration`, its entry from
+  pure pieces (what the command line calls);
+- :mod:`.ecr_login`: ECR tokens and target repositories for ECR sides.
+
+:func:`migrate` (here) is the Python API: URLs or services in, a report out. ``import
+mlrun_registry_ext.features.migrate`` loads neither pydantic nor the service model (the ``migrate
+--from --to`` fast path); the service is imported only when :func:`migrate` needs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mlrun_registry_ext.features.migrate.ecr_login import as_service, ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.engine import Migration, run_migration
+from mlrun_registry_ext.features.migrate.model import (
+    DEFAULT_NAMESPACES,
+    MLRUN_PROJECT_PREFIX,
+    Naming,
+    check_endpoints,
+    matches_include,
+    matches_project,
+    relative_repository,
+    select_repositories,
+)
+from mlrun_registry_ext.features.migrate.report import MAX_LISTED, MigrationReport, TagResult, TagStatus
+from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.core.service import RegistryService
+
+__all__ = [
+    "DEFAULT_NAMESPACES",
+    "MAX_LISTED",
+    "MLRUN_PROJECT_PREFIX",
+    "Migration",
+    "MigrationReport",
+    "Naming",
+    "NoProgress",
+    "Progress",
+    "RichProgress",
+    "TagResult",
+    "TagStatus",
+    "as_service",
+    "check_endpoints",
+    "ecr_repository_ensurer",
+    "matches_include",
+    "matches_project",
+    "migrate",
+    "registry_login",
+    "relative_repository",
+    "run_migration",
+    "select_repositories",
+]
+
+
+def migrate(
+    source: str | RegistryService,
+    target: str | RegistryService | None = None,
+    *,
+    project: str | None = None,
+    include: Sequence[str] = (),
+    jobs: int = 6,
+    dry_run: bool = False,
+    rename: bool = False,
+    verify: bool = True,
+    progress: bool | Progress | None = None,
+    timeout: float | None = None,
+) -> MigrationReport:
+    """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
+
+    ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
+    :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
+    service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
+    terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
+    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
+    (rendered as a table in notebooks).
+    """
+    if target is None:
+        # features.api resolves settings (pydantic): only when the caller names no target
+        from mlrun_registry_ext.features.api import resolve
+
+        target = resolve().service
+    src = as_service(source, "from")
+    dst = as_service(target, "to")
+    check_endpoints(src.location, dst.location)  # before any ECR login
+    return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
+                         project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
+                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
+                         timeout=timeout)
