@@ -17,6 +17,8 @@ from mlrun_registry_ext.clients import aws as aws_adapter
 from mlrun_registry_ext.core import credentials as creds
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features import credentials as features_creds
+from mlrun_registry_ext.features.migrate import ecr_repository_ensurer
 from tests.support.aws import ACCOUNT, ECR_HOST, REGION, MotoServer, iam_user_with_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +45,25 @@ def test_ensure_repositories_with_cache_and_options(aws: MotoServer) -> None:
     assert [r.action for r in changed] == ["updated"]
     assert ecr.describe_repositories(repositoryNames=["team/func-proj-train"])["repositories"][0][
         "imageTagMutability"] == "MUTABLE"
+
+
+def test_a_migration_to_ecr_creates_each_target_repository_first(aws: MotoServer) -> None:
+    ensure = ecr_repository_ensurer(_role_service())
+    assert ensure is not None
+    ensure("team/func-proj-train")
+    ensure("team/func-proj-train")  # already there: success
+    ecr = boto3.client("ecr", region_name=REGION)
+    assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]] == ["team/func-proj-train"]
+    assert aws.count("CreateRepository") == 2
+    assert ecr_repository_ensurer(RegistryService(url="ghcr.io/acme")) is None  # pushes create repositories
+
+
+def test_a_malformed_ecr_token_is_refused_in_one_line_without_its_text() -> None:
+    token = aws_adapter.EcrToken(token=creds.SecretStr("bm90LWEtdG9rZW4="), proxy_endpoint="", issued_at=0.0,
+                                 expires_at=1.0)  # base64 of "not-a-token": no AWS: prefix
+    with pytest.raises(ConfigError) as info:
+        token.password  # noqa: B018
+    assert "AWS:<password>" in str(info.value) and "not-a-token" not in str(info.value)
 
 
 def test_invalid_repository_name_is_config_error_before_any_call(aws: MotoServer) -> None:
@@ -146,8 +167,8 @@ def test_check_ecr_for_doctor(aws: MotoServer) -> None:
 
 def test_project_secret_notes() -> None:
     service = _role_service()
-    notes = aws_adapter.project_secret_notes(service, {"data": {"AWS_ACCESS_KEY_ID": "QQ==",
-                                                                "AWS_SECRET_ACCESS_KEY": "QQ=="}}, "proj")
+    notes = features_creds.project_secret_notes(service, {"data": {"AWS_ACCESS_KEY_ID": "QQ==",
+                                                                   "AWS_SECRET_ACCESS_KEY": "QQ=="}}, "proj")
     assert any("MLRun removes them from the Kaniko build" in n for n in notes)
-    notes = aws_adapter.project_secret_notes(service, {"data": {"AWS_ACCESS_KEY_ID": "QQ=="}}, "proj")
+    notes = features_creds.project_secret_notes(service, {"data": {"AWS_ACCESS_KEY_ID": "QQ=="}}, "proj")
     assert any("only one of" in n for n in notes)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import ConfigError
 
 
@@ -80,8 +81,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
     _check_count(args.jobs, "--jobs", 1)
     older_than = parse_duration(args.older_than) if args.older_than is not None else None
     if args.project is not None:
-        from mlrun_registry_ext.core.reference import validate_repository
-
         validate_repository(args.project, "--project")
     from mlrun_registry_ext.core.resolution import resolve_registry
     from mlrun_registry_ext.features.prune import run_prune

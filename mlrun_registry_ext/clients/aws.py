@@ -1,4 +1,4 @@
-"""AWS adapter: ECR tokens, repositories and IAM checks through ``boto3`` (imported inside functions).
+"""AWS client: ECR tokens, repositories and IAM checks through ``boto3`` (imported inside functions).
 
 For ECR the service's username/password are an AWS access key ID and secret access key (the platform's
 Docker Registry page says so); blank means the default credential chain (the cluster's IAM role,
@@ -7,27 +7,32 @@ IRSA, or the environment). ``AWS_ENDPOINT_URL`` is honoured by boto3 itself (tes
 Authorization tokens are cached per (account, region, identity, endpoint) in a JSON file shared by
 every process of the user (``0600`` in a ``0700`` directory, guarded by ``flock``) and refreshed at
 half-life, as amazon-ecr-credential-helper does.
+
+Nothing here knows MLRun: its project secrets (``mlrun-project-secrets-<project>``) are read and
+judged in :mod:`mlrun_registry_ext.features.credentials`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import SecretStr
 
-from mlrun_registry_ext.core.credentials import (
+from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS, ecr_token_password
+from mlrun_registry_ext.core.credentials.iam import (
     ECR_TOKEN_ACTION,
-    ECR_TOKEN_LIFETIME_SECONDS,
     ecr_repository_arn,
     ecr_repository_prefix,
     ecr_required_checks,
@@ -114,7 +119,8 @@ class EcrToken:
 
     @property
     def password(self) -> SecretStr:
-        return SecretStr(base64.b64decode(self.token.get_secret_value()).decode().partition(":")[2])
+        """The token's password part (checked to be base64 of ``AWS:<password>``)."""
+        return ecr_token_password(self.token)
 
     @property
     def refresh_at(self) -> float:
@@ -141,8 +147,6 @@ def private_dir(directory: Path) -> Path:
     a subdirectory ``mlrun-registry-ext-<uid>`` inside it, created 0700, is used instead; one that
     exists but is not ours, not a directory (a planted symlink) or not private is refused.
     """
-    import stat
-
     uid = os.getuid()
     try:
         directory.mkdir(parents=True, mode=0o700)
@@ -168,8 +172,6 @@ def private_dir(directory: Path) -> Path:
 
 @contextlib.contextmanager
 def _locked_cache(directory: Path) -> Iterator[Path]:
-    import fcntl
-
     directory = private_dir(directory)
     lock_path = directory / (CACHE_FILE + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -389,8 +391,6 @@ def _principal_arn(arn: str, iam: Any) -> tuple[str, str, str]:
 
 def _policy_documents(iam: Any, kind: str, name: str) -> list[dict[str, Any]]:
     """Identity-based policies of a user (with its groups) or role: attached managed and inline."""
-    from urllib.parse import unquote
-
     def doc(value: Any) -> dict[str, Any]:
         return json.loads(unquote(value)) if isinstance(value, str) else dict(value)
 
@@ -476,40 +476,6 @@ def verify_permissions(
     return report
 
 
-# --- MLRun specifics -------------------------------------------------------------------------------
-def project_secret_notes(service: RegistryService, project_secret: Mapping[str, Any] | None,
-                         project: str) -> list[str]:
-    """Warnings about ``mlrun-project-secrets-<project>``'s AWS keys for ECR builds (see mlrun.md)."""
-    notes: list[str] = []
-    data = (project_secret or {}).get("data") or {}
-    has_id, has_key = "AWS_ACCESS_KEY_ID" in data, "AWS_SECRET_ACCESS_KEY" in data
-    name = f"mlrun-project-secrets-{project}"
-    if has_id != has_key:
-        notes.append(f"{name} has only one of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; set both or neither")
-    if has_id and has_key:
-        notes.append(f"{name} sets AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: MLRun removes them from the Kaniko "
-                     "build of ECR targets (they would conflict with the role), so the build uses "
-                     + (f"the server's AWS credentials secret ({service.aws_secret_name})" if service.has_credentials
-                        else "the cluster's IAM role")
-                     + "; they still reach the function's own pods")
-    elif not service.has_credentials:
-        notes.append(f"{name} has no AWS keys and the service has none: builds and pulls rely on the cluster's "
-                     "IAM role (instance profile or IRSA)")
-    return notes
-
-
-def project_secret_session(project_secret: Mapping[str, Any] | None, region: str) -> Any:
-    """A boto3 session from the project secret's AWS keys (None when it has none)."""
-    import boto3
-
-    data = (project_secret or {}).get("data") or {}
-    if "AWS_ACCESS_KEY_ID" not in data or "AWS_SECRET_ACCESS_KEY" not in data:
-        return None
-    key_id = base64.b64decode(data["AWS_ACCESS_KEY_ID"]).decode().strip()
-    secret = base64.b64decode(data["AWS_SECRET_ACCESS_KEY"]).decode().strip()
-    return boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region)
-
-
 def check_ecr(service: RegistryService) -> list[tuple[str, bool, str]]:
     """Doctor checks for ECR: identity, token, permissions. Each (name, ok, detail); never raises for
     an AWS answer (a failed check carries the one-line reason)."""
@@ -553,8 +519,6 @@ __all__ = [
     "ensure_repositories",
     "ensure_repository",
     "get_ecr_token",
-    "project_secret_notes",
-    "project_secret_session",
     "repositories_with_cache",
     "session",
     "verify_permissions",

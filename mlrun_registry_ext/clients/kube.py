@@ -1,4 +1,4 @@
-"""Kubernetes adapter: registry secrets and platform Deployments through the ``kubernetes`` client.
+"""Kubernetes client: registry secrets and platform Deployments through the ``kubernetes`` client.
 
 The client is imported inside functions (``import mlrun_registry_ext`` stays light). Configuration:
 in-cluster when running in a pod (``KUBERNETES_SERVICE_HOST`` and no ``KUBECONFIG``), else kubeconfig.
@@ -6,24 +6,34 @@ in-cluster when running in a pod (``KUBERNETES_SERVICE_HOST`` and no ``KUBECONFI
 Objects are exchanged as plain dicts (``_preload_content=False``), so what is sent is exactly the
 manifest built by :mod:`mlrun_registry_ext.core.credentials`. Errors become one line:
 403 names the verb, resource and namespace RBAC must allow; 409 conflicts are retried.
+
+The Deployment patches of :func:`apply_platform_config` are planned in
+:mod:`mlrun_registry_ext.core.platform_patch`; this module only reads the Deployments and sends them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.core.credentials import (
+from mlrun_registry_ext.core.credentials.k8s_secrets import (
+    AWS_CREDENTIALS_KEY,
     COPIED_FROM_ANNOTATION,
+    DOCKER_CONFIG_KEY,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
     is_managed,
     validate_namespace,
     validate_namespaces,
     validate_secret_name,
 )
+from mlrun_registry_ext.core.platform_config import platform_config
+from mlrun_registry_ext.core.platform_patch import Change, PlatformDiff, env_ops, registry_resources, resource_ops
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
 
 if TYPE_CHECKING:
@@ -278,8 +288,6 @@ def copy_manifest(source: Mapping[str, Any], namespace: str) -> dict[str, Any]:
         meta.pop(key, None)
     meta["namespace"] = namespace
     labels = dict(meta.get("labels") or {})
-    from mlrun_registry_ext.core.credentials import MANAGED_BY_LABEL, MANAGED_BY_VALUE
-
     labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
     meta["labels"] = labels
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
@@ -292,10 +300,6 @@ def copy_manifest(source: Mapping[str, Any], namespace: str) -> dict[str, Any]:
 
 def secret_summary(secret: Mapping[str, Any]) -> dict[str, Any]:
     """What ``secret show`` prints: metadata, type, keys, login hosts and users; never values."""
-    import base64
-
-    from mlrun_registry_ext.core.credentials import AWS_CREDENTIALS_KEY, DOCKER_CONFIG_KEY
-
     meta = secret.get("metadata") or {}
     data = secret.get("data") or {}
     out: dict[str, Any] = {
@@ -328,129 +332,12 @@ def secret_summary(secret: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _user_from_auth(auth: str | None) -> str | None:
-    import base64
-
     if not auth:
         return None
     try:
         return base64.b64decode(auth).decode().split(":", 1)[0]
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-# --- platform config applied -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Change:
-    deployment: str
-    container: str
-    field: str  # env NAME | resources.requests.cpu ...
-    old: str | None
-    new: str
-
-    def line(self) -> str:
-        old = "(unset)" if self.old is None else repr(self.old)
-        return f"deployment/{self.deployment} [{self.container}] {self.field}: {old} -> {self.new!r}"
-
-
-@dataclass
-class PlatformDiff:
-    namespace: str
-    dry_run: bool
-    changes: list[Change] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    applied: bool = False
-
-    def lines(self) -> list[str]:
-        out = [c.line() for c in self.changes]
-        out += [f"deployment/{m} not found in namespace {self.namespace}: skipped" for m in self.missing]
-        if not self.changes:
-            out.append("no changes")
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "dry_run": self.dry_run, "applied": self.applied,
-                "changes": [c.__dict__ for c in self.changes], "missing": self.missing}
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-
-def _pick_container(deployment: Mapping[str, Any], hints: Iterable[str]) -> tuple[int, dict[str, Any]]:
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    for hint in hints:
-        for index, container in enumerate(containers):
-            if container.get("name") == hint:
-                return index, container
-    return 0, containers[0]
-
-
-def _env_ops(deployment: Mapping[str, Any], env: Mapping[str, str], hints: Iterable[str],
-             name: str) -> tuple[list[dict[str, Any]], list[Change]]:
-    index, container = _pick_container(deployment, hints)
-    base = f"/spec/template/spec/containers/{index}"
-    current = container.get("env")
-    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{base}/name", "value": container["name"]}]
-    changes: list[Change] = []
-    if current is None:
-        ops.append({"op": "add", "path": f"{base}/env", "value": []})
-        current = []
-    by_name = {item.get("name"): (i, item) for i, item in enumerate(current)}
-    for key, value in env.items():
-        if key in by_name:
-            i, item = by_name[key]
-            if "valueFrom" not in item and item.get("value") == value:
-                continue
-            old = item.get("value") if "valueFrom" not in item else "(valueFrom)"
-            ops.append({"op": "test", "path": f"{base}/env/{i}/name", "value": key})
-            ops.append({"op": "replace", "path": f"{base}/env/{i}", "value": {"name": key, "value": value}})
-            changes.append(Change(name, container["name"], f"env {key}", old, value))
-        else:
-            ops.append({"op": "add", "path": f"{base}/env/-", "value": {"name": key, "value": value}})
-            changes.append(Change(name, container["name"], f"env {key}", None, value))
-    return (ops if changes else []), changes
-
-
-def _resource_ops(deployment: Mapping[str, Any], resources: Mapping[str, Mapping[str, str]],
-                  hints: Iterable[str], name: str) -> tuple[list[dict[str, Any]], list[Change]]:
-    index, container = _pick_container(deployment, hints)
-    base = f"/spec/template/spec/containers/{index}"
-    current = container.get("resources") or {}
-    ops: list[dict[str, Any]] = [{"op": "test", "path": f"{base}/name", "value": container["name"]}]
-    changes: list[Change] = []
-    if "resources" not in container:
-        ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
-    for section in ("requests", "limits"):
-        wanted = {k: str(v) for k, v in (resources.get(section) or {}).items() if v is not None}
-        if not wanted:
-            continue
-        have = current.get(section)
-        if have is None:
-            ops.append({"op": "add", "path": f"{base}/resources/{section}", "value": {}})
-            have = {}
-        for kind, value in wanted.items():
-            if have.get(kind) == value:
-                continue
-            ops.append({"op": "add", "path": f"{base}/resources/{section}/{kind}", "value": value})
-            changes.append(
-                Change(name, container["name"], f"resources.{section}.{kind}", have.get(kind), value))
-    return (ops if changes else []), changes
-
-
-def _registry_resources(value: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
-    """Accept ``{"requests":..,"limits":..}`` or ``{"deployment": name, "resources": {...}}``
-    (or a Kubernetes Deployment patch with ``spec.template.spec.containers[0].resources``)."""
-    if not value:
-        return None, {}
-    if "requests" in value or "limits" in value:
-        return None, dict(value)
-    if "resources" in value:
-        return value.get("deployment") or value.get("name"), dict(value["resources"] or {})
-    try:
-        containers = value["spec"]["template"]["spec"]["containers"]
-        name = (value.get("metadata") or {}).get("name")
-        return name, dict(containers[0].get("resources") or {})
-    except (KeyError, IndexError, TypeError):
-        return None, {}
 
 
 def apply_platform_config(
@@ -469,8 +356,6 @@ def apply_platform_config(
 
     Reads everything and computes the diff first; with ``dry_run`` nothing is written. Returns the diff.
     """
-    from mlrun_registry_ext.core.platform_config import platform_config
-
     validate_namespace(namespace)
     config = platform_config(resolved.service)
     kube = client or connect(kubeconfig)
@@ -485,21 +370,21 @@ def apply_platform_config(
             if deployment is None:
                 diff.missing.append(name)
                 continue
-            ops, changes = _env_ops(deployment, env, hints, name)
+            ops, changes = env_ops(deployment, env, hints, name)
             diff.changes.extend(changes)
             if ops:
                 plans.append((name, ops))
 
     plan_env(mlrun_deployments, dict(config.mlrun_env), ("mlrun-api", "mlrun-api-chief", "mlrun-api-worker"))
     plan_env(nuclio_deployments, dict(config.nuclio_env), ("nuclio-dashboard", "dashboard"))
-    reg_name, reg_resources = _registry_resources(getattr(config, "registry_resources", None))
+    reg_name, reg_resources = registry_resources(getattr(config, "registry_resources", None))
     if reg_resources:
         for name in ([reg_name] if reg_name else list(registry_deployments)):
             deployment = kube.get_deployment(namespace, name)
             if deployment is None:
                 diff.missing.append(name)
                 continue
-            ops, changes = _resource_ops(deployment, reg_resources, ("docker-registry", "registry"), name)
+            ops, changes = resource_ops(deployment, reg_resources, ("docker-registry", "registry"), name)
             diff.changes.extend(changes)
             if ops:
                 plans.append((name, ops))

@@ -15,14 +15,20 @@ default credential chain. ``dry_run=True`` builds the manifests without a cluste
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.clients.aws import ensure_repositories, get_ecr_token, verify_permissions
+from mlrun_registry_ext.clients.kube import ApplyResult, connect, copy_manifest, ensure_namespace_value, secret_summary
 from mlrun_registry_ext.core import credentials as core
 from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.resolution import resolve_registry
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
+from mlrun_registry_ext.features.mlrun_hooks import _project_functions
 
 __all__ = [
     "SecretReport",
@@ -32,6 +38,8 @@ __all__ = [
     "ecr_policy",
     "ecr_refresh_cronjob",
     "ensure_ecr_repositories",
+    "project_secret_notes",
+    "project_secret_session",
     "refresh_ecr_pull_secret",
     "registry_secret_manifests",
     "show_registry_secret",
@@ -52,8 +60,6 @@ def _service(registry: Any = None, **overrides: Any) -> RegistryService:
                                       f"{type(registry).__name__}")
     if base is not None and not overrides:
         return base
-    from mlrun_registry_ext.core.resolution import resolve_registry
-
     return resolve_registry(service=base, **overrides).service
 
 
@@ -78,8 +84,6 @@ class SecretReport:
 
 
 def _namespaces(namespace: str | None, to: Iterable[str] | str | None) -> tuple[str, list[str]]:
-    from mlrun_registry_ext.clients.kube import ensure_namespace_value
-
     if isinstance(to, str):
         to = [to]
     targets = core.validate_namespaces(to or [], "to")
@@ -113,8 +117,6 @@ def registry_secret_manifests(
         if plan.docker_config:
             token = ecr_token
             if token is None and fetch_ecr_token:
-                from mlrun_registry_ext.clients.aws import get_ecr_token
-
                 fetched = get_ecr_token(service)
                 token = fetched.token
                 expires = fetched.expires_iso()
@@ -163,8 +165,6 @@ def apply_registry_secret(
     Everything is validated and built before the first write (bad input leaves the cluster untouched).
     ``ecr_token`` is an ECR authorization token obtained elsewhere (default: boto3 fetches one).
     """
-    from mlrun_registry_ext.clients.kube import copy_manifest
-
     main, targets = _namespaces(namespace, to)
     first, notes = registry_secret_manifests(registry, namespace=main, secret_name=secret_name,
                                              login_url=login_url, options=options, ecr_token=ecr_token,
@@ -176,8 +176,6 @@ def apply_registry_secret(
         manifests += [_readdress(m, ns, copy_manifest) for m in first if m["type"] == core.DOCKER_CONFIG_TYPE]
     report = SecretReport(manifests=manifests, notes=notes, dry_run=dry_run)
     if dry_run:
-        from mlrun_registry_ext.clients.kube import ApplyResult
-
         report.results = [ApplyResult(m["metadata"]["namespace"], m["metadata"]["name"], "would-apply")
                           for m in manifests]
         return report
@@ -193,8 +191,6 @@ def _readdress(manifest: Mapping[str, Any], namespace: str, copier: Any) -> dict
 
 
 def _kube(kubeconfig: str | None) -> Any:
-    from mlrun_registry_ext.clients.kube import connect
-
     return connect(kubeconfig)
 
 
@@ -208,8 +204,6 @@ def show_registry_secret(
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Summaries (type, keys, login hosts, users; never values) of the service's secrets in ``namespace``."""
-    from mlrun_registry_ext.clients.kube import secret_summary
-
     main, _ = _namespaces(namespace, None)
     names = _secret_names(registry, secret_name, overrides)
     kube = client or _kube(kubeconfig)
@@ -266,8 +260,6 @@ def delete_registry_secret(
     **overrides: Any,
 ) -> SecretReport:
     """Delete the service's secret(s) in ``namespace`` and ``to`` — only those this package manages."""
-    from mlrun_registry_ext.clients.kube import ApplyResult
-
     main, targets = _namespaces(namespace, to)
     names = _secret_names(registry, secret_name, overrides)
     report = SecretReport(dry_run=dry_run)
@@ -279,6 +271,40 @@ def delete_registry_secret(
         for name in names:
             report.results.append(kube.delete_secret(ns, name))
     return report
+
+
+# --- MLRun project secrets ----------------------------------------------------------------------------
+def project_secret_notes(service: RegistryService, project_secret: Mapping[str, Any] | None,
+                         project: str) -> list[str]:
+    """Warnings about ``mlrun-project-secrets-<project>``'s AWS keys for ECR builds (see mlrun.md)."""
+    notes: list[str] = []
+    data = (project_secret or {}).get("data") or {}
+    has_id, has_key = "AWS_ACCESS_KEY_ID" in data, "AWS_SECRET_ACCESS_KEY" in data
+    name = core.PROJECT_SECRET_PREFIX + project
+    if has_id != has_key:
+        notes.append(f"{name} has only one of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; set both or neither")
+    if has_id and has_key:
+        notes.append(f"{name} sets AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: MLRun removes them from the Kaniko "
+                     "build of ECR targets (they would conflict with the role), so the build uses "
+                     + (f"the server's AWS credentials secret ({service.aws_secret_name})" if service.has_credentials
+                        else "the cluster's IAM role")
+                     + "; they still reach the function's own pods")
+    elif not service.has_credentials:
+        notes.append(f"{name} has no AWS keys and the service has none: builds and pulls rely on the cluster's "
+                     "IAM role (instance profile or IRSA)")
+    return notes
+
+
+def project_secret_session(project_secret: Mapping[str, Any] | None, region: str) -> Any:
+    """A boto3 session from the project secret's AWS keys (None when it has none)."""
+    import boto3  # heavy: only when a project secret is really used
+
+    data = (project_secret or {}).get("data") or {}
+    if "AWS_ACCESS_KEY_ID" not in data or "AWS_SECRET_ACCESS_KEY" not in data:
+        return None
+    key_id = base64.b64decode(data["AWS_ACCESS_KEY_ID"]).decode().strip()
+    secret = base64.b64decode(data["AWS_SECRET_ACCESS_KEY"]).decode().strip()
+    return boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region)
 
 
 # --- ECR ---------------------------------------------------------------------------------------------
@@ -307,8 +333,6 @@ def _function_kinds(functions: Any) -> dict[str, str]:
     if isinstance(functions, str):
         functions = [functions]
     if hasattr(functions, "spec") and hasattr(functions, "metadata"):  # an MLRun project
-        from mlrun_registry_ext.features.mlrun_hooks import _project_functions
-
         return {name: getattr(fn, "kind", "job") or "job" for name, fn in _project_functions(functions).items()}
     out: dict[str, str] = {}
     for item in functions:
@@ -321,8 +345,6 @@ def ecr_repositories_for(registry: Any = None, *, project: str | None = None, fu
                          tag: str | None = None, **overrides: Any) -> list[str]:
     """The repositories the push targets of ``project``'s ``functions`` need (the project image when no
     function is named)."""
-    from mlrun_registry_ext.core.targets import project_image_target, push_target
-
     service = _ecr_service(registry, overrides)
     kinds = _function_kinds(functions)
     if kinds and not project:
@@ -351,8 +373,6 @@ def ensure_ecr_repositories(
     **overrides: Any,
 ) -> list[Any]:
     """Create what the targets need, plus ``<repo>/cache``; existing repositories are success."""
-    from mlrun_registry_ext.clients.aws import ensure_repositories
-
     service = _ecr_service(registry, overrides)
     repos = list(repositories)
     if project or functions:
@@ -376,8 +396,6 @@ def verify_ecr_permissions(
 ) -> Any:
     """Simulate the caller's rights against the policy; with ``project`` (and a cluster) also check the
     project secrets ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` and MLRun's role/key conflict."""
-    from mlrun_registry_ext.clients.aws import project_secret_notes, verify_permissions
-
     service = _ecr_service(registry, overrides)
     report = verify_permissions(service, prefix=prefix)
     if project:
@@ -413,8 +431,6 @@ def refresh_ecr_pull_secret(
     if plan.docker_config is None:
         raise ConfigError("secret_name", "ECR on the IAM role: name the pull secret to refresh (secret_name)")
     main, targets = _namespaces(namespace, to)
-    from mlrun_registry_ext.clients.aws import get_ecr_token
-
     token = get_ecr_token(service)
     login = core.docker_login(service, ecr_token=token.token)
     manifests = [core.docker_config_secret(plan.docker_config, ns, login, service=service,
@@ -424,8 +440,6 @@ def refresh_ecr_pull_secret(
                           notes=[f"token valid until {token.expires_iso()}"
                                  + (" (from the shared cache)" if token.from_cache else "")])
     if dry_run:
-        from mlrun_registry_ext.clients.kube import ApplyResult
-
         report.results = [ApplyResult(ns, plan.docker_config, "would-apply") for ns in [main, *targets]]
         return report
     kube = client or _kube(kubeconfig)

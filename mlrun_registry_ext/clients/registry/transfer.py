@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -34,12 +35,12 @@ from mlrun_registry_ext.clients.registry.client import (
 )
 from mlrun_registry_ext.clients.transport import Response, StallDeadline, TransportError, TransportTimeout
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT, Manifest
+from mlrun_registry_ext.core.providers import Provider, ProviderRules
 from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import RegistryAPIError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
-    from mlrun_registry_ext.core.providers import ProviderRules
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,8 +95,6 @@ class RetryPolicy:
     def delay(self, attempt: int, exc: BaseException) -> float:
         if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
             return min(self.max_delay, exc.retry_after)
-        import random
-
         return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
 
     @staticmethod
@@ -259,8 +258,6 @@ class RegistryEndpoint:
         """Whether a mount of a blob into its own repository can stand in for the HEAD before an upload:
         201 when the blob is there, else the upload session the copy needs anyway (one request, not
         two). Not where mounts are refused or ignored, nor on ECR, where mounting is opt-in."""
-        from mlrun_registry_ext.core.providers import Provider
-
         ecr = self.rules is not None and self.rules.provider is Provider.ECR
         return not (self.mounts_refused or self.mounts_ignored or ecr)
 
