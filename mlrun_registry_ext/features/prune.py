@@ -843,7 +843,7 @@ class EcrInventory:
 def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion], jobs: int = 4) -> list[str]:
     """``DELETE`` each manifest by digest (parents before children within a repository; repositories in
     parallel). A registry without delete (405/UNSUPPORTED) stops the run: everything left is kept."""
-    from mlrun_registry_ext.clients.registry.errors import DeniedError, UnauthorizedError, UnsupportedError
+    from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
 
     warnings: list[str] = []
     refused = threading.Event()
