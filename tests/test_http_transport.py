@@ -16,7 +16,8 @@ from typing import ClassVar
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.clients.registry.client import RegistryClient, RegistryConnectionError
+from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.errors import RegistryConnectionError
 from mlrun_registry_ext.clients.transport import Transport, TransportError
 from mlrun_registry_ext.errors import RegistryAPIError
 from tests.support.registry import RunningRegistry, free_port

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlrun_registry_ext.clients.registry.client import NotFoundError, RegistryHTTPError, TooManyRequestsError
+from mlrun_registry_ext.clients.registry.errors import NotFoundError, RegistryHTTPError, TooManyRequestsError
 from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
 from mlrun_registry_ext.core.manifest import (
     DOCKER_LIST,

@@ -19,10 +19,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.clients.registry.client import (
-    RegistryClient,
-    RegistryConnectionError,
-)
+from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.errors import RegistryConnectionError
 from mlrun_registry_ext.clients.transport import (
     MAX_BODY,
     BodyTooLarge,

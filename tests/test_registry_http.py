@@ -16,19 +16,18 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr
 
-from mlrun_registry_ext.clients.registry.client import (
-    PUSH,
+from mlrun_registry_ext.clients.registry.challenge import parse_www_authenticate
+from mlrun_registry_ext.clients.registry.client import PUSH, RegistryClient
+from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
     NameUnknownError,
     NotARegistryError,
-    RegistryClient,
     RegistryConnectionError,
     RegistryTimeoutError,
     RegistryTLSError,
     TooManyRequestsError,
     UnauthorizedError,
     UnsupportedError,
-    parse_www_authenticate,
 )
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES
 from mlrun_registry_ext.errors import RegistryAPIError

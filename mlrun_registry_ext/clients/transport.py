@@ -5,7 +5,7 @@ Why not httpx: a registry copy is a few hundred small requests and a few large s
 2-core machine httpx cost ~1.5 ms of CPU per request and ~70 ms to import, and moved every 64 KiB
 of a blob through four copies; ``http.client`` costs a fraction of that per request and
 ``readinto`` fills the caller's buffer straight from the socket. The registry protocol (auth,
-errors, retries) lives in :mod:`registry_http`; this module only moves bytes.
+errors, retries) lives in :mod:`.registry.client`; this module only moves bytes.
 
 Errors are :class:`TransportError` (with the socket, DNS or TLS error as its ``__cause__``) or
 :class:`TransportTimeout`; an HTTP error status is a normal :class:`Response`.
@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, url_origin
+from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, split_host_port, url_origin
 from mlrun_registry_ext.errors import ConfigError
 
 Body = bytes | Iterable[bytes | memoryview] | None
@@ -519,8 +519,6 @@ def no_proxy_matches(no_proxy: str, host: str, port: int | None = None) -> bool:
         want_port: int | None = None
         if entry.startswith("[") or entry.count(":") == 1:
             try:
-                from mlrun_registry_ext.core.origin import split_host_port
-
                 entry, want_port = split_host_port(entry)
             except ValueError:
                 continue

@@ -1,1 +1,40 @@
-"""The registry client: transport-level requests, auth challenges, TLS diagnosis, and blob/manifest transfer."""
+"""The registry client: Docker Registry HTTP API v2 requests, auth challenges, TLS diagnosis, transfers.
+
+- :mod:`.client`: :class:`RegistryClient`, the requests (ping, auth, push/pull probes, manifests, tags);
+- :mod:`.errors`: its exception types (:class:`RegistryHTTPError` and :class:`RegistryConnectionError` families);
+- :mod:`.challenge`: the ``WWW-Authenticate`` parser;
+- :mod:`.tls`: why a connection failed (handshake, proxy tunnel, DNS), shared with the doctor;
+- :mod:`.transfer`: blob and manifest copies for the migration.
+
+The package exports the client and its exceptions; everything else is imported from its module.
+"""
+
+from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.errors import (
+    DeniedError,
+    NameUnknownError,
+    NotARegistryError,
+    NotFoundError,
+    RegistryConnectionError,
+    RegistryHTTPError,
+    RegistryTimeoutError,
+    RegistryTLSError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnsupportedError,
+)
+
+__all__ = [
+    "DeniedError",
+    "NameUnknownError",
+    "NotARegistryError",
+    "NotFoundError",
+    "RegistryClient",
+    "RegistryConnectionError",
+    "RegistryHTTPError",
+    "RegistryTLSError",
+    "RegistryTimeoutError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "UnsupportedError",
+]

@@ -4,7 +4,10 @@ It is the one place that talks to registries, so the doctor and the migration en
 TLS rules (system store or an explicit CA bundle, never a silent plain-HTTP fallback), the same
 401 -> challenge -> token -> retry dance, and the same typed errors. Secrets stay in ``SecretStr``
 until the moment an ``Authorization`` header is built; messages never carry them. Bytes move through
-:mod:`http_transport` (the standard library's ``http.client``, pooled).
+:mod:`~mlrun_registry_ext.clients.transport` (the standard library's ``http.client``, pooled).
+
+Beside it: :mod:`.errors` (the exception types), :mod:`.challenge` (the ``WWW-Authenticate`` parser)
+and :mod:`.tls` (why a connection failed, shared with the doctor).
 """
 
 from __future__ import annotations
@@ -17,22 +20,33 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
+from mlrun_registry_ext.clients.registry.errors import (
+    DeniedError,
+    NameUnknownError,
+    NotARegistryError,
+    NotFoundError,
+    RegistryHTTPError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnsupportedError,
+)
+from mlrun_registry_ext.clients.registry.tls import connection_error, is_loopback
 from mlrun_registry_ext.clients.transport import (
     MAX_ERROR_BODY,
-    BodyTooLarge,
     Deadline,
     Response,
     Transport,
     TransportError,
-    TransportTimeout,
     tls_context,
 )
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT
-from mlrun_registry_ext.core.origin import host_name, registry_origin, same_origin
+from mlrun_registry_ext.core.origin import registry_origin, same_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
@@ -40,11 +54,6 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
 
 log = logging.getLogger(__name__)
-
-CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_CA_BUNDLE"
-CA_HINT = f"set {CA_BUNDLE_ENV} or the service's ca_bundle"
-
-#: What a manifest HEAD/GET accepts: single-platform manifests and multi-platform indexes, both flavours.
 
 PULL = ("pull",)
 PUSH = ("pull", "push")
@@ -58,276 +67,6 @@ MAX_TOKEN_BODY = 1 << 20
 #: newline, a space) would be refused by http.client with the whole header, token included, in its
 #: message, or worse, end the header early.
 B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-
-
-# --- errors ------------------------------------------------------------------------------------
-class RegistryHTTPError(RegistryAPIError):
-    """The registry answered with an HTTP error; ``code`` is the distribution error code when given."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        host: str = "",
-        repository: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.host = host
-        self.repository = repository
-
-
-class UnauthorizedError(RegistryHTTPError):
-    """Credentials missing or rejected (401 / ``UNAUTHORIZED``)."""
-
-
-class DeniedError(RegistryHTTPError):
-    """Authenticated, but the action is not allowed (403 / ``DENIED`` / a token without the action)."""
-
-
-class NotFoundError(RegistryHTTPError):
-    """404: manifest, blob or path unknown."""
-
-
-class NameUnknownError(NotFoundError):
-    """``NAME_UNKNOWN``: the repository does not exist (ECR and friends need it created first)."""
-
-
-class TooManyRequestsError(RegistryHTTPError):
-    """429 / ``TOOMANYREQUESTS``; ``retry_after`` is in seconds when the registry said."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class UnsupportedError(RegistryHTTPError):
-    """405 / ``UNSUPPORTED``: e.g. a read-only registry refusing a push."""
-
-
-class NotARegistryError(RegistryHTTPError):
-    """``GET /v2/`` did not answer like a Docker Registry v2 API (e.g. 404)."""
-
-
-class RegistryConnectionError(RegistryAPIError):
-    """No HTTP answer: DNS, refused connection, TLS or timeout. ``kind`` says which."""
-
-    def __init__(self, message: str, *, kind: str, host: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.host = host
-
-
-class RegistryTLSError(RegistryConnectionError):
-    """The TLS handshake failed; ``kind`` is unknown-authority, hostname-mismatch, expired, not-tls or tls."""
-
-
-class RegistryTimeoutError(RegistryConnectionError):
-    """The registry did not answer within the timeout."""
-
-
-# --- WWW-Authenticate ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Challenge:
-    """One ``WWW-Authenticate`` challenge: lower-case ``scheme`` and its parameters (lower-case keys)."""
-
-    scheme: str
-    params: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def realm(self) -> str | None:
-        return self.params.get("realm")
-
-    @property
-    def service(self) -> str | None:
-        return self.params.get("service")
-
-    @property
-    def scope(self) -> str | None:
-        return self.params.get("scope")
-
-    @property
-    def error(self) -> str | None:
-        return self.params.get("error")
-
-
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def parse_www_authenticate(value: str) -> list[Challenge]:
-    """Parse a ``WWW-Authenticate`` value (RFC 9110) into challenges.
-
-    Handles several challenges in one header, quoted strings with commas and backslash escapes,
-    whitespace around ``=`` and unquoted values. Token68 credentials (no ``=``) are not kept: no
-    registry scheme uses them.
-    """
-    challenges: list[Challenge] = []
-    i, n = 0, len(value)
-
-    def skip(chars: str) -> None:
-        nonlocal i
-        while i < n and value[i] in chars:
-            i += 1
-
-    def token() -> str:
-        nonlocal i
-        start = i
-        while i < n and value[i] in _TOKEN_CHARS:
-            i += 1
-        return value[start:i]
-
-    def quoted() -> str:
-        nonlocal i
-        i += 1  # opening quote
-        out: list[str] = []
-        while i < n and value[i] != '"':
-            if value[i] == "\\" and i + 1 < n:
-                i += 1
-            out.append(value[i])
-            i += 1
-        i += 1  # closing quote (or the end of a truncated header)
-        return "".join(out)
-
-    while i < n:
-        skip(" \t,")
-        scheme = token()
-        if not scheme:
-            i += 1  # a stray character: skip it rather than fail on a sloppy server
-            continue
-        params: dict[str, str] = {}
-        while i < n:
-            skip(" \t")
-            mark = i
-            name = token()
-            skip(" \t")
-            if not name or i >= n or value[i] != "=":
-                i = mark  # not a parameter: the next challenge's scheme (or a token68) starts here
-                break
-            i += 1
-            skip(" \t")
-            params[name.lower()] = quoted() if i < n and value[i] == '"' else token()
-            skip(" \t")
-            if i < n and value[i] == ",":
-                i += 1
-                continue
-            break
-        challenges.append(Challenge(scheme.lower(), params))
-    return challenges
-
-
-def _challenges(response: Response) -> list[Challenge]:
-    found: list[Challenge] = []
-    for value in response.headers.get_all("www-authenticate") or []:
-        found.extend(parse_www_authenticate(value))
-    return found
-
-
-def _preferred(challenges: Sequence[Challenge]) -> Challenge | None:
-    """Bearer over Basic (Bearer scopes say what is allowed); ``None`` when neither is offered."""
-    by_scheme = {c.scheme: c for c in challenges}
-    return by_scheme.get("bearer") or by_scheme.get("basic")
-
-
-# --- TLS ---------------------------------------------------------------------------------------------
-_UNKNOWN_AUTHORITY = {2, 18, 19, 20, 21}
-_HOSTNAME_MISMATCH = {62, 64}
-_EXPIRED = 10
-_NOT_YET_VALID = 9
-
-
-def describe_tls_error(exc: BaseException, host: str, ca_bundle: str | None) -> tuple[str, str]:
-    """``(kind, one-line message)`` for a failed handshake, naming the fix a person can apply."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        code = exc.verify_code
-        if code in _UNKNOWN_AUTHORITY:
-            where = " (the configured CA bundle does not sign it)" if ca_bundle else ""
-            return "unknown-authority", f"certificate is signed by an unknown authority{where}: {CA_HINT}"
-        if code in _HOSTNAME_MISMATCH:
-            return "hostname-mismatch", (
-                f"certificate does not match {host_name(host)}: "
-                f"{exc.verify_message}; use the name the certificate was issued for"
-            )
-        if code == _EXPIRED:
-            return "expired", f"certificate of {host} has expired; the registry must renew it"
-        if code == _NOT_YET_VALID:
-            return "not-yet-valid", f"certificate of {host} is not valid yet; check the clocks"
-        return "tls", f"certificate of {host} was rejected: {exc.verify_message}"
-    reason = getattr(exc, "reason", None) or str(exc)
-    if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
-        return "not-tls", (
-            f"{host} does not speak TLS (plain HTTP?); set insecure: true only if the "
-            "registry is meant to be reached without TLS"
-        )
-    return "tls", f"TLS handshake with {host} failed: {reason}"
-
-
-def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def connection_error(
-    exc: TransportError, host: str, ca_bundle: str | None, timeout: float
-) -> RegistryConnectionError:
-    """Classify a transport error from its cause chain: DNS, refused, TLS, timeout."""
-    if isinstance(exc, TransportTimeout):
-        detail = exc.detail if exc.detail != "did not answer in time" else f"did not answer within {timeout:.2g} s"
-        return RegistryTimeoutError(f"{host} {detail}", kind="timeout", host=host)
-    if isinstance(exc, BodyTooLarge):
-        return RegistryConnectionError(f"{host}: {exc}", kind="too-large", host=host)
-    if exc.proxy:  # the proxy failed (refused, unknown name, would not open the tunnel): say so
-        for cause in _cause_chain(exc):
-            if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
-                return RegistryConnectionError(
-                    f"cannot resolve the proxy {exc.proxy}: {cause.strerror}", kind="proxy", host=host
-                )
-            if isinstance(cause, ConnectionRefusedError):
-                return RegistryConnectionError(
-                    f"the proxy {exc.proxy} refused the connection (check HTTPS_PROXY/HTTP_PROXY)",
-                    kind="proxy", host=host,
-                )
-            if isinstance(cause, OSError) and str(cause).startswith("Tunnel connection failed"):
-                answer = str(cause).removeprefix("Tunnel connection failed: ")[:100]
-                return RegistryConnectionError(
-                    f"cannot reach {host} through the proxy {exc.proxy}: the proxy would not open a tunnel "
-                    f"({answer})", kind="proxy", host=host
-                )
-        return RegistryConnectionError(f"cannot reach {host} through the proxy {exc.proxy}: {exc}", kind="proxy",
-                                       host=host)
-    for cause in _cause_chain(exc):
-        if isinstance(cause, ssl.SSLError):
-            kind, message = describe_tls_error(cause, host, ca_bundle)
-            return RegistryTLSError(message, kind=kind, host=host)
-        if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
-            return RegistryConnectionError(
-                f"cannot resolve {host_name(host)}: {cause.strerror}", kind="dns", host=host
-            )
-        if isinstance(cause, ConnectionRefusedError):
-            return RegistryConnectionError(
-                f"{host} refused the connection (nothing listens on that port)", kind="refused", host=host
-            )
-    return RegistryConnectionError(
-        f"cannot reach {host}: {type(exc).__name__}: {exc}", kind="network", host=host
-    )
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        import ipaddress
-
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -561,7 +300,7 @@ class RegistryClient:
         )
         if response.status_code != 401 or not own or not rewindable:
             return response
-        challenge = _preferred(_challenges(response))
+        challenge = preferred(response_challenges(response))
         if challenge is None:
             return response
         retry_auth = self._auth_for(challenge, scopes, timeout, refresh=True)
@@ -743,7 +482,7 @@ class RegistryClient:
         who = f"user {self.username}" if self.username else "anonymous access"
         denied = f"{who} is not allowed to {_verb(response)} {repository or path} on {self.host}"
         if status == 401 or code == "UNAUTHORIZED":
-            challenge = _preferred(_challenges(response))
+            challenge = preferred(response_challenges(response))
             # A Bearer token fetched with accepted credentials but refused: a permission, not a password.
             if (challenge is not None and challenge.error == "insufficient_scope") or (
                 self.has_credentials and self._challenge is not None and self._challenge.scheme == "bearer"
@@ -775,7 +514,7 @@ class RegistryClient:
             self._anonymous_ok = True
             return PingResult(200, None, api_version)
         if response.status_code == 401:
-            challenge = _preferred(_challenges(response))
+            challenge = preferred(response_challenges(response))
             if challenge is not None:
                 self._remember(challenge)
                 return PingResult(401, challenge, api_version)
@@ -948,8 +687,6 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

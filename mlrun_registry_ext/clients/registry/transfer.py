@@ -20,12 +20,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from mlrun_registry_ext.clients.registry.client import (
-    PULL,
-    PUSH,
+from mlrun_registry_ext.clients.registry.client import PULL, PUSH, RegistryClient
+from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
     NameUnknownError,
-    RegistryClient,
     RegistryConnectionError,
     RegistryHTTPError,
     RegistryTimeoutError,

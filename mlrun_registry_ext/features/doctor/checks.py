@@ -1,17 +1,17 @@
-"""Doctor: prove a registry works (reachable, trusted, credentials, push and pull) before a build needs it.
+"""The doctor's checks for one registry service, in the order a push meets them.
 
-Builds fail late and obscurely when a registry is wrong (a Kaniko pod times out or gets ``DENIED``
-minutes in). The doctor runs the same steps a push does, one check each, so the first failing
-check names the cause. Nothing is pushed: push rights are proven by opening a blob upload and
-cancelling it. ``timeout`` bounds the whole run (wall time, not per read: asking the MLRun API and
-Nuclio, then every check shares it), and several registries are checked concurrently, so the doctor
-is over within the timeout (plus :data:`GRACE`) whatever a peer does. Through ``HTTPS_PROXY`` the
-DNS and TCP checks are the proxy's, and the TLS check runs through its CONNECT tunnel, as a build would.
+Configuration, then the network chain (DNS, TCP, TLS, ``/v2/``, authentication), then push and pull
+rights on the repository MLRun would push to, then the provider's extras (ECR's AWS side, the
+cluster's pull secret, the on-cluster warning). Each check returns an :data:`~.runner.Outcome` and runs
+under the deadline runner (:mod:`.runner`); what a check learns (addresses, the client, whether it
+authenticated) is kept for the next. Through ``HTTPS_PROXY`` the DNS and TCP checks are the proxy's and
+the TLS check shakes hands inside its CONNECT tunnel. TLS failures are described by
+:mod:`mlrun_registry_ext.clients.registry.tls`, the same words the registry client uses.
 """
 
 from __future__ import annotations
 
-import html
+import http.client
 import ipaddress
 import logging
 import os
@@ -19,229 +19,49 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
 
+from mlrun_registry_ext.clients.aws import check_ecr
+from mlrun_registry_ext.clients.kube import connect, ensure_namespace_value
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.errors import (
+    DeniedError,
+    NameUnknownError,
+    UnauthorizedError,
+    UnsupportedError,
+)
+from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
+from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.resolution import ON_CLUSTER_WARNING
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
+from mlrun_registry_ext.features.doctor.render import (
+    API,
+    AUTH,
+    CONFIGURATION,
+    DNS,
+    ECR,
+    ON_CLUSTER,
+    PULL,
+    PULL_SECRET,
+    PUSH,
+    TCP,
+    TLS,
+    VERSION_GATES,
+    Check,
+    RegistryReport,
+)
+from mlrun_registry_ext.features.doctor.runner import Outcome, _Budget, _Running
+from mlrun_registry_ext.features.version_gate import check_version_gates
 
 log = logging.getLogger(__name__)
 
-Severity = Literal["info", "warning", "error"]
 DOCTOR_IMAGE = "mlrun-registry-doctor"
-#: Slack on top of ``timeout`` before an unresponsive check is abandoned (its own timeouts fire first).
-GRACE = 0.1
-
-CONFIGURATION = "configuration"
-VERSION_GATES = "version gates"
-DNS = "DNS resolution"
-TCP = "TCP connect"
-TLS = "TLS handshake"
-API = "registry API (/v2/)"
-AUTH = "authentication"
-PUSH = "push permission"
-PULL = "pull permission"
-ECR = "ECR (AWS)"
-ON_CLUSTER = "on-cluster registry"
-PULL_SECRET = "pull secret in cluster"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One step's outcome. ``ran`` is False when an earlier failure (or the set-up) made it moot."""
-
-    name: str
-    ok: bool
-    detail: str
-    seconds: float = 0.0
-    severity: Severity = "info"
-    service: str = ""
-    ran: bool = True
-
-    @property
-    def status(self) -> str:
-        if not self.ran:
-            return "skip"
-        if not self.ok:
-            return "fail"
-        return "warn" if self.severity == "warning" else "pass"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "detail": self.detail,
-            "seconds": round(self.seconds, 4),
-            "severity": self.severity,
-            "status": self.status,
-            "ran": self.ran,
-            "service": self.service,
-        }
-
-
-@dataclass
-class RegistryReport:
-    """The checks of one registry service, in the order they ran."""
-
-    service: RegistryService
-    checks: list[Check] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.service.name,
-            "url": self.service.url,
-            "provider": self.service.provider.value,
-            "ok": self.ok,
-            "seconds": round(self.seconds, 4),
-            "failed": [c.name for c in self.checks if not c.ok and c.ran],
-        }
-
-
-@dataclass
-class DoctorReport:
-    """All registries' checks. ``ok`` is True only when every check passed (warnings pass)."""
-
-    registries: list[RegistryReport]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.registries)
-
-    @property
-    def checks(self) -> list[Check]:
-        return [c for r in self.registries for c in r.checks]
-
-    @property
-    def configuration_failed(self) -> bool:
-        """True when a service's configuration itself is invalid (the CLI exits 2, like a ConfigError)."""
-        return any(c.name == CONFIGURATION and not c.ok for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checks": [c.to_dict() for c in self.checks],
-            "registries": [r.to_dict() for r in self.registries],
-        }
-
-    def __repr__(self) -> str:
-        failed = [f"{c.service}: {c.name}" for c in self.checks if not c.ok and c.ran]
-        names = [r.service.name for r in self.registries]
-        return f"DoctorReport(ok={self.ok}, registries={names}, failed={failed})"
-
-    def __str__(self) -> str:
-        lines: list[str] = []
-        for registry in self.registries:
-            lines.append(
-                f"registry {registry.service.name} ({registry.service.scheme}://{registry.service.url}, "
-                f"{registry.service.provider.value}): {'OK' if registry.ok else 'FAILED'} "
-                f"in {registry.seconds:.2f} s"
-            )
-            width = max((len(c.name) for c in registry.checks), default=0)
-            lines.extend(
-                f"  {c.status.upper():4}  {c.name:{width}}  {c.seconds:6.3f} s  {c.detail}"
-                for c in registry.checks
-            )
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        colours = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#6e7781"}
-        rows = "".join(
-            f"<tr><td>{html.escape(c.service)}</td><td>{html.escape(c.name)}</td>"
-            f"<td style='color:{colours[c.status]};font-weight:bold'>{c.status.upper()}</td>"
-            f"<td style='text-align:right'>{c.seconds:.3f} s</td>"
-            f"<td style='text-align:left'>{html.escape(c.detail)}</td></tr>"
-            for c in self.checks
-        )
-        return (
-            f"<table><caption>Registry doctor: <b>{'OK' if self.ok else 'FAILED'}</b></caption>"
-            "<tr><th>registry</th><th>check</th><th>status</th><th>time</th><th>detail</th></tr>"
-            f"{rows}</table>"
-        )
-
-    def __rich__(self) -> Any:
-        """A rich table (rich is imported only when a console renders the report)."""
-        from rich.table import Table
-
-        styles = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
-        several = len(self.registries) > 1
-        table = Table(title=f"Registry doctor: {'OK' if self.ok else 'FAILED'}", title_justify="left")
-        if several:
-            table.add_column("registry")
-        table.add_column("check")
-        table.add_column("status")
-        table.add_column("time", justify="right")
-        table.add_column("detail", overflow="fold")
-        for check in self.checks:
-            cells = [
-                check.name,
-                f"[{styles[check.status]}]{check.status.upper()}[/]",
-                f"{check.seconds:.3f} s",
-                check.detail,
-            ]
-            table.add_row(*([check.service] if several else []), *cells)
-        return table
-
-
-# --- running checks with a hard time bound -------------------------------------------------------
-Outcome = tuple[bool, str, Severity]
-
-
-class _Budget:
-    """The time left for one check: every network step inside it gets at most this."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return max(0.01, self.end - time.monotonic())
-
-
-class _Running:
-    """A check running in a daemon thread; :meth:`outcome` waits at most until its deadline.
-
-    So no check exceeds ``timeout`` (plus :data:`GRACE`) even when a peer drips bytes; an abandoned
-    thread ends on its own (its socket timeouts use the same budget) and its result is ignored.
-    """
-
-    def __init__(self, fn: Callable[[_Budget], Outcome], timeout: float) -> None:
-        self.started = time.monotonic()
-        self.finished: float | None = None
-        self.timeout = timeout
-        self._box: list[Outcome | BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(fn, _Budget(timeout)), daemon=True, name="registry-doctor-check"
-        )
-        self._thread.start()
-
-    def _run(self, fn: Callable[[_Budget], Outcome], budget: _Budget) -> None:
-        try:
-            self._box.append(fn(budget))
-        except BaseException as exc:  # re-raised in the caller's thread by outcome()
-            self._box.append(exc)
-        self.finished = time.monotonic()
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-    def outcome(self) -> Outcome:
-        self._thread.join(max(0.0, self.started + self.timeout + GRACE - time.monotonic()))
-        if not self._box:
-            return False, f"no answer within {self.timeout:g} s", "error"
-        result = self._box[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
 
 
 def doctor_repository(service: RegistryService) -> str:
@@ -268,9 +88,6 @@ class _RegistryDoctor:
 
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
                  end: float | None = None) -> None:
-        from mlrun_registry_ext.clients.registry import client as registry_http
-
-        self.http = registry_http
         self.platform = platform
         self.service = service
         self.timeout = timeout
@@ -279,7 +96,7 @@ class _RegistryDoctor:
         self.proxy: Any = None
         self.proxy_problem: str | None = None
         self.report = RegistryReport(service)
-        self.client: registry_http.RegistryClient | None = None
+        self.client: RegistryClient | None = None
         try:
             self.hostname, self.port = _split_host(service.host, 80 if service.insecure else 443)
         except ValueError:
@@ -379,7 +196,7 @@ class _RegistryDoctor:
             )
         service.rules.validate_repository(doctor_repository(service), service.host, "image_prefix")
         # Building the client loads the CA bundle: a missing or broken one is a configuration error.
-        self.client = self.http.RegistryClient.for_service(service, timeout=self.timeout)
+        self.client = RegistryClient.for_service(service, timeout=self.timeout)
         parts = [
             f"{service.scheme}://{service.url}",
             service.provider.value,
@@ -387,8 +204,6 @@ class _RegistryDoctor:
         ]
         if self.client.ca_bundle and not service.insecure:
             parts.append(f"CA bundle {self.client.ca_bundle}")
-        from mlrun_registry_ext.clients.transport import TransportError, proxy_for
-
         try:
             self.proxy = proxy_for(Origin(service.scheme, self.hostname, self.port))
         except TransportError as exc:
@@ -396,13 +211,11 @@ class _RegistryDoctor:
         if self.proxy is not None:
             parts.append(f"through the proxy {self.proxy.netloc}")
         detail = ", ".join(parts)
-        if service.insecure and not self.http.is_loopback(self.hostname):
+        if service.insecure and not is_loopback(self.hostname):
             return True, f"{detail}; plain HTTP: credentials and images travel unencrypted", "warning"
         return True, detail, "info"
 
     def version_gates(self, budget: _Budget) -> Outcome:
-        from mlrun_registry_ext.features.version_gate import check_version_gates
-
         warnings = check_version_gates(self.service, self.platform.get())
         if warnings:
             return True, "; ".join(warnings), "warning"
@@ -480,7 +293,7 @@ class _RegistryDoctor:
         except ssl.SSLError as exc:
             return (
                 False,
-                self.http.describe_tls_error(exc, self.service.host, self.client.ca_bundle)[1],
+                describe_tls_error(exc, self.service.host, self.client.ca_bundle)[1],
                 "error",
             )
         except OSError as exc:
@@ -494,8 +307,6 @@ class _RegistryDoctor:
 
     def _tls_through_proxy(self, budget: _Budget, context: ssl.SSLContext) -> Outcome:
         """CONNECT through the proxy, then the TLS handshake with the registry inside the tunnel."""
-        import http.client
-
         assert self.client is not None and self.address is not None
         proxy = self.proxy
         conn = http.client.HTTPSConnection(str(self.address[0]), proxy.port, timeout=budget.left(), context=context)
@@ -509,11 +320,11 @@ class _RegistryDoctor:
             return False, (f"no TLS answer from {self.service.host} through the proxy {proxy.netloc} within "
                            f"{self.timeout:g} s"), "error"
         except ssl.SSLError as exc:
-            return False, self.http.describe_tls_error(exc, self.service.host, self.client.ca_bundle)[1], "error"
+            return False, describe_tls_error(exc, self.service.host, self.client.ca_bundle)[1], "error"
         except OSError as exc:
             text = str(exc)
-            if text.startswith("Tunnel connection failed"):
-                answer = text.removeprefix("Tunnel connection failed: ")[:100]
+            answer = tunnel_refusal(exc)
+            if answer is not None:
                 return False, (f"the proxy {proxy.netloc} would not open a tunnel to {self.service.host} "
                                f"({answer})"), "error"
             return False, f"TLS through the proxy {proxy.netloc} failed: {exc.strerror or text[:200]}", "error"
@@ -562,13 +373,13 @@ class _RegistryDoctor:
         who = f"user {self.service.username}" if self.service.username else "anonymous access"
         try:
             self.client.check_push(repository, timeout=budget.left())
-        except (self.http.DeniedError, self.http.UnauthorizedError):
+        except (DeniedError, UnauthorizedError):
             if self._can_pull(repository, budget):
                 return False, f"{who} can pull but not push to {_namespace(self.service)}", "error"
             return False, f"{who} can neither push nor pull in {_namespace(self.service)}", "error"
-        except self.http.UnsupportedError as exc:
+        except UnsupportedError as exc:
             return False, f"{who} cannot push: {exc}", "error"
-        except self.http.NameUnknownError:
+        except NameUnknownError:
             if self.service.provider is Provider.ECR:
                 return (
                     True,
@@ -602,14 +413,12 @@ class _RegistryDoctor:
         who = f"user {self.service.username}" if self.service.username else "anonymous access"
         try:
             self.client.check_pull(repository, timeout=budget.left())
-        except (self.http.DeniedError, self.http.UnauthorizedError):
+        except (DeniedError, UnauthorizedError):
             return False, f"{who} may not pull from {_namespace(self.service)}", "error"
         return True, f"{who} can pull from {_namespace(self.service)} (listed tags of {repository})", "info"
 
     def _ecr(self) -> None:
         """The AWS-side checks (identity, token, IAM actions) from the AWS adapter, as one bounded check."""
-        from mlrun_registry_ext.clients.aws import check_ecr
-
         def run(budget: _Budget) -> Outcome:
             results = check_ecr(self.service)
             failed = [f"{name}: {detail}" for name, ok, detail in results if not ok]
@@ -621,8 +430,6 @@ class _RegistryDoctor:
 
     def pull_secret(self, budget: _Budget) -> Outcome:
         """The secret functions pull with must exist in the namespace they run in (secrets are namespaced)."""
-        from mlrun_registry_ext.clients.kube import connect, ensure_namespace_value
-
         name = self.service.docker_secret_name
         assert name is not None
         namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)
@@ -636,8 +443,6 @@ class _RegistryDoctor:
         return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
 
     def on_cluster(self, budget: _Budget) -> Outcome:
-        from mlrun_registry_ext.core.resolution import ON_CLUSTER_WARNING
-
         return True, ON_CLUSTER_WARNING, "warning"
 
 
@@ -649,40 +454,7 @@ def cluster_configured() -> bool:
 
 
 def _show(address: tuple[Any, ...]) -> str:
-    host = str(address[0])
-    return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-
-
-def doctor(
-    services: Sequence[RegistryService] | RegistryService | None = None,
-    *,
-    all: bool = False,
-    timeout: float = 5.0,
-) -> DoctorReport:
-    """Check registries: the active one (``services=None``), every configured one (``all=True``), or those given.
-
-    Each check is bounded by ``timeout`` seconds; registries are checked concurrently. Raises
-    :class:`ConfigError` only when the configuration cannot be resolved at all.
-    """
-    if isinstance(services, RegistryService):
-        services = [services]
-    end = time.monotonic() + timeout
-    platform = _PlatformOnce(timeout=timeout / 2)
-    if services is None:
-        from mlrun_registry_ext.features.api import resolve
-
-        # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
-        # the registry checks keep the rest even when the MLRun API drips its answer
-        active = resolve(probe_timeout=timeout / 2)
-        platform = _PlatformOnce(active.platform)
-        services = list(active.resolved.all_services.values()) if all else [active.service]
-    if not services:
-        raise ConfigError("services", "no registry service to check")
-    if len(services) == 1:
-        return DoctorReport([_RegistryDoctor(services[0], timeout, platform, end).run()])
-    with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="registry-doctor") as pool:
-        reports = list(pool.map(lambda s: _RegistryDoctor(s, timeout, platform, end).run(), services))
-    return DoctorReport(reports)
+    return f"{bracketed(str(address[0]))}:{address[1]}"
 
 
 class _PlatformOnce:

@@ -1,0 +1,96 @@
+"""Doctor: prove a registry works (reachable, trusted, credentials, push and pull) before a build needs it.
+
+Builds fail late and obscurely when a registry is wrong (a Kaniko pod times out or gets ``DENIED``
+minutes in). The doctor runs the same steps a push does, one check each, so the first failing
+check names the cause. Nothing is pushed: push rights are proven by opening a blob upload and
+cancelling it. ``timeout`` bounds the whole run (wall time, not per read: asking the MLRun API and
+Nuclio, then every check shares it), and several registries are checked concurrently, so the doctor
+is over within the timeout (plus :data:`GRACE`) whatever a peer does. Through ``HTTPS_PROXY`` the
+DNS and TCP checks are the proxy's, and the TLS check runs through its CONNECT tunnel, as a build would.
+
+- :mod:`.checks`: the checks for one registry service;
+- :mod:`.runner`: the deadline runner (a budget per check, a thread per check, :data:`GRACE`);
+- :mod:`.render`: the report types and their text, rich, JSON and HTML forms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve
+from mlrun_registry_ext.features.doctor.checks import (
+    DOCTOR_IMAGE,
+    _PlatformOnce,
+    _RegistryDoctor,
+    doctor_repository,
+)
+from mlrun_registry_ext.features.doctor.render import (
+    API,
+    AUTH,
+    CONFIGURATION,
+    DNS,
+    ECR,
+    ON_CLUSTER,
+    PULL,
+    PULL_SECRET,
+    PUSH,
+    TCP,
+    TLS,
+    VERSION_GATES,
+    Check,
+    DoctorReport,
+    RegistryReport,
+)
+from mlrun_registry_ext.features.doctor.runner import GRACE, Severity, run_each
+
+__all__ = [
+    "API",
+    "AUTH",
+    "CONFIGURATION",
+    "DNS",
+    "DOCTOR_IMAGE",
+    "ECR",
+    "GRACE",
+    "ON_CLUSTER",
+    "PULL",
+    "PULL_SECRET",
+    "PUSH",
+    "TCP",
+    "TLS",
+    "VERSION_GATES",
+    "Check",
+    "DoctorReport",
+    "RegistryReport",
+    "Severity",
+    "doctor",
+    "doctor_repository",
+]
+
+
+def doctor(
+    services: Sequence[RegistryService] | RegistryService | None = None,
+    *,
+    all: bool = False,
+    timeout: float = 5.0,
+) -> DoctorReport:
+    """Check registries: the active one (``services=None``), every configured one (``all=True``), or those given.
+
+    Each check is bounded by ``timeout`` seconds; registries are checked concurrently. Raises
+    :class:`ConfigError` only when the configuration cannot be resolved at all.
+    """
+    if isinstance(services, RegistryService):
+        services = [services]
+    end = time.monotonic() + timeout
+    platform = _PlatformOnce(timeout=timeout / 2)
+    if services is None:
+        # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
+        # the registry checks keep the rest even when the MLRun API drips its answer
+        active = resolve(probe_timeout=timeout / 2)
+        platform = _PlatformOnce(active.platform)
+        services = list(active.resolved.all_services.values()) if all else [active.service]
+    if not services:
+        raise ConfigError("services", "no registry service to check")
+    return DoctorReport(run_each(lambda s: _RegistryDoctor(s, timeout, platform, end).run(), services))
