@@ -23,8 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from mlrun_registry_ext.core.credentials import (
     ECR_TOKEN_ACTION,
     ECR_TOKEN_LIFETIME_SECONDS,
@@ -34,6 +32,7 @@ from mlrun_registry_ext.core.credentials import (
     evaluate_policies,
 )
 from mlrun_registry_ext.core.providers import Provider, rules_for
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 

@@ -32,9 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import SecretStr
-
 from mlrun_registry_ext.core.providers import ACR_TOKEN_USER, Provider, parse_ecr_host
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import (
     RegistryService,
     validate_dns1123_label,

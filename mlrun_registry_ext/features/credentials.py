@@ -52,7 +52,7 @@ def _service(registry: Any = None, **overrides: Any) -> RegistryService:
                                       f"{type(registry).__name__}")
     if base is not None and not overrides:
         return base
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    from mlrun_registry_ext.features.api import resolve_registry
 
     return resolve_registry(service=base, **overrides).service
 
