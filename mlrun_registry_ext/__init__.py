@@ -23,7 +23,7 @@ _LAZY = {
     "PushTarget": "mlrun_registry_ext.core.targets",
     "push_target": "mlrun_registry_ext.core.targets",
     "ResolvedRegistry": "mlrun_registry_ext.core.resolution",
-    "resolve_registry": "mlrun_registry_ext.core.resolution",
+    "resolve_registry": "mlrun_registry_ext.features.api",
     "PlatformConfig": "mlrun_registry_ext.core.platform_config",
     "ActiveRegistry": "mlrun_registry_ext.features.api",
     "resolve": "mlrun_registry_ext.features.api",
@@ -45,11 +45,11 @@ __all__ = ["ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateEr
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.platform_config import PlatformConfig
     from mlrun_registry_ext.core.providers import Provider
-    from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry
+    from mlrun_registry_ext.core.resolution import ResolvedRegistry
     from mlrun_registry_ext.core.service import RegistryService
     from mlrun_registry_ext.core.targets import PushTarget, push_target
     from mlrun_registry_ext.features import nuclio_hooks as nuclio
-    from mlrun_registry_ext.features.api import ActiveRegistry, resolve, target
+    from mlrun_registry_ext.features.api import ActiveRegistry, resolve, resolve_registry, target
     from mlrun_registry_ext.features.mlrun_hooks import (
         build_image,
         configure_function,

@@ -63,7 +63,7 @@ class ConfigError(RegistryExtError):
 
     exit_code = 2
 
-    # Deliberately not a ValueError: pydantic lets it through unchanged instead of wrapping it.
+    # Deliberately not a ValueError: validation layers (pydantic in a caller's model, argparse) let it through.
     def __init__(self, field: str, message: str) -> None:
         self.field = one_line(field, QUOTE_LIMIT * 2)
         self.detail = one_line(message)
@@ -80,19 +80,3 @@ class RegistryAPIError(RegistryExtError):
     """A registry, cluster or cloud API answered with an error a person can act on (CLI exit 1)."""
 
     exit_code = 1
-
-
-def config_error_from(exc: Exception, allowed: tuple[str, ...] = ()) -> ConfigError:
-    """Turn a pydantic ``ValidationError`` into one :class:`ConfigError` (the first problem found).
-
-    Input values are never echoed: they may be secrets.
-    """
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return ConfigError("", str(exc))
-    first = errors(include_input=False, include_url=False)[0]
-    field = ".".join(str(part) for part in first.get("loc", ()))
-    if first.get("type") == "extra_forbidden":
-        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
-        return ConfigError(field, f"unknown field{hint}")
-    return ConfigError(field, str(first.get("msg", "invalid value")).removeprefix("Value error, "))

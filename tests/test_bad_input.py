@@ -106,9 +106,9 @@ def run(argv: list[str], env: dict[str, str] | None = None, stdin: str | None = 
     logger = logging.getLogger("mlrun_registry_ext")
     logger.addHandler(handler)
     old_stdin = sys.stdin
-    from mlrun_registry_ext.core import resolution
+    from mlrun_registry_ext.features import api
 
-    resolution._warned.clear()
+    api._warned.clear()
     try:
         sys.stdin = io.StringIO((stdin or "") + "\n")
         with environment(env or {}, cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

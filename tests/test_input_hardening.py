@@ -18,8 +18,8 @@ import yaml
 
 from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
-from mlrun_registry_ext.core.resolution import resolve_registry
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve_registry
 from tests.support.env import CANARY, run_cli
 from tests.support.standins import MLRunAPIStandIn
 

@@ -172,7 +172,7 @@ def test_ca_bundle_from_environment(
 ) -> None:
     from pydantic import SecretStr
 
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    from mlrun_registry_ext.features.api import resolve_registry
 
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry_htpasswd_tls.host)
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_CA_BUNDLE", str(registry_htpasswd_tls.ca_path))

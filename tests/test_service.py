@@ -85,7 +85,7 @@ def test_bad_input_names_the_field(fields: dict, field: str, words: str) -> None
 def test_password_is_a_secret_everywhere() -> None:
     service = RegistryService(url="ghcr.io/acme", username="bot", password=CANARY)
     for text in (repr(service), str(service), service._repr_html_(), str(service.public_dict()),
-                 service.model_dump_json()):
+                 service.to_json()):
         assert CANARY not in text
     assert service.password is not None and service.password.get_secret_value() == CANARY
     with pytest.raises(ConfigError) as info:
@@ -133,7 +133,9 @@ def test_location_derives_scheme_display_and_provider(monkeypatch: pytest.Monkey
     assert location == RegistryLocation("docker-registry.tenant.example.com:80", "mlrun", insecure=True)
     assert location.scheme == "http" and location.display == "http://docker-registry.tenant.example.com:80/mlrun"
     assert location.provider is Provider.GENERIC
-    monkeypatch.setenv("IGZ_NAMESPACE_DOMAIN", "tenant.example.com")
+    # the tenant's namespace domain comes in as an argument (the core reads no environment); the
+    # provider is detected once, when the location is made
+    location = parse_location("http://docker-registry.tenant.example.com:80/mlrun", "--from", "tenant.example.com")
     assert location.provider is Provider.ON_CLUSTER
     assert parse_location(".").is_server_default and not location.is_server_default
     ecr = parse_location("123456789012.dkr.ecr.eu-central-1.amazonaws.com")

@@ -1,7 +1,10 @@
 """`mlrun-registry`: the command line for platform admins and CI.
 
-Each area registers its sub-commands from its own module; a module imports nothing heavy at import
-time (mlrun, boto3, kubernetes and nuclio are imported inside the handlers that need them).
+Each area registers its sub-commands from its own module (one ``register(subparsers)`` each). Only the
+chosen command's module is imported (:data:`COMMANDS`), so a command module imports its features at
+module top and `show` never pays for `migrate`'s or `doctor`'s; ``--help`` and an unknown command list
+the commands from the table without importing any. Heavy packages (mlrun, boto3, kubernetes, nuclio,
+rich) are imported inside the handlers that need them.
 """
 
 from __future__ import annotations
@@ -17,36 +20,57 @@ from typing import NoReturn
 
 from mlrun_registry_ext.cli._app import run_handler
 
-# Modules that define ``register(subparsers)``; a missing one is skipped so areas land independently.
-COMMAND_MODULES = (
-    "mlrun_registry_ext.cli.core_cmds",
-    "mlrun_registry_ext.cli.doctor_cmd",
-    "mlrun_registry_ext.cli.creds_cmds",
-    "mlrun_registry_ext.cli.migrate_cmd",
-    "mlrun_registry_ext.cli.prune_cmd",
-)
+_CLI = "mlrun_registry_ext.cli."
+#: command -> (one-line help, the modules whose ``register(subparsers)`` define it, in order). ``ecr``
+#: needs two: ``prune_cmd`` adds ``ecr lifecycle`` to the group ``creds_cmds`` defines.
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "show": ("the active registry service and all configured ones, with sources", ("core_cmds",)),
+    "target": ("the push target, secrets and Nuclio keys of one function", ("core_cmds",)),
+    "platform-config": ("what the MLRun API and the Nuclio dashboard must be set to", ("core_cmds",)),
+    "doctor": ("check DNS, TLS, credentials, push and pull rights of the registry", ("doctor_cmd",)),
+    "secret": ("registry secrets in Kubernetes: apply, show, copy, delete", ("creds_cmds",)),
+    "ecr": ("AWS ECR: IAM policy, repositories, permission check, token refresh", ("creds_cmds", "prune_cmd")),
+    "migrate": ("copy images from a registry (default: the on-cluster one) to the active external registry",
+                ("migrate_cmd",)),
+    "prune": ("delete the images no MLRun or Nuclio function uses, keeping the newest N of each repository",
+              ("prune_cmd",)),
+}
+#: Every command module, in registration order.
+COMMAND_MODULES = tuple(dict.fromkeys(_CLI + module for _, modules in COMMANDS.values() for module in modules))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word that is not an option), if it is a known one."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+        if arg in ("-h", "--help"):
+            return None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` (only its modules imported); for None, every command from the table,
+    each with its one-line help and no module imported (enough for ``--help`` and usage errors)."""
     parser = argparse.ArgumentParser(
         prog="mlrun-registry",
         description="External container registries for MLRun and Nuclio builds.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    if command is None:
+        for name, (text, _) in COMMANDS.items():
+            sub.add_parser(name, help=text, add_help=False)
+        return parser
+    for module in COMMANDS[command][1]:
+        importlib.import_module(_CLI + module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = chosen_command(argv)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     return run_handler(args)
 

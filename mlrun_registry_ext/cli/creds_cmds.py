@@ -158,7 +158,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _registry(args: argparse.Namespace) -> Any:
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    from mlrun_registry_ext.features.api import resolve_registry
 
     return resolve_registry(**_overrides(args)).service
 
@@ -193,7 +193,7 @@ def _ecr_token() -> Any:
     text = os.environ.get(ECR_TOKEN_ENV, "").strip()
     if not text:
         return None
-    from pydantic import SecretStr
+    from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 
     return SecretStr(text)
 

@@ -6,10 +6,10 @@ config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Nev
 
 A ``--from``/``--to`` registry that is the active service's (same origin, :mod:`core.origin`) gets
 that service's CA bundle, and its login when the environment gives none: the same rules as without
-``--to``. With an explicit ``--to`` and nothing that needs the active service (``--rename``, an active
-service configured at all), an ECR login or the Job manifest, the command stays on the pure core
-(:func:`explicit_endpoints`): no pydantic, no registry service model, so a re-run with nothing new is
-over in a fraction of a second.
+``--to``. One path: both ends are :class:`~mlrun_registry_ext.core.service.RegistryService` objects
+(a cheap frozen dataclass), with or without ``--to``, so the rules and the messages are the same. The
+active service is only resolved when it can matter (no ``--to``, ``--rename``, or a setting that
+describes one), so a re-run with nothing new is over in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -22,18 +22,16 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation, parse_location, validate_image_prefix
+from mlrun_registry_ext.clients.local_config import namespace_domain
+from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
-from mlrun_registry_ext.core.providers import Provider
-from mlrun_registry_ext.core.secrets import SecretText
+from mlrun_registry_ext.core.service import RegistryService, Resources
 from mlrun_registry_ext.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mlrun_registry_ext.core.service import RegistryService
-    from mlrun_registry_ext.features.migrate import MigrationReport
+from mlrun_registry_ext.features.api import resolve
+from mlrun_registry_ext.features.migrate import MigrationReport, migrate
 
 ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
 JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
@@ -153,8 +151,6 @@ def _login(side: str, host: str, active: RegistryService | None = None) -> tuple
 
 def _active_service() -> RegistryService | None:
     """The active external service (None for '.'); an invalid configuration is an error, not ignored."""
-    from mlrun_registry_ext.features.api import resolve
-
     service = resolve().service
     return None if service.is_server_default else service
 
@@ -170,24 +166,6 @@ def active_service_possible() -> bool:
         return False
 
 
-def explicit_endpoints(args: argparse.Namespace) -> tuple[RegistryAccess, RegistryAccess, str] | None:
-    """``(source, target, image prefix)`` straight from the URLs, with the same credentials, checks and
-    errors as :func:`build_services` but no registry service model. None when the run needs the active
-    service (no ``--to``, ``--rename``, or one is configured: it may be the same registry as a URL),
-    an ECR login, or the Job manifest (``--emit-job``)."""
-    if args.target is None or args.rename or args.emit_job or active_service_possible():
-        return None
-    source_location = parse_location(args.source or default_source_url(), "--from")
-    target_location = parse_location(args.target, "--to")
-    if Provider.ECR in (source_location.provider, target_location.provider):
-        return None  # before reading any login: the service path reads them again
-    source = _access(source_location, *_login("FROM", source_location.host), "--from")
-    target = _access(target_location, *_login("TO", target_location.host), "--to")
-    prefix = args.image_prefix if args.image_prefix and args.image_prefix.strip() else ""
-    validate_image_prefix(prefix, "image_prefix")
-    return source, target, prefix
-
-
 @contextlib.contextmanager
 def _as_field(field: str) -> Iterator[None]:
     """A service's or location's own error, named after the command-line option it came from."""
@@ -197,23 +175,15 @@ def _as_field(field: str) -> Iterator[None]:
         raise ConfigError(field, exc.message) from None
 
 
-def _access(location: RegistryLocation, user: str | None, password: str | None, field: str) -> RegistryAccess:
-    """What :func:`_service` checks, on the pure core (the same rules, the same messages)."""
-    with _as_field(field):
-        access = RegistryAccess(location, user if user and user.strip() else None,
-                                SecretText(password) if password else None)
-        location.check_naming("url")  # after the login pair, in the service's order
-    return access
-
-
 def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
     source_url = args.source or default_source_url()
-    source_location = parse_location(source_url, "--from")
+    domain = namespace_domain()
+    source_location = parse_location(source_url, "--from", domain)
     needs_active = args.target is None or args.rename or active_service_possible()
     active = _active_service() if needs_active else None
     source_same = _same(active, source_location)
     user, password = _login("FROM", source_location.host, source_same)
-    source = _service("source", source_url, user, password, "--from")
+    source = _service("source", source_url, user, password, "--from", domain)
     if source_same is not None and source_same.ca_bundle:
         source = source.replace(ca_bundle=source_same.ca_bundle)
 
@@ -223,10 +193,10 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
                                       "service (mlrun-registry show)")
         target = active
     else:
-        target_location = parse_location(args.target, "--to")
+        target_location = parse_location(args.target, "--to", domain)
         same = _same(active, target_location)
         user, password = _login("TO", target_location.host, same)
-        target = _service("target", args.target, user, password, "--to")
+        target = _service("target", args.target, user, password, "--to", domain)
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
@@ -242,11 +212,10 @@ def _same(active: RegistryService | None, location: RegistryLocation) -> Registr
     return active if same_registry(active.host, location.host, location.insecure) else None
 
 
-def _service(name: str, url: str, user: str | None, password: str | None, field: str) -> RegistryService:
-    from mlrun_registry_ext.core.service import RegistryService
-
+def _service(name: str, url: str, user: str | None, password: str | None, field: str,
+             domain: str | None = None) -> RegistryService:
     with _as_field(field):
-        return RegistryService(name=name, url=url, username=user, password=password)
+        return RegistryService(name=name, url=url, username=user, password=password, namespace_domain=domain)
 
 
 # --- the Job ------------------------------------------------------------------------------------
@@ -259,13 +228,11 @@ def _split_resource(value: str | None, default_request: str, default_limit: str,
 
 def job_manifest(args: argparse.Namespace, source: RegistryService, target: RegistryService) -> dict[str, Any]:
     """A batch/v1 Job running the same migration in the cluster (credentials from a secret, never inline)."""
-    from mlrun_registry_ext.core.service import Resources
-
     cpu = _split_resource(args.job_cpu, "1", "2", "--job-cpu")
     memory = _split_resource(args.job_memory, "256Mi", "512Mi", "--job-memory")
     try:
-        resources = Resources(requests={"cpu": cpu[0], "memory": memory[0]},
-                              limits={"cpu": cpu[1], "memory": memory[1]})
+        resources = Resources.parse({"requests": {"cpu": cpu[0], "memory": memory[0]},
+                                     "limits": {"cpu": cpu[1], "memory": memory[1]}})
     except ConfigError as exc:
         raise ConfigError("--job-cpu/--job-memory", exc.message) from None
     argv = ["migrate", "--from", f"{source.scheme}://{source.url}", "--to", f"{target.scheme}://{target.url}",
@@ -327,15 +294,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.jobs > 64:
         raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    explicit = explicit_endpoints(args)
-    if explicit is not None:
-        from mlrun_registry_ext.features.migrate import run_migration
-
-        source_access, target_access, prefix = explicit
-        report = run_migration(source_access, target_access, image_prefix=prefix, project=args.project,
-                               include=args.include, jobs=args.jobs, dry_run=args.dry_run, rename=args.rename,
-                               progress=progress, timeout=args.timeout)
-        return _print_report(args, report)
     source, target = build_services(args)
     if args.emit_job:
         import yaml
@@ -349,8 +307,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                                            "and pass --job-secret NAME")
             print(yaml.safe_dump(manifest, sort_keys=False), end="")
         return 0
-
-    from mlrun_registry_ext.features.migrate import migrate
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
                      dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout)

@@ -82,7 +82,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     older_than = parse_duration(args.older_than) if args.older_than is not None else None
     if args.project is not None:
         validate_repository(args.project, "--project")
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    from mlrun_registry_ext.features.api import resolve_registry
     from mlrun_registry_ext.features.prune import run_prune
 
     service = resolve_registry().service
@@ -135,7 +135,7 @@ def cmd_ecr_lifecycle(args: argparse.Namespace) -> int:
             out.print("# <repo>/cache repositories (Kaniko layer cache)", markup=False)
             out.print(json.dumps(policies["cache"], indent=2), markup=False)
         return 0
-    from mlrun_registry_ext.core.resolution import resolve_registry
+    from mlrun_registry_ext.features.api import resolve_registry
     from mlrun_registry_ext.features.prune import apply_ecr_lifecycle
 
     service = resolve_registry().service

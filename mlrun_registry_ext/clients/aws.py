@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from pydantic import SecretStr
-
 from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS, ecr_token_password
 from mlrun_registry_ext.core.credentials.iam import (
     ECR_TOKEN_ACTION,
@@ -39,6 +37,7 @@ from mlrun_registry_ext.core.credentials.iam import (
     evaluate_policies,
 )
 from mlrun_registry_ext.core.providers import Provider, rules_for
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 

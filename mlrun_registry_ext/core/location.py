@@ -1,13 +1,14 @@
-"""Where a registry is: the URL grammar, and the host/path/provider derived from it (no pydantic).
+"""Where a registry is: the URL grammar, and the host/path/provider derived from it.
 
 ``host[:port][/path]``, ``https://`` (stripped) or ``http://`` (explicitly insecure); ``.`` is the
 MLRun server's own registry. :class:`RegistryLocation` is the one definition of host, path, scheme
-and provider; :class:`~mlrun_registry_ext.core.service.RegistryService` exposes it as ``location``.
+and provider; :class:`~mlrun_registry_ext.core.service.RegistryService` keeps the one it parsed as
+``location``. The provider is detected once, when the location is made; the tenant's namespace
+domain (``IGZ_NAMESPACE_DOMAIN``, read by the caller) comes in as an argument.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from mlrun_registry_ext.core import origin
@@ -134,19 +135,32 @@ def validate_image_prefix(value: str, field: str = "image_prefix") -> str:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegistryLocation:
-    """A registry host with its repository namespace (``path``) and whether it is plain http."""
+    """A registry host with its repository namespace (``path``) and whether it is plain http.
+
+    ``namespace_domain`` is the tenant's (``IGZ_NAMESPACE_DOMAIN``): ``docker-registry.<domain>`` is
+    the on-cluster registry. The provider (and ECR's account and region) are worked out once, here.
+    """
 
     host: str
     path: str = ""
     insecure: bool = False
+    namespace_domain: str | None = field(default=None, compare=False, repr=False)
+    provider: Provider = field(init=False, compare=False, repr=False)
+    ecr: EcrLocation | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        provider = detect_provider(self.host, self.namespace_domain)
+        object.__setattr__(self, "provider", provider)
+        object.__setattr__(self, "ecr", parse_ecr_host(self.host) if provider is Provider.ECR else None)
 
     @classmethod
-    def from_url(cls, normalised: str, insecure: bool = False) -> RegistryLocation:
+    def from_url(cls, normalised: str, insecure: bool = False, namespace_domain: str | None = None
+                 ) -> RegistryLocation:
         """From an already normalised ``host[/path]`` (what :attr:`url` gives)."""
         host, _, path = normalised.partition("/")
-        return cls(host, path, insecure)
+        return cls(host, path, insecure, namespace_domain)
 
     @property
     def url(self) -> str:
@@ -166,16 +180,8 @@ class RegistryLocation:
         return f"{self.scheme}://{self.url}"
 
     @property
-    def provider(self) -> Provider:
-        return detect_provider(self.host, os.environ.get("IGZ_NAMESPACE_DOMAIN"))
-
-    @property
     def rules(self) -> ProviderRules:
         return rules_for(self.provider)
-
-    @property
-    def ecr(self) -> EcrLocation | None:
-        return parse_ecr_host(self.host) if self.provider is Provider.ECR else None
 
     def check_naming(self, field: str = "url") -> None:
         """The provider's rules for the URL's path (Docker Hub needs a namespace, ECR's path rules)."""
@@ -186,13 +192,13 @@ class RegistryLocation:
             rules_for(Provider.ECR).validate_repository(self.path + "/x", self.host, field)
 
 
-def parse_location(raw: str, field: str = "url") -> RegistryLocation:
+def parse_location(raw: str, field: str = "url", namespace_domain: str | None = None) -> RegistryLocation:
     """A registry URL as a :class:`RegistryLocation` (errors name ``field``)."""
     host, path, insecure = parse_registry_url(raw, field)
-    return RegistryLocation(host, path, insecure)
+    return RegistryLocation(host, path, insecure, namespace_domain)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegistryAccess:
     """What it takes to talk to a registry: where it is, the login (both or neither) and a CA bundle."""
 

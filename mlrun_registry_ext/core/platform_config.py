@@ -7,9 +7,8 @@ service, as env lines or Helm values (the Nuclio chart's and MLRun CE's keys).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import RegistryService
@@ -24,10 +23,9 @@ _MLRUN_CHART_GLOBAL_KEYS = frozenset({
 })
 
 
-class PlatformConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformConfig:
     """Environment for the MLRun API and Nuclio dashboard Deployments, and the registry's resources."""
-
-    model_config = ConfigDict(frozen=True)
 
     service: str
     mlrun_env: dict[str, str]

@@ -9,48 +9,31 @@ secret name, ``insecure``, CA bundle) is only taken from a layer that names no U
 registry as the result (:func:`~mlrun_registry_ext.core.location.same_registry`), so a password, a
 private CA or plain HTTP never follows a different registry. A URL written ``https://`` is never
 downgraded: ``insecure`` then comes from nowhere but the URL's own layer, where it is an error.
+
+Pure: the layers (environment, ``.env``), the config file loader and the namespace domain come in as
+arguments; :func:`mlrun_registry_ext.features.api.resolve_registry` reads them
+(:mod:`mlrun_registry_ext.clients.local_config`) and logs the warnings.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
+from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, env_var
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import is_registry_host
+from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.core.service import SERVER_REGISTRY, RegistryService
-from mlrun_registry_ext.core.settings import (
-    LAYER_FIELDS,
-    REGISTRY_FIELDS,
-    ConfigFile,
-    Layer,
-    env_var,
-    read_dotenv_layer,
-    read_env_layer,
-)
 from mlrun_registry_ext.errors import ConfigError, quote
-
-log = logging.getLogger("mlrun_registry_ext")
 
 ON_CLUSTER_WARNING = (
     "the active registry is the on-cluster docker-registry: its images are lost when it restarts; "
     "an external registry is recommended (set MLRUN_REGISTRY_EXT_URL or a config file)"
 )
-_warned: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """Log a warning the first time this process sees it (notebooks re-run cells a lot)."""
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 def url_from_mlrun_docker_registry(value: str) -> str:
@@ -115,14 +98,18 @@ class ResolvedRegistry:
                 f"<tr><th>field</th><th>value</th><th>source</th></tr>{body}</table>{notes}")
 
 
-def _explicit_layer(explicit: dict[str, Any], service: RegistryService | None) -> Layer:
+def explicit_layer(explicit: dict[str, Any], service: RegistryService | None = None) -> Layer:
+    """The top layer: a service passed in, then explicit arguments (``None`` values left out)."""
     layer = Layer("explicit")
     if service is not None:
         for key in LAYER_FIELDS:
             layer.set(key, getattr(service, key), "explicit service")
     for key, value in explicit.items():
-        if key == "password" and value is not None and not isinstance(value, SecretStr):
-            value = SecretStr(str(value))
+        if value is None:
+            continue
+        if key == "password":
+            getter = getattr(value, "get_secret_value", None)
+            value = SecretText(getter() if callable(getter) else str(value))
         layer.set(key, value, "explicit argument")
     return layer
 
@@ -161,17 +148,22 @@ def _layer_location(layer: Layer) -> RegistryLocation:
     return parse_location(layer.values["url"], layer.sources.get("url", "url"))
 
 
-def _pick(layers: list[Layer], key: str, url_layer: Layer | None = None) -> tuple[Any, str] | None:
-    """The first layer's value for ``key``; for a registry field, only from a layer about that registry."""
-    final = _layer_location(url_layer) if url_layer is not None else None
+def _pick(layers: list[Layer], key: str, url_layer: Layer, final: RegistryLocation,
+          locations: dict[int, RegistryLocation]) -> tuple[Any, str] | None:
+    """The first layer's value for ``key``; for a registry field, only from a layer about that registry.
+    ``final`` is the URL layer's location; ``locations`` caches the other layers' (each URL parsed once)."""
     for layer in layers:
         if key not in layer.values:
             continue
-        if final is not None and key in REGISTRY_FIELDS and layer is not url_layer:
+        if key in REGISTRY_FIELDS and layer is not url_layer:
             if key == "insecure" and not final.is_server_default and _written_https(url_layer):
                 continue  # https:// is never downgraded by another layer
-            if "url" in layer.values and not same_registry(_layer_location(layer), final):
-                continue
+            if "url" in layer.values:
+                where = locations.get(id(layer))
+                if where is None:
+                    where = locations[id(layer)] = _layer_location(layer)
+                if not same_registry(where, final):
+                    continue
         return layer.values[key], layer.sources[key]
     return None
 
@@ -195,40 +187,25 @@ def _first(layers: list[Layer], key: str) -> tuple[Any, str] | None:
     return None
 
 
-def resolve_registry(
+def resolve_layers(
     *,
-    url: str | None = None,
-    username: str | None = None,
-    password: str | SecretStr | None = None,
-    image_prefix: str | None = None,
-    secret_name: str | None = None,
-    insecure: bool | None = None,
-    ca_bundle: str | None = None,
+    explicit: Layer,
+    env: Layer,
+    dotenv: Layer,
+    load_config: Callable[[str], ConfigFile],
     service: RegistryService | None = None,
-    active: str | None = None,
-    config: str | Path | None = None,
-    dotenv: str | Path | None = None,
     server_registry: str | None = None,
     namespace_domain: str | None = None,
 ) -> ResolvedRegistry:
-    """Resolve the active registry from every layer. Pure apart from reading env and files.
-
-    ``server_registry`` is the MLRun server's ``docker_registry`` (the caller fetches it);
-    ``namespace_domain`` defaults to ``IGZ_NAMESPACE_DOMAIN``.
-    """
-    explicit = {k: v for k, v in {"url": url, "username": username, "password": password,
-                                  "image_prefix": image_prefix, "secret_name": secret_name,
-                                  "insecure": insecure, "ca_bundle": ca_bundle}.items() if v is not None}
-    top = [_explicit_layer(explicit, service), read_env_layer(), read_dotenv_layer(dotenv)]
-    if config is not None:
-        top[0].set("config", str(config), "explicit argument")
-    if active is not None:
-        top[0].set("active", active, "explicit argument")
-
+    """Resolve the active registry from the layers, highest first: ``explicit`` (see :func:`explicit_layer`),
+    ``env``, ``dotenv``, then the config file ``load_config`` returns for the path a layer names, the MLRun
+    server's ``docker_registry`` (``server_registry``) and the embedded default (``namespace_domain``: the
+    tenant's ``IGZ_NAMESPACE_DOMAIN``)."""
+    top = [explicit, env, dotenv]
     config_file: ConfigFile | None = None
     picked_config = _first(top, "config")
     if picked_config:
-        config_file = ConfigFile.load(picked_config[0])
+        config_file = load_config(str(picked_config[0]))
     picked_active = _first(top, "active")
     active_name: str | None = None
     if picked_active:
@@ -255,25 +232,25 @@ def resolve_registry(
         layers.append(_config_layer(config_file, active_name))
     if service is not None:
         base = service
-    domain = namespace_domain if namespace_domain is not None else os.environ.get("IGZ_NAMESPACE_DOMAIN")
-    layers.append(_default_layer(server_registry, domain))
+    layers.append(_default_layer(server_registry, namespace_domain))
 
     url_layer = _url_layer(layers)
     try:
-        _layer_location(url_layer)
+        final = _layer_location(url_layer)
     except ConfigError as exc:
         raise ConfigError(f"url (from {url_layer.sources['url']})", exc.detail) from None
+    locations: dict[int, RegistryLocation] = {}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for key in LAYER_FIELDS:
-        picked = _pick(layers, key, url_layer)
+        picked = _pick(layers, key, url_layer, final, locations)
         if picked is not None:
             values[key], sources[key] = picked
     if base is not None:
         values["name"] = base.name
         sources["name"] = "explicit service" if service is not None else f"config {config_file and config_file.path}"
         values["role"] = base.role
-        values["resources"] = base.resources.model_dump()
+        values["resources"] = base.resources
         values["run_registry"] = base.run_registry
         if base.role != "user":
             sources["role"] = sources["name"]
@@ -282,7 +259,7 @@ def resolve_registry(
         if base.run_registry:
             sources["run_registry"] = sources["name"]
     try:
-        resolved_service = RegistryService(**values)
+        resolved_service = RegistryService(**values, namespace_domain=namespace_domain)
     except ConfigError as exc:
         where = sources.get(exc.field.split(".")[0])
         raise ConfigError(f"{exc.field} (from {where})" if where else exc.field, exc.detail) from None
@@ -292,6 +269,5 @@ def resolve_registry(
     warnings: list[str] = []
     if resolved_service.provider is Provider.ON_CLUSTER:
         warnings.append(ON_CLUSTER_WARNING)
-        warn_once(ON_CLUSTER_WARNING)
     return ResolvedRegistry(service=resolved_service, sources=sources, all_services=all_services,
                             warnings=warnings, config_path=str(config_file.path) if config_file else None)

@@ -1,13 +1,14 @@
-"""Secrets without pydantic, and the username/password pair rule.
+"""Secrets, and the username/password pair rule.
 
-:class:`SecretText` is for paths that must start fast (``mlrun-registry migrate --from URL --to URL``
-never imports pydantic); everywhere else the package keeps :class:`pydantic.SecretStr`. Both answer
-``get_secret_value()`` (:class:`SecretValue`), which is all the registry client asks of a password.
+:class:`SecretText` is the one password holder of the registry service model: a plain class, so the
+CLI never pays for pydantic at start-up. Anything that answers ``get_secret_value()``
+(:class:`SecretValue`, e.g. :class:`pydantic.SecretStr` from a notebook) is accepted by
+:func:`as_secret` and stored as a :class:`SecretText`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlrun_registry_ext.errors import ConfigError
 
@@ -44,6 +45,19 @@ class SecretText:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+def as_secret(value: Any, field: str = "password") -> SecretText | None:
+    """A password as :class:`SecretText`; None or '' is no password. Never echoes the value."""
+    if value is None:
+        return None
+    if isinstance(value, SecretText):
+        return value if value.get_secret_value() != "" else None
+    getter = getattr(value, "get_secret_value", None)
+    text = getter() if callable(getter) else value
+    if not isinstance(text, str):
+        raise ConfigError(field, f"expected text, got {type(text).__name__}")
+    return SecretText(text) if text != "" else None
 
 
 def check_credential_pair(username: str | None, has_password: bool) -> None:

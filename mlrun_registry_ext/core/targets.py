@@ -7,12 +7,11 @@ default-repo rewriting, but with MLRun's and Nuclio's own naming rules.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.kinds import (
@@ -70,20 +69,21 @@ WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, MLRU
                            NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME})
 
 
-class MLRunNaming(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MLRunNaming:
     """The MLRun server's naming (frontend-spec); defaults are MLRun's own."""
-
-    model_config = ConfigDict(frozen=True)
 
     name_prefix_template: str = MLRUN_NAME_TEMPLATE
     registries_to_enforce_prefix: tuple[str, ...] = ()
     source: str = "MLRun default"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registries_to_enforce_prefix", tuple(self.registries_to_enforce_prefix))
 
-class NuclioNaming(BaseModel):
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NuclioNaming:
     """The Nuclio dashboard's ``imageNamePrefixTemplate`` (None when the dashboard was not asked)."""
-
-    model_config = ConfigDict(frozen=True)
 
     image_name_prefix_template: str | None = None
     source: str = "unknown (no dashboard)"
@@ -91,10 +91,9 @@ class NuclioNaming(BaseModel):
     registry_url: str | None = None
 
 
-class PushTarget(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushTarget:
     """Where one function's image goes, and the secrets its build and its pods use."""
-
-    model_config = ConfigDict(frozen=True)
 
     project: str
     function: str
@@ -108,9 +107,9 @@ class PushTarget(BaseModel):
     pull_secret: str | None
     source: str
     nuclio: dict[str, Any] | None = None
-    notes: tuple[str, ...] = Field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
     #: ``note_codes[i]`` is the machine-readable code of ``notes[i]`` (see :class:`Note`).
-    note_codes: tuple[str, ...] = Field(default_factory=tuple)
+    note_codes: tuple[str, ...] = field(default_factory=tuple)
     #: What is written into ``spec.build.image`` when it differs from the predicted ``image``
     #: (MLRun's '.' convention: the server fills in its registry).
     spec_image: str | None = None
@@ -127,7 +126,22 @@ class PushTarget(BaseModel):
         return code in self.note_codes
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Plain JSON data, fields in order (tuples as lists, the reverse proxy's target nested)."""
+        out: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, PushTarget):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[item.name] = value
+        return out
+
+    def replace(self, **changes: Any) -> PushTarget:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
 
     def __str__(self) -> str:
         return self.image
@@ -144,7 +158,7 @@ class PushTarget(BaseModel):
         return f"<table><caption>{caption}</caption>{body}</table>"
 
 
-def _notes(items: list[Note]) -> dict[str, tuple[str, ...]]:
+def _notes(items: list[Note]) -> dict[str, Any]:
     return {"notes": tuple(n.text for n in items), "note_codes": tuple(n.code for n in items)}
 
 
@@ -258,7 +272,7 @@ def push_target(
             # (get_fullname); its build keys travel in spec.config like for the nuclio kinds.
             proxy = _nuclio_target(service, project, function, "remote", tag, nuclio_naming or NuclioNaming(),
                                    source, nuclio_name or nuclio_function_name(project, function, tag))
-            target = target.model_copy(update={"reverse_proxy": proxy})
+            target = target.replace(reverse_proxy=proxy)
         return target
     return _nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
                           nuclio_name or nuclio_function_name(project, function, tag))
@@ -285,7 +299,7 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
             raise
         # ECR refuses the builder job's '--' in a repository name: fall back to MLRun's own name, which
         # the server accepts as long as it does not enforce its prefix on this registry (checked here).
-        fallback = naming.model_copy(update={"name_prefix_template": "mlrun-project-image-{project}"})
+        fallback = dataclasses.replace(naming, name_prefix_template="mlrun-project-image-{project}")
         target = _mlrun_target(service, project, "project-image", "job", tag, fallback, source, server_registry)
         if any(r and (target.spec_image or target.image).startswith(r) for r in naming.registries_to_enforce_prefix):
             wanted = render_mlrun_template(naming.name_prefix_template, project, PROJECT_IMAGE_BUILDER)
@@ -296,9 +310,8 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
         note = Note(PROJECT_IMAGE_NAME, f"the project image keeps MLRun's name {target.repository!r}: the name the "
                                         f"server's prefix check wants is not valid here ({exc.detail}); a server "
                                         f"that enforces its prefix on this registry refuses build_image()")
-        target = target.model_copy(update={"notes": (*target.notes, note.text),
-                                           "note_codes": (*target.note_codes, note.code)})
-    return target.model_copy(update={"function": "(project image)"})
+        target = target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
+    return target.replace(function="(project image)")
 
 
 def parse_mlrun_docker_registry(docker_registry: str) -> tuple[str | None, str | None]:

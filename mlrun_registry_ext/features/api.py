@@ -6,21 +6,76 @@ targets follow the server's naming and the version gates see real versions.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
+from mlrun_registry_ext.clients.local_config import (
+    load_config_file,
+    read_dotenv_layer,
+    read_env_layer,
+)
+from mlrun_registry_ext.clients.local_config import (
+    namespace_domain as read_namespace_domain,
+)
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
-from mlrun_registry_ext.core.resolution import ResolvedRegistry, resolve_registry, warn_once
+from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
+from mlrun_registry_ext.core.secrets import SecretValue
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.version_gate import check_version_gates
+
+log = logging.getLogger("mlrun_registry_ext")
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log a warning the first time this process sees it (notebooks re-run cells a lot)."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def resolve_registry(
+    *,
+    url: str | None = None,
+    username: str | None = None,
+    password: str | SecretValue | None = None,
+    image_prefix: str | None = None,
+    secret_name: str | None = None,
+    insecure: bool | None = None,
+    ca_bundle: str | None = None,
+    service: RegistryService | None = None,
+    active: str | None = None,
+    config: str | Path | None = None,
+    dotenv: str | Path | None = None,
+    server_registry: str | None = None,
+    namespace_domain: str | None = None,
+) -> ResolvedRegistry:
+    """Resolve the active registry from every layer: explicit arguments, then ``MLRUN_REGISTRY_EXT_*`` in the
+    environment, ``.env`` (``dotenv``, default ``./.env``), the config file, ``server_registry`` (the MLRun
+    server's ``docker_registry``; the caller fetches it) and the default. ``namespace_domain`` defaults to
+    ``IGZ_NAMESPACE_DOMAIN``. The rules are :func:`mlrun_registry_ext.core.resolution.resolve_layers`';
+    this reads the sources (:mod:`~mlrun_registry_ext.clients.local_config`) and logs each warning once."""
+    domain = namespace_domain if namespace_domain is not None else read_namespace_domain()
+    top = explicit_layer({"url": url, "username": username, "password": password, "image_prefix": image_prefix,
+                          "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle}, service)
+    if config is not None:
+        top.set("config", str(config), "explicit argument")
+    if active is not None:
+        top.set("active", active, "explicit argument")
+    resolved = resolve_layers(explicit=top, env=read_env_layer(), dotenv=read_dotenv_layer(dotenv),
+                              load_config=lambda path: load_config_file(path, domain), service=service,
+                              server_registry=server_registry, namespace_domain=domain)
+    for warning in resolved.warnings:
+        warn_once(warning)
+    return resolved
 
 
 def text_argument(value: Any, field: str, optional: bool = False) -> Any:
@@ -89,7 +144,7 @@ class ActiveRegistry:
         naming = self.platform.nuclio_naming
         registry_url = os.environ.get("NUCLIO_DASHBOARD_REGISTRY_URL", "").strip()
         if registry_url and naming.registry_url is None:
-            naming = naming.model_copy(update={"registry_url": registry_url})
+            naming = dataclasses.replace(naming, registry_url=registry_url)
         return naming
 
     def platform_config(self) -> PlatformConfig:
@@ -120,7 +175,7 @@ def resolve(
     *,
     url: str | None = None,
     username: str | None = None,
-    password: str | SecretStr | None = None,
+    password: str | SecretValue | None = None,
     image_prefix: str | None = None,
     secret_name: str | None = None,
     insecure: bool | None = None,

@@ -24,10 +24,10 @@ from mlrun_registry_ext.clients.aws import ensure_repositories, get_ecr_token, v
 from mlrun_registry_ext.clients.kube import ApplyResult, connect, copy_manifest, ensure_namespace_value, secret_summary
 from mlrun_registry_ext.core import credentials as core
 from mlrun_registry_ext.core.providers import Provider
-from mlrun_registry_ext.core.resolution import resolve_registry
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
+from mlrun_registry_ext.features.api import resolve_registry
 from mlrun_registry_ext.features.mlrun_hooks import _project_functions
 
 __all__ = [

@@ -10,15 +10,15 @@ overwrites ``spec.imagePullSecrets`` from it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
-from mlrun_registry_ext.core.resolution import warn_once
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.features.api import ActiveRegistry, as_active
+from mlrun_registry_ext.features.api import ActiveRegistry, as_active, warn_once
 
 #: Nuclio keys MLRun manages itself; the pull secret goes through ``spec.image_pull_secret`` instead.
 _MLRUN_MANAGED_NUCLIO_KEYS = frozenset({"spec.imagePullSecrets"})
@@ -72,8 +72,8 @@ def _nuclio_image_ready(fn: Any) -> bool:
 def _ready(target: PushTarget, image: str, what: str) -> PushTarget:
     note = (f"{what} deploys the ready image {image} and has nothing to build: only the pull secret is set "
             "(no spec.build.image, which would make Nuclio rebuild or MLRun report an image never built)")
-    return target.model_copy(update={"ready_image": True, "notes": (*target.notes, note),
-                                     "note_codes": (*target.note_codes, READY_IMAGE)})
+    return dataclasses.replace(target, ready_image=True, notes=(*target.notes, note),
+                               note_codes=(*target.note_codes, READY_IMAGE))
 
 
 def _write_nuclio_keys(fn: Any, target: PushTarget) -> None:

@@ -21,9 +21,9 @@ def _clean_registry_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith("MLRUN_REGISTRY_EXT_") or key in ("MLRUN_DBPATH", "NUCLIO_DASHBOARD_URL",
                                                               "IGZ_NAMESPACE_DOMAIN"):
             monkeypatch.delenv(key, raising=False)
-    from mlrun_registry_ext.core import resolution
+    from mlrun_registry_ext.features import api
 
-    resolution._warned.clear()
+    api._warned.clear()
     yield
 
 

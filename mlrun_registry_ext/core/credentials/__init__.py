@@ -2,7 +2,7 @@
 policies.
 
 Pure: no network and no kubernetes/boto3 imports. The clients (``clients/kube.py``, ``clients/aws.py``)
-send what is built here. Secret values are held in :class:`pydantic.SecretStr` and only leave it inside
+send what is built here. Secret values are held in :class:`~.secrets.SecretText` and only leave it inside
 base64 ``data`` of a Secret manifest, the one place they must be; reprs and errors never show them.
 
 By seam:
@@ -18,8 +18,6 @@ This package re-exports the public names of all four, so ``core.credentials.X`` 
 """
 
 from __future__ import annotations
-
-from pydantic import SecretStr
 
 from mlrun_registry_ext.core.credentials.docker_config import (
     DOCKERHUB_LOGIN_KEY,
@@ -83,6 +81,7 @@ from mlrun_registry_ext.core.credentials.refresh_job import (
     refresh_cronjob_manifests,
     validate_schedule,
 )
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 
 __all__ = [
     "AWS_ACCESS_KEY_ID_RE",

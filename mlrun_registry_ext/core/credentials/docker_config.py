@@ -1,6 +1,6 @@
 """Docker logins as data: the ``auths`` entry a registry needs, by provider, with its login host.
 
-Pure: no network. The password is a :class:`pydantic.SecretStr` and leaves it only inside the entry
+Pure: no network. The password is a :class:`~.secrets.SecretText` and leaves it only inside the entry
 (and from there only inside base64 ``data`` of a Secret manifest, :mod:`.k8s_secrets`); reprs and
 errors never show it.
 
@@ -31,10 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from mlrun_registry_ext.core.providers import ACR_TOKEN_USER, Provider
 from mlrun_registry_ext.core.reference import validate_host
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.errors import ConfigError
 
 if TYPE_CHECKING:

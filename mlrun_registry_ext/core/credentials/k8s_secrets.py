@@ -13,10 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr
-
 from mlrun_registry_ext.core.credentials.docker_config import DockerLogin, b64
 from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import (
     RegistryService,
     validate_dns1123_label,
