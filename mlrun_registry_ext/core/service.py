@@ -50,13 +50,6 @@ _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
-def _truthy(value: Any) -> bool:
-    """What reads as ``True`` for a bool field (``"yes"``, ``1``, ``"on"`` ...), spaces around allowed."""
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return value is True or (isinstance(value, int | float) and value == 1)
-
-
 def parse_bool(value: Any, field: str) -> bool:
     """A boolean setting, read as pydantic read it: true/false, yes/no, on/off, t/f, y/n, 1/0 in any case,
     or the numbers 0 and 1. Anything else is a :class:`ConfigError` (the value is not echoed)."""
@@ -211,9 +204,10 @@ class RegistryService:
         if not isinstance(url, str):
             raise ConfigError("url", f"expected a string host[:port][/path], got {type(url).__name__}")
         host, path, url_insecure = parse_registry_url(url, "url")
+        insecure = parse_bool(insecure, "insecure")
         if url_insecure:
             insecure = True
-        elif url.strip().lower().startswith("https://") and _truthy(insecure):
+        elif url.strip().lower().startswith("https://") and insecure:
             # https:// is never downgraded: a plain-HTTP registry is chosen by writing http://
             raise ConfigError("insecure", "the URL says https://, so the registry is not insecure; write http:// "
                                           "(or leave the scheme out) for a plain-HTTP registry")
@@ -225,7 +219,7 @@ class RegistryService:
         values["image_prefix"] = validate_image_prefix(image_prefix if image_prefix.strip() else "", "image_prefix")
         secret = _text(secret_name, "secret_name")
         values["secret_name"] = validate_dns1123_subdomain(secret, "secret_name") if secret else None
-        values["insecure"] = parse_bool(insecure, "insecure")
+        values["insecure"] = insecure
         values["ca_bundle"] = _text(ca_bundle, "ca_bundle")
         if role not in ROLES:
             raise ConfigError("role", "allowed: 'system' or 'user'")
