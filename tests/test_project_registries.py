@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import random
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,9 @@ def test_equally_specific_patterns_naming_different_services_are_refused(
     # the projects only one pattern matches are not affected
     assert resolve_registry(project="ml-us").service.name == "a"
     assert resolve_registry(project="fr-eu").service.name == "b"
+    # a service named in the environment does not need the map, so its ambiguity does not stop it
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_ACTIVE", "b")
+    assert resolve_registry(project="ml-eu").service.name == "b"
 
 
 def test_equally_specific_patterns_naming_the_same_service_agree(tmp_path: Path,
@@ -283,9 +287,9 @@ def _outcome(projects: dict[str, str], project: str) -> object:
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=200, deadline=None)
 @given(project_maps, project_names, st.randoms(use_true_random=False))
 def test_the_entry_chosen_does_not_depend_on_the_order_of_the_file(projects: dict[str, str], project: str,
-                                                                    rnd: object) -> None:
+                                                                    rnd: random.Random) -> None:
     items = list(projects.items())
-    rnd.shuffle(items)  # type: ignore[attr-defined]
+    rnd.shuffle(items)
     assert _outcome(projects, project) == _outcome(dict(items), project)
 
 
@@ -345,11 +349,13 @@ def test_show_project_names_the_entry_and_every_source(config_file: Path) -> Non
     assert data["project_entry"] == {"key": "fraud-*", "service": "ecr-team"}
     assert data["active"]["url"] == ECR
     assert data["active"]["sources"]["url"] == label(config_file, "fraud-*", "ecr-team")
+    assert data["projects"] == {"fraud": "team", "fraud-*": "ecr-team", "ml-*": "ghcr"}
     readable = run_cli("show", "--project", "fraud", env={"MLRUN_REGISTRY_EXT_CONFIG": str(config_file),
                                                            "COLUMNS": "200"})
     assert readable.code == 0
     assert "Active registry for project fraud: team" in readable.stdout
     assert "projects['fraud'] -> services.team" in readable.stdout
+    assert "fraud (matches fraud)" in readable.stdout and "ml-*" in readable.stdout
     assert CANARY not in result.output + readable.output
 
 

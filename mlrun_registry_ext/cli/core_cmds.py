@@ -70,6 +70,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         for name, svc in others.items():
             services.add_row(name, svc.url, svc.provider.value, svc.role, svc.image_prefix or "-")
         out.print(services)
+    entry = active.resolved.project_entry
+    if active.resolved.projects:
+        projects = Table(title="Projects map (exact name, else the most specific pattern)", title_justify="left")
+        projects.add_column("project or pattern")
+        projects.add_column("service")
+        for key, name in active.resolved.projects.items():
+            chosen = entry is not None and entry.key == key
+            projects.add_row(f"{key} (matches {args.project})" if chosen else key, name)
+        out.print(projects)
     platform = active.to_dict()["platform"]
     known = ", ".join(f"{k}={v}" for k, v in platform.items() if v)
     out.print(f"platform: {known or 'no MLRun API or Nuclio dashboard configured'}")

@@ -72,6 +72,8 @@ class ResolvedRegistry:
     #: The project this was resolved for (None: no project), and the ``projects`` entry that matched it.
     project: str | None = None
     project_entry: ProjectMatch | None = None
+    #: The config file's ``projects`` map (name or pattern -> service), as written.
+    projects: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -87,6 +89,7 @@ class ResolvedRegistry:
             "project": self.project,
             "project_entry": ({"key": self.project_entry.key, "service": self.project_entry.service}
                               if self.project_entry else None),
+            "projects": dict(self.projects),
             "warnings": list(self.warnings),
         }
 
@@ -227,9 +230,13 @@ def resolve_layers(
         config_file = load_config(str(picked_config[0]))
     picked_active = _first(top, "active")
     active_name: str | None = None
-    match = None  # a service passed in is explicit: the project map does not pick one then
+    match: ProjectMatch | None = None  # a service passed in is explicit: the project map does not pick one
     if config_file is not None and project is not None and service is None:
-        match = config_file.match_project(project)
+        try:
+            match = config_file.match_project(project)
+        except ConfigError:
+            if not picked_active:  # an ambiguous entry only matters when the map decides
+                raise
     notes: list[str] = []
     if picked_active:
         active_name = str(picked_active[0])
@@ -311,7 +318,8 @@ def resolve_layers(
         warnings.append(ON_CLUSTER_WARNING)
     return ResolvedRegistry(service=resolved_service, sources=sources, all_services=all_services,
                             warnings=warnings, config_path=str(config_file.path) if config_file else None,
-                            project=project, project_entry=match)
+                            project=project, project_entry=match,
+                            projects=dict(config_file.projects) if config_file else {})
 
 
 def _overridden(match: ProjectMatch, config: ConfigFile, why: str) -> str:
