@@ -14,11 +14,13 @@ KINDS_HELP = f"{', '.join(MLRUN_BUILT_KINDS)} (built by MLRun); {', '.join(NUCLI
 
 def register(sub: Any) -> None:
     show = sub.add_parser("show", help="the active registry service and all configured ones, with sources")
+    show.add_argument("--project", default=None,
+                      help="the registry of this project (the config file's 'projects' map)")
     add_json_flag(show)
     show.set_defaults(handler=cmd_show)
 
     target = sub.add_parser("target", help="the push target, secrets and Nuclio keys of one function")
-    target.add_argument("project")
+    target.add_argument("project", help="the function's project (picks its registry from the 'projects' map)")
     target.add_argument("function")
     target.add_argument("--kind", default="job", help=f"function kind (default: job): {KINDS_HELP}")
     target.add_argument("--tag", default=None, help="image tag (default: latest)")
@@ -39,21 +41,22 @@ def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="with --apply: show the diff, change nothing")
 
 
-def _active() -> Any:
+def _active(project: str | None = None) -> Any:
     from mlrun_registry_ext.features.api import resolve
 
-    return resolve()  # warnings are logged once, to stderr
+    return resolve(project=project)  # warnings are logged once, to stderr
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    active = _active()
+    active = _active(args.project)
     if args.json:
         print_json(active.to_dict())
         return 0
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"Active registry: {active.service.name}", title_justify="left")
+    scope = f" for project {args.project}" if args.project else ""
+    table = Table(title=f"Active registry{scope}: {active.service.name}", title_justify="left")
     for column in ("field", "value", "source"):
         table.add_column(column)
     for row in active.resolved.rows():
@@ -67,6 +70,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         for name, svc in others.items():
             services.add_row(name, svc.url, svc.provider.value, svc.role, svc.image_prefix or "-")
         out.print(services)
+    entry = active.resolved.project_entry
+    if active.resolved.projects:
+        projects = Table(title="Projects map (exact name, else the most specific pattern)", title_justify="left")
+        projects.add_column("project or pattern")
+        projects.add_column("service")
+        for key, name in active.resolved.projects.items():
+            chosen = entry is not None and entry.key == key
+            projects.add_row(f"{key} (matches {args.project})" if chosen else key, name)
+        out.print(projects)
     platform = active.to_dict()["platform"]
     known = ", ".join(f"{k}={v}" for k, v in platform.items() if v)
     out.print(f"platform: {known or 'no MLRun API or Nuclio dashboard configured'}")
@@ -74,7 +86,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_target(args: argparse.Namespace) -> int:
-    active = _active()
+    active = _active(args.project)
     target = active.target(args.project, args.function, args.kind, args.tag)
     for note in target.notes:
         sys.stderr.write(f"mlrun-registry: note: {note}\n")
@@ -100,7 +112,7 @@ def cmd_target(args: argparse.Namespace) -> int:
 
 
 def cmd_platform_config(args: argparse.Namespace) -> int:
-    active = _active()
+    active = _active()  # server-wide: no project
     config = active.platform_config()
     if args.apply:
         from mlrun_registry_ext.cli.creds_cmds import print_platform_diff

@@ -1,10 +1,11 @@
 """`secret apply|show|copy|delete` and `ecr policy|ensure-repos|verify|refresh|cronjob`.
 
 The active service comes from resolution (``MLRUN_REGISTRY_EXT_URL``, ``_USERNAME``, ``_PASSWORD``,
-``_SECRET_NAME``, ``.env``, the config file); ``--url`` / ``--username`` / ``--password-stdin`` /
-``--secret-name`` override it. Passwords and tokens are never accepted as arguments (they would land
-in shell history and ``ps``): ``--password-stdin``, and for an ECR token obtained elsewhere,
-``MLRUN_REGISTRY_EXT_ECR_TOKEN``. Kubernetes and boto3 are imported only inside the handlers.
+``_SECRET_NAME``, ``.env``, the config file, its ``projects`` entry for ``--project``); ``--url`` /
+``--username`` / ``--password-stdin`` / ``--secret-name`` override it. Passwords and tokens are never
+accepted as arguments (they would land in shell history and ``ps``): ``--password-stdin``, and for an
+ECR token obtained elsewhere, ``MLRUN_REGISTRY_EXT_ECR_TOKEN``. Kubernetes and boto3 are imported only
+inside the handlers.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     secret_sub.required = True
 
     apply = secret_sub.add_parser("apply", help="create or update the service's push/pull secret(s)")
-    _service_flags(apply)
+    _service_flags(apply, project=True)
     _kube_flags(apply, to=True)
     apply.add_argument("--login-url", default=None,
                        help="login host when it differs from the push path (Nuclio's registry.loginUrl)")
@@ -45,20 +46,20 @@ def register(sub: Any) -> None:
     apply.set_defaults(handler=cmd_secret_apply)
 
     show = secret_sub.add_parser("show", help="the service's secret(s): type, keys, login hosts, users")
-    _service_flags(show)
+    _service_flags(show, project=True)
     _kube_flags(show)
     show.add_argument("-o", "--output", choices=("yaml", "json"), default=None)
     show.set_defaults(handler=cmd_secret_show)
 
     copy = secret_sub.add_parser("copy", help="copy the service's secret(s) to other namespaces")
-    _service_flags(copy)
+    _service_flags(copy, project=True)
     _kube_flags(copy, to=True)
     copy.add_argument("--force", action="store_true", help="take over existing secrets not managed here")
     add_json_flag(copy)
     copy.set_defaults(handler=cmd_secret_copy)
 
     delete = secret_sub.add_parser("delete", help="delete the service's secret(s) (only those managed here)")
-    _service_flags(delete)
+    _service_flags(delete, project=True)
     _kube_flags(delete, to=True)
     delete.add_argument("--dry-run", action="store_true", help="say what would be deleted")
     add_json_flag(delete)
@@ -121,8 +122,11 @@ def register(sub: Any) -> None:
 
 
 # --- flags -------------------------------------------------------------------------------------------
-def _service_flags(parser: argparse.ArgumentParser) -> None:
+def _service_flags(parser: argparse.ArgumentParser, project: bool = False) -> None:
     group = parser.add_argument_group("registry service (overrides env / config)")
+    if project:
+        group.add_argument("--project", default=None,
+                           help="the registry of this MLRun project (the config file's 'projects' map)")
     group.add_argument("--url", default=None, help="registry URL host[:port][/path]")
     group.add_argument("--username", default=None, help="username (for ECR: the AWS access key ID)")
     group.add_argument("--password-stdin", action="store_true",
@@ -160,7 +164,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _registry(args: argparse.Namespace) -> Any:
     from mlrun_registry_ext.features.api import resolve_registry
 
-    return resolve_registry(**_overrides(args)).service
+    # a command's --project (secret, ecr ensure-repos/verify) also picks that project's registry
+    return resolve_registry(**_overrides(args), project=getattr(args, "project", None)).service
 
 
 def _to(args: argparse.Namespace) -> list[str]:

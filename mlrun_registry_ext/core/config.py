@@ -11,10 +11,17 @@ single quotes literal, double quotes with backslash escapes (and over several li
 double-quoted values from the file's earlier keys, then the environment. Variable names are matched
 without regard to case; an empty value counts as not set. YAML: aliases (the "billion laughs" bomb),
 nesting deeper than :data:`MAX_YAML_DEPTH` and duplicate keys (silently last-wins otherwise) are refused.
+
+The config file's ``projects`` map sends projects to services (:func:`parse_project_map`,
+:func:`match_project`): an exact name wins over every pattern; among ``fnmatch`` patterns the most
+specific wins (:func:`pattern_specificity`), and two equally specific patterns that name different
+services are refused rather than picked by file order, because a silent pick would push a project's
+images, and its credentials, to the wrong registry.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import re
 from collections.abc import Mapping
@@ -36,6 +43,11 @@ CREDENTIAL_FIELDS = ("username", "password", "secret_name")
 REGISTRY_FIELDS = (*CREDENTIAL_FIELDS, "insecure", "ca_bundle")
 #: The deepest YAML nesting accepted (a service is four levels deep).
 MAX_YAML_DEPTH = 16
+#: The config file's top-level keys.
+CONFIG_KEYS = ("services", "active", "projects")
+#: What a ``projects`` key may contain: an MLRun project name's characters and fnmatch's ``* ? [ ] !``.
+_PROJECT_KEY_RE = re.compile(r"[a-z0-9*?\[\]!-]{1,63}")
+_GLOB_CHARS = frozenset("*?[")
 
 
 def env_var(name: str) -> str:
@@ -244,13 +256,114 @@ def _strict_loader() -> Any:
     return StrictLoader
 
 
+# --- the project map ------------------------------------------------------------------------------------
+def is_pattern(key: str) -> bool:
+    """A ``projects`` key with fnmatch wildcards (``*``, ``?``, ``[...]``); anything else is an exact name."""
+    return not _GLOB_CHARS.isdisjoint(key)
+
+
+def pattern_specificity(pattern: str) -> tuple[int, int, int]:
+    """How specific a pattern is, compared as a tuple: literal characters, then single-character wildcards
+    (``?`` and ``[...]``), then fewer ``*``. ``fraud-*`` (6, 0, -1) beats ``fr*`` (2, 0, -1) and
+    ``ml-?`` (3, 1, 0) beats ``ml-*`` (3, 0, -1). A ``[`` without its ``]`` is a literal, as in fnmatch."""
+    literal = single = stars = 0
+    index, length = 0, len(pattern)
+    while index < length:
+        char = pattern[index]
+        if char == "*":
+            stars += 1
+        elif char == "?":
+            single += 1
+        elif char == "[":  # fnmatch.translate's reading: '[!]...]' and '[]...]' hold a literal ']'
+            start = index + 1
+            if pattern[start:start + 1] == "!":
+                start += 1
+            if pattern[start:start + 1] == "]":
+                start += 1
+            close = pattern.find("]", start)
+            if close == -1:
+                literal += 1
+            else:
+                single += 1
+                index = close
+        else:
+            literal += 1
+        index += 1
+    return literal, single, -stars
+
+
+def parse_project_map(raw: Any, services: Mapping[str, RegistryService], where: str) -> dict[str, str]:
+    """The ``projects`` mapping: project name or fnmatch pattern -> a configured service's name.
+
+    Keys use a project name's characters (lowercase letters, digits, ``-``) and the wildcards ``* ? [ ] !``;
+    a value must name a service in ``services``. Errors name the key (``projects['ml-*']``)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: projects", "expected a mapping of project name or pattern to service name, "
+                                                "e.g. {fraud: ecr-team, 'ml-*': ghcr}")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not _PROJECT_KEY_RE.fullmatch(key):
+            raise ConfigError(f"{where}: projects[{quote(key, 40)}]",
+                              "not a project name or pattern: lowercase letters, digits, '-' and the wildcards "
+                              "* ? [ ] !, at most 63 characters")
+        entry = f"{where}: projects[{quote(key, 40)}]"
+        if not is_pattern(key):
+            validate_dns1123_label(key, entry)
+        if not isinstance(value, str) or value not in services:
+            raise ConfigError(entry, f"{quote(value, 40)} is not a configured service; allowed: "
+                                     f"{', '.join(services) or '(none configured)'}")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class ProjectMatch:
+    """The ``projects`` entry that sends ``project`` to ``service`` (``key`` is the name or the pattern)."""
+
+    project: str
+    key: str
+    service: str
+
+    def label(self, path: Path | str) -> str:
+        """The source shown for every value this entry decides."""
+        return f"config {path} projects[{quote(self.key, 70)}] -> services.{self.service}"
+
+
+def match_project(projects: Mapping[str, str], project: str, where: str = "projects") -> ProjectMatch | None:
+    """The entry for ``project``: its exact name, else the most specific matching pattern
+    (:func:`pattern_specificity`), else None. Equally specific patterns naming different services are a
+    :class:`ConfigError` naming both (add an exact entry or a more specific pattern); naming the same
+    service they agree, and the first in sorted order is the one shown."""
+    if project in projects:
+        return ProjectMatch(project, project, projects[project])
+    candidates = [key for key in projects if is_pattern(key) and fnmatch.fnmatchcase(project, key)]
+    if not candidates:
+        return None
+    best = max(pattern_specificity(key) for key in candidates)
+    top = sorted(key for key in candidates if pattern_specificity(key) == best)
+    chosen = {projects[key] for key in top}
+    if len(chosen) > 1:
+        raise ConfigError(f"{where}: projects", f"project {quote(project)} matches {quote(top[0], 40)} and "
+                                                f"{quote(top[1], 40)} equally (services "
+                                                f"{projects[top[0]]}, {projects[top[1]]}); add an exact entry "
+                                                "for it or make one pattern more specific")
+    return ProjectMatch(project, top[0], projects[top[0]])
+
+
 @dataclass
 class ConfigFile:
-    """A YAML file with several named services and an ``active`` one."""
+    """A YAML file with several named services, an ``active`` one and a ``projects`` map."""
 
     path: Path
     services: dict[str, RegistryService]
     active: str | None
+    projects: dict[str, str] = field(default_factory=dict)
+
+    def match_project(self, project: str) -> ProjectMatch | None:
+        """The ``projects`` entry for ``project`` (see :func:`match_project`)."""
+        return match_project(self.projects, project, f"config file {self.path}")
 
     @classmethod
     def from_text(cls, file: Path, text: str, namespace_domain: str | None = None) -> ConfigFile:
@@ -259,10 +372,10 @@ class ConfigFile:
         where = f"config file {file}"
         data = load_yaml(text, f"{env_var('config')} {file}") or {}
         if not isinstance(data, dict):
-            raise ConfigError(where, "expected a mapping with 'services' and optionally 'active'")
-        unknown = sorted(str(key) for key in set(data) - {"services", "active"})
+            raise ConfigError(where, "expected a mapping with 'services' and optionally 'active' and 'projects'")
+        unknown = sorted(str(key) for key in set(data) - set(CONFIG_KEYS))
         if unknown:
-            raise ConfigError(f"{where}: {quote(unknown[0], 40)}", "unknown key; allowed: services, active")
+            raise ConfigError(f"{where}: {quote(unknown[0], 40)}", f"unknown key; allowed: {', '.join(CONFIG_KEYS)}")
         raw_services = data.get("services") or {}
         if isinstance(raw_services, list):
             for index, item in enumerate(raw_services):
@@ -291,4 +404,6 @@ class ConfigFile:
         if active is not None and str(active) not in services:
             raise ConfigError(f"{where}: active", f"{quote(active)} is not a configured service; allowed: "
                                                   f"{', '.join(services) or '(none configured)'}")
-        return cls(path=file, services=services, active=str(active) if active is not None else None)
+        projects = parse_project_map(data.get("projects"), services, where)
+        return cls(path=file, services=services, active=str(active) if active is not None else None,
+                   projects=projects)

@@ -1,8 +1,15 @@
 """Resolve the active registry service, remembering where each value came from.
 
-Precedence, highest first: explicit Python arguments > environment > ``.env`` > config file >
-the MLRun server's registry (client-spec ``docker_registry``) > the embedded default (the tenant's
-on-cluster ``docker-registry``, else MLRun's ``.`` convention).
+Precedence, highest first: explicit Python arguments > environment > ``.env`` > the config file's
+``projects`` entry for the project being resolved > the config file's ``active`` service > the MLRun
+server's registry (client-spec ``docker_registry``) > the embedded default (the tenant's on-cluster
+``docker-registry``, else MLRun's ``.`` convention).
+
+The project map sits below the environment on purpose: ``MLRUN_REGISTRY_EXT_URL`` (or ``_ACTIVE``) set
+in CI, or an explicit argument, is a decision made for this one run and must win over a file shared by
+everyone; the map only replaces the file's own default, ``active``. When it is overridden that way, a
+warning says so, and every value's source still names the layer it came from
+(``config F projects['fraud-*'] -> services.ecr-team`` when the map decided).
 
 Values merge field by field, with one exception: what belongs to a registry (username, password,
 secret name, ``insecure``, CA bundle) is only taken from a layer that names no URL or the same
@@ -22,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, env_var
+from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, ProjectMatch, env_var
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
-from mlrun_registry_ext.core.service import SERVER_REGISTRY, RegistryService
+from mlrun_registry_ext.core.service import DNS1123_LABEL_RE, SERVER_REGISTRY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, quote
 
 ON_CLUSTER_WARNING = (
@@ -62,6 +69,11 @@ class ResolvedRegistry:
     all_services: dict[str, RegistryService] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     config_path: str | None = None
+    #: The project this was resolved for (None: no project), and the ``projects`` entry that matched it.
+    project: str | None = None
+    project_entry: ProjectMatch | None = None
+    #: The config file's ``projects`` map (name or pattern -> service), as written.
+    projects: dict[str, str] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -74,6 +86,10 @@ class ResolvedRegistry:
             "active": {**active, "sources": dict(self.sources)},
             "services": {name: svc.public_dict() for name, svc in self.all_services.items()},
             "config_path": self.config_path,
+            "project": self.project,
+            "project_entry": ({"key": self.project_entry.key, "service": self.project_entry.service}
+                              if self.project_entry else None),
+            "projects": dict(self.projects),
             "warnings": list(self.warnings),
         }
 
@@ -94,7 +110,8 @@ class ResolvedRegistry:
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td>"
                        f"<td>{html.escape(s)}</td></tr>" for k, v, s in self.rows())
         notes = "".join(f"<p>&#9888; {html.escape(w)}</p>" for w in self.warnings)
-        return (f"<table><caption>Active registry <b>{html.escape(self.service.name)}</b></caption>"
+        scope = f" for project <b>{html.escape(self.project)}</b>" if self.project else ""
+        return (f"<table><caption>Active registry <b>{html.escape(self.service.name)}</b>{scope}</caption>"
                 f"<tr><th>field</th><th>value</th><th>source</th></tr>{body}</table>{notes}")
 
 
@@ -114,10 +131,9 @@ def explicit_layer(explicit: dict[str, Any], service: RegistryService | None = N
     return layer
 
 
-def _config_layer(config: ConfigFile, active: str) -> Layer:
+def _config_layer(config: ConfigFile, active: str, label: str) -> Layer:
     layer = Layer("config")
     svc = config.services[active]
-    label = f"config {config.path} services.{active}"
     for key in LAYER_FIELDS:
         value = getattr(svc, key)
         if key == "insecure" and not value:
@@ -196,11 +212,17 @@ def resolve_layers(
     service: RegistryService | None = None,
     server_registry: str | None = None,
     namespace_domain: str | None = None,
+    project: str | None = None,
 ) -> ResolvedRegistry:
     """Resolve the active registry from the layers, highest first: ``explicit`` (see :func:`explicit_layer`),
-    ``env``, ``dotenv``, then the config file ``load_config`` returns for the path a layer names, the MLRun
-    server's ``docker_registry`` (``server_registry``) and the embedded default (``namespace_domain``: the
-    tenant's ``IGZ_NAMESPACE_DOMAIN``)."""
+    ``env``, ``dotenv``, then the config file ``load_config`` returns for the path a layer names (its
+    ``projects`` entry for ``project``, else its ``active`` service), the MLRun server's ``docker_registry``
+    (``server_registry``) and the embedded default (``namespace_domain``: the tenant's ``IGZ_NAMESPACE_DOMAIN``).
+    An ``active`` name from a top layer picks the service before the project map is consulted."""
+    if project is not None and (not isinstance(project, str) or len(project) > 63
+                                or not DNS1123_LABEL_RE.fullmatch(project)):
+        raise ConfigError("project", f"{quote(project)} is not an MLRun project name: lowercase letters, digits "
+                                     "and '-', starting and ending with a letter or digit, at most 63 characters")
     top = [explicit, env, dotenv]
     config_file: ConfigFile | None = None
     picked_config = _first(top, "config")
@@ -208,6 +230,14 @@ def resolve_layers(
         config_file = load_config(str(picked_config[0]))
     picked_active = _first(top, "active")
     active_name: str | None = None
+    match: ProjectMatch | None = None  # a service passed in is explicit: the project map does not pick one
+    if config_file is not None and project is not None and service is None:
+        try:
+            match = config_file.match_project(project)
+        except ConfigError:
+            if not picked_active:  # an ambiguous entry only matters when the map decides
+                raise
+    notes: list[str] = []
     if picked_active:
         active_name = str(picked_active[0])
         if config_file is None:
@@ -216,20 +246,32 @@ def resolve_layers(
         if active_name not in config_file.services:
             raise ConfigError(env_var("active"), f"{quote(active_name)} is not a configured service; allowed: "
                                                  f"{', '.join(config_file.services) or '(none)'}")
+        if match is not None and match.service != active_name:
+            notes.append(_overridden(match, config_file, f"the service is {active_name!r}, named by "
+                                                         f"{picked_active[1]}"))
+        match = None
+    elif match is not None and config_file is not None:
+        active_name = match.service
     elif config_file is not None:
         active_name = config_file.active
         if active_name is None and len(config_file.services) == 1:
             active_name = next(iter(config_file.services))
         elif active_name is None and config_file.services:
+            unmatched = f"no 'projects' entry matches project {quote(project)}, " \
+                if project is not None and config_file.projects else ""
+            hint = "" if project is not None or not config_file.projects else "; or name a project (--project)"
             raise ConfigError(f"config file {config_file.path}: active",
-                              f"several services ({', '.join(config_file.services)}) and none active; set "
-                              f"'active' in the file or {env_var('active')}")
+                              f"{unmatched}several services ({', '.join(config_file.services)}) and none active; "
+                              f"set 'active' in the file or {env_var('active')}{hint}")
 
     layers = list(top)
     base: RegistryService | None = None
+    config_label = ""
     if config_file is not None and active_name is not None:
         base = config_file.services[active_name]
-        layers.append(_config_layer(config_file, active_name))
+        config_label = match.label(config_file.path) if match is not None else \
+            f"config {config_file.path} services.{active_name}"
+        layers.append(_config_layer(config_file, active_name, config_label))
     if service is not None:
         base = service
     layers.append(_default_layer(server_registry, namespace_domain))
@@ -239,6 +281,10 @@ def resolve_layers(
         final = _layer_location(url_layer)
     except ConfigError as exc:
         raise ConfigError(f"url (from {url_layer.sources['url']})", exc.detail) from None
+    if match is not None and config_file is not None and any(url_layer is layer for layer in top):
+        mapped = config_file.services[match.service].location
+        if not same_registry(final, mapped) or final.path != mapped.path:
+            notes.append(_overridden(match, config_file, f"the url comes from {url_layer.sources['url']}"))
     locations: dict[int, RegistryLocation] = {}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -248,7 +294,8 @@ def resolve_layers(
             values[key], sources[key] = picked
     if base is not None:
         values["name"] = base.name
-        sources["name"] = "explicit service" if service is not None else f"config {config_file and config_file.path}"
+        sources["name"] = "explicit service" if service is not None else (
+            config_label if match is not None else f"config {config_file and config_file.path}")
         values["role"] = base.role
         values["resources"] = base.resources
         values["run_registry"] = base.run_registry
@@ -266,8 +313,16 @@ def resolve_layers(
 
     all_services = dict(config_file.services) if config_file else {}
     all_services[resolved_service.name] = resolved_service
-    warnings: list[str] = []
+    warnings: list[str] = list(notes)
     if resolved_service.provider is Provider.ON_CLUSTER:
         warnings.append(ON_CLUSTER_WARNING)
     return ResolvedRegistry(service=resolved_service, sources=sources, all_services=all_services,
-                            warnings=warnings, config_path=str(config_file.path) if config_file else None)
+                            warnings=warnings, config_path=str(config_file.path) if config_file else None,
+                            project=project, project_entry=match,
+                            projects=dict(config_file.projects) if config_file else {})
+
+
+def _overridden(match: ProjectMatch, config: ConfigFile, why: str) -> str:
+    """The warning when explicit settings or the environment win over the project map."""
+    return (f"project {match.project}: {why}, not {match.label(config.path)} (explicit settings, the "
+            "environment and .env win over the project map)")

@@ -2,6 +2,10 @@
 
 ``resolve()`` asks the MLRun API and the Nuclio dashboard (when configured) what they run, so push
 targets follow the server's naming and the version gates see real versions.
+
+Per-project registries: ``resolve(project=P)`` follows the config file's ``projects`` map, and an
+:class:`ActiveRegistry` follows it for every project it computes a target for (:meth:`ActiveRegistry.for_project`):
+what was given explicitly when it was resolved (arguments, a service) and the environment still win.
 """
 
 from __future__ import annotations
@@ -57,12 +61,15 @@ def resolve_registry(
     dotenv: str | Path | None = None,
     server_registry: str | None = None,
     namespace_domain: str | None = None,
+    project: str | None = None,
 ) -> ResolvedRegistry:
     """Resolve the active registry from every layer: explicit arguments, then ``MLRUN_REGISTRY_EXT_*`` in the
     environment, ``.env`` (``dotenv``, default ``./.env``), the config file, ``server_registry`` (the MLRun
     server's ``docker_registry``; the caller fetches it) and the default. ``namespace_domain`` defaults to
-    ``IGZ_NAMESPACE_DOMAIN``. The rules are :func:`mlrun_registry_ext.core.resolution.resolve_layers`';
-    this reads the sources (:mod:`~mlrun_registry_ext.clients.local_config`) and logs each warning once."""
+    ``IGZ_NAMESPACE_DOMAIN``; ``project`` picks the config file's ``projects`` entry. The rules are
+    :func:`mlrun_registry_ext.core.resolution.resolve_layers`'; this reads the sources
+    (:mod:`~mlrun_registry_ext.clients.local_config`) and logs each warning once."""
+    text_argument(project, "project", optional=True)
     domain = namespace_domain if namespace_domain is not None else read_namespace_domain()
     top = explicit_layer({"url": url, "username": username, "password": password, "image_prefix": image_prefix,
                           "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle}, service)
@@ -72,7 +79,7 @@ def resolve_registry(
         top.set("active", active, "explicit argument")
     resolved = resolve_layers(explicit=top, env=read_env_layer(), dotenv=read_dotenv_layer(dotenv),
                               load_config=lambda path: load_config_file(path, domain), service=service,
-                              server_registry=server_registry, namespace_domain=domain)
+                              server_registry=server_registry, namespace_domain=domain, project=project)
     for warning in resolved.warnings:
         warn_once(warning)
     return resolved
@@ -96,6 +103,22 @@ class ActiveRegistry:
 
     resolved: ResolvedRegistry
     platform: PlatformInfo = field(default_factory=PlatformInfo)
+    #: What :func:`resolve` was given (None: this registry is used as it is, for every project).
+    inputs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _per_project: dict[str, ActiveRegistry] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def for_project(self, project: str) -> ActiveRegistry:
+        """This registry resolved again for ``project``, with the same inputs and platform (no network):
+        the config file's ``projects`` entry applies, explicit inputs and the environment still win.
+        Itself when it was resolved for ``project`` or from no recorded inputs."""
+        if self.inputs is None or project == self.resolved.project:
+            return self
+        cached = self._per_project.get(project)
+        if cached is None:
+            resolved = resolve_registry(**{**self.inputs, "project": project},
+                                        server_registry=self.platform.docker_registry)
+            cached = self._per_project[project] = ActiveRegistry(resolved, self.platform, self.inputs)
+        return cached
 
     @property
     def service(self) -> RegistryService:
@@ -118,8 +141,11 @@ class ActiveRegistry:
 
     def target(self, project: str, function: str, kind: str = "job", tag: str | None = None, *,
                nuclio_name: str | None = None) -> PushTarget:
-        """The push target for one function (version gates checked first)."""
+        """The push target for one function (version gates checked first), on ``project``'s registry."""
         text_argument(project, "project")
+        active = self.for_project(project)
+        if active is not self:
+            return active.target(project, function, kind, tag, nuclio_name=nuclio_name)
         text_argument(function, "function")
         text_argument(kind, "kind")
         text_argument(tag, "tag", optional=True)
@@ -132,6 +158,9 @@ class ActiveRegistry:
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
         """The image ``project.build_image()`` builds, named so the server's prefix check passes."""
         text_argument(project, "project")
+        active = self.for_project(project)
+        if active is not self:
+            return active.project_image(project, tag)
         text_argument(tag, "tag", optional=True)
         self.check_gates()
         return project_image_target(self.service, project, tag, source=self.resolved.source,
@@ -162,7 +191,9 @@ class ActiveRegistry:
 
     def __repr__(self) -> str:
         svc = self.service
-        return f"<ActiveRegistry {svc.name}: {svc.url} ({svc.provider.value}), url from {self.resolved.source}>"
+        scope = f" for project {self.resolved.project}" if self.resolved.project else ""
+        return (f"<ActiveRegistry {svc.name}{scope}: {svc.url} ({svc.provider.value}), "
+                f"url from {self.resolved.source}>")
 
     def _repr_html_(self) -> str:
         platform = "".join(f"<li>{html.escape(k)}: <code>{html.escape(str(v))}</code></li>"
@@ -183,35 +214,41 @@ def resolve(
     service: RegistryService | None = None,
     active: str | None = None,
     config: str | Path | None = None,
+    project: str | None = None,
     probe: bool = True,
     probe_timeout: float | None = None,
 ) -> ActiveRegistry:
     """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file.
+    ``project``: the registry of that project (the config file's ``projects`` map).
     ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``)."""
     if probe:
         platform = probe_platform() if probe_timeout is None else probe_platform(timeout=probe_timeout)
     else:
         platform = PlatformInfo()
-    resolved = resolve_registry(url=url, username=username, password=password, image_prefix=image_prefix,
-                                secret_name=secret_name, insecure=insecure, ca_bundle=ca_bundle, service=service,
-                                active=active, config=config, server_registry=platform.docker_registry)
+    inputs: dict[str, Any] = {"url": url, "username": username, "password": password, "image_prefix": image_prefix,
+                              "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle,
+                              "service": service, "active": active, "config": config}
+    resolved = resolve_registry(**inputs, project=project, server_registry=platform.docker_registry)
     for problem in platform.problems:
         warn_once(problem)
-    return ActiveRegistry(resolved=resolved, platform=platform)
+    return ActiveRegistry(resolved=resolved, platform=platform, inputs=inputs)
 
 
-def as_active(registry: ActiveRegistry | RegistryService | None, overrides: dict[str, Any]) -> ActiveRegistry:
-    """Accept what notebooks pass around: an ActiveRegistry, a RegistryService, or nothing."""
+def as_active(registry: ActiveRegistry | RegistryService | None, overrides: dict[str, Any],
+              project: str | None = None) -> ActiveRegistry:
+    """Accept what notebooks pass around: an ActiveRegistry, a RegistryService, or nothing; with ``project``,
+    the registry for that project (a RegistryService passed in stays explicit and wins)."""
     if isinstance(registry, ActiveRegistry) and not overrides:
-        return registry
+        return registry.for_project(project) if project is not None else registry
     if isinstance(registry, RegistryService):
-        return resolve(service=registry, **overrides)
+        return resolve(service=registry, project=project, **overrides)
     if isinstance(registry, ActiveRegistry):
-        return resolve(service=registry.service, **overrides)
-    return resolve(**overrides)
+        return resolve(service=registry.service, project=project, **overrides)
+    return resolve(project=project, **overrides)
 
 
 def target(project: str, function: str, kind: str = "job", tag: str | None = None,
            registry: ActiveRegistry | RegistryService | None = None, **overrides: Any) -> PushTarget:
-    """Shortcut: resolve, then the push target of one function."""
-    return as_active(registry, overrides).target(project, function, kind, tag)
+    """Shortcut: resolve for ``project`` (its ``projects`` entry in the config file), then the push target."""
+    text_argument(project, "project")
+    return as_active(registry, overrides, project=project).target(project, function, kind, tag)

@@ -48,8 +48,12 @@ __all__ = [
 
 
 def _service(registry: Any = None, **overrides: Any) -> RegistryService:
-    """A RegistryService from whatever the caller has; overrides go through resolution."""
+    """A RegistryService from whatever the caller has; overrides go through resolution. ``project`` picks
+    that project's registry (the config file's ``projects`` map) unless a service is given explicitly."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    project = overrides.pop("project", None)
+    if project is not None and callable(getattr(registry, "for_project", None)):
+        registry = registry.for_project(project)  # an ActiveRegistry follows the project map
     base: RegistryService | None = None
     if isinstance(registry, RegistryService):
         base = registry
@@ -60,7 +64,7 @@ def _service(registry: Any = None, **overrides: Any) -> RegistryService:
                                       f"{type(registry).__name__}")
     if base is not None and not overrides:
         return base
-    return resolve_registry(service=base, **overrides).service
+    return resolve_registry(service=base, project=project, **overrides).service
 
 
 @dataclass
@@ -345,7 +349,7 @@ def ecr_repositories_for(registry: Any = None, *, project: str | None = None, fu
                          tag: str | None = None, **overrides: Any) -> list[str]:
     """The repositories the push targets of ``project``'s ``functions`` need (the project image when no
     function is named)."""
-    service = _ecr_service(registry, overrides)
+    service = _ecr_service(registry, {**overrides, "project": project})
     kinds = _function_kinds(functions)
     if kinds and not project:
         raise ConfigError("project", "functions need their project to compute their image names")
@@ -373,7 +377,7 @@ def ensure_ecr_repositories(
     **overrides: Any,
 ) -> list[Any]:
     """Create what the targets need, plus ``<repo>/cache``; existing repositories are success."""
-    service = _ecr_service(registry, overrides)
+    service = _ecr_service(registry, {**overrides, "project": project})
     repos = list(repositories)
     if project or functions:
         repos += [r for r in ecr_repositories_for(service, project=project, functions=functions, tag=tag)
@@ -396,7 +400,7 @@ def verify_ecr_permissions(
 ) -> Any:
     """Simulate the caller's rights against the policy; with ``project`` (and a cluster) also check the
     project secrets ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` and MLRun's role/key conflict."""
-    service = _ecr_service(registry, overrides)
+    service = _ecr_service(registry, {**overrides, "project": project})
     report = verify_permissions(service, prefix=prefix)
     if project:
         name = core.project_secret_name(project)

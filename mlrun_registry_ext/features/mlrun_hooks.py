@@ -133,8 +133,9 @@ def configure_function(fn: Any, registry: ActiveRegistry | RegistryService | Non
     """Write the active registry's target and secrets into ``fn``; idempotent. Returns the target.
 
     A function with a ready image and nothing to build keeps its image and gets only the pull secret.
+    The registry is the one of the function's project (the config file's ``projects`` map).
     """
-    active = as_active(registry, overrides)
+    active = as_active(registry, overrides, project=_function_identity(fn, project)[2])
     target = _plan(fn, active, project, tag)
     _apply(fn, target)
     return target
@@ -161,10 +162,12 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     Every target is computed before anything is written, so a refused function leaves the project
     untouched. Kinds MLRun never builds (``local``, ``handler``) are listed in the result's ``skipped``
     with the reason; a kind this package does not know is refused. Functions added to the project
-    later are configured by calling this again (or by ``setup``).
+    later are configured by calling this again (or by ``setup``). Without ``registry`` (or with one
+    resolved without explicit choices) the registry is the project's: the config file's ``projects`` entry
+    for ``project.metadata.name``.
     """
-    active = as_active(registry, overrides)
     name = project.metadata.name
+    active = as_active(registry, overrides, project=name)
     planned: dict[str, tuple[Any, PushTarget]] = {}
     skipped: dict[str, str] = {}
     for key, fn in _project_functions(project).items():
