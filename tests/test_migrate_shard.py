@@ -22,7 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlrun_registry_ext.cli import main
+from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.migrate import Naming, Shard, select_repositories, shard_of
+from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
 from tests.support import images as im
 from tests.support.env import CANARY
 from tests.support.registry import RunningRegistry
@@ -109,6 +111,18 @@ def test_the_shard_of_a_name_is_fixed_sha256_not_pythons_salted_hash() -> None:
 def test_shards_split_any_listing_into_disjoint_parts_that_cover_it(names: set[str], count: int) -> None:
     parts = [select_repositories(names, Naming(), shard=Shard(i, count)) for i in range(count)]
     assert sorted(n for part in parts for n in part) == sorted(names)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.one_of(st.text(max_size=12), st.from_regex(r"-?[0-9]{1,5}/-?[0-9]{1,5}", fullmatch=True)))
+def test_any_shard_text_parses_to_a_valid_shard_or_a_one_line_error(text: str) -> None:
+    try:
+        shard = Shard.parse(text)
+    except ConfigError as exc:
+        assert exc.field == "--shard" and "\n" not in str(exc)
+    else:
+        index, count = (int(part) for part in text.strip().split("/"))
+        assert 0 <= shard.index == index < shard.count == count <= MAX_SHARDS
 
 
 @pytest.mark.parametrize(("argv", "field"), [

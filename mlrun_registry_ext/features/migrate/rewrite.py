@@ -463,7 +463,9 @@ def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
         raise RegistryExtError(f"the MLRun API at {dbpath} answered HTTP {status}; no function was re-pointed")
     import mlrun
 
-    return mlrun.get_run_db(dbpath)
+    # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
+    # MLRUN_HTTPDB__* login), which ``dbpath`` (shown in messages) has had removed
+    return mlrun.get_run_db()
 
 
 def list_mlrun_functions(db: Any, project: str | None) -> list[dict[str, Any]]:
