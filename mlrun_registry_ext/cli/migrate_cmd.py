@@ -22,21 +22,28 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
 from mlrun_registry_ext.clients.local_config import namespace_domain
+from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.service import RegistryService, Resources
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.migrate import MigrationReport, migrate
+from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
+from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
+
+if TYPE_CHECKING:
+    from mlrun_registry_ext.features.migrate.rewrite import RewriteReport
 
 ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
 JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
 DEFAULT_JOB_IMAGE = "python:3.11-slim"
 PACKAGE = "mlrun-registry-ext"
+#: The index Kubernetes gives each pod of an Indexed Job.
+INDEX_ENV = "JOB_COMPLETION_INDEX"
 DEFAULT_JOB_RESOURCES = {"requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}
 #: The settings that describe an active registry service (directly or through a config file): when
 #: none is set, no active service can share a registry with --from/--to.
@@ -71,17 +78,34 @@ def register(sub: Any) -> None:
     parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                         help="bound on each request (default: 60); a blob stream fails when no byte moved for "
                              "this long or it averages under 16 KiB/s")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="only the repositories in shard I of N (0-based; a stable hash of each source "
+                             "repository's name): N processes with 0/N .. N-1/N copy everything exactly once")
+    fns = parser.add_argument_group("re-pointing functions (MLRun API: MLRUN_DBPATH; Nuclio: NUCLIO_DASHBOARD_URL)")
+    fns.add_argument("--rewrite-functions", action="store_true",
+                     help="after the copy is verified, point every MLRun function record that names a source "
+                          "image at the same image on the target, and list the Nuclio redeploys needed "
+                          "(with --dry-run: show the diff only)")
+    fns.add_argument("--pin-digests", action="store_true",
+                     help="write <target>/<repo>@sha256:... references (the verified digests) instead of tags")
+    fns.add_argument("--apply", action="store_true",
+                     help="also perform the Nuclio dashboard redeploys (PUT /api/functions/<name>) instead of "
+                          "printing them")
     job = parser.add_argument_group("running inside the cluster")
     job.add_argument("--emit-job", action="store_true",
                      help="print a Kubernetes Job that runs this migration next to the registry, and exit")
+    job.add_argument("--shards", type=int, default=None, metavar="N",
+                     help="with --emit-job: a Kubernetes Indexed Job of N pods, pod i running --shard i/N")
     job.add_argument("--namespace", default=None, help="namespace of the Job (default: default-tenant)")
     job.add_argument("--job-image", default=None,
                      help=f"image with {PACKAGE} installed (default: ${JOB_IMAGE_ENV}, else "
                           f"{DEFAULT_JOB_IMAGE} + pip install)")
     job.add_argument("--job-secret", default=None,
                      help="dockerconfigjson secret with the registry credentials (default: the service's)")
-    job.add_argument("--job-cpu", default=None, metavar="REQUEST[:LIMIT]", help="CPU (default: 1:2)")
-    job.add_argument("--job-memory", default=None, metavar="REQUEST[:LIMIT]", help="memory (default: 256Mi:512Mi)")
+    job.add_argument("--job-cpu", default=None, metavar="REQUEST[:LIMIT]",
+                     help="CPU per pod (default: the target service's resources, else 1:2)")
+    job.add_argument("--job-memory", default=None, metavar="REQUEST[:LIMIT]",
+                     help="memory per pod (default: the target service's resources, else 256Mi:512Mi)")
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_migrate)
 
@@ -226,10 +250,27 @@ def _split_resource(value: str | None, default_request: str, default_limit: str,
     return request, (limit or request)
 
 
+def _service_default(target: RegistryService, kind: str) -> tuple[str, str]:
+    """The target service's ``resources`` for ``kind`` (a missing request or limit takes the other one),
+    else the built-in defaults."""
+    defaults = DEFAULT_JOB_RESOURCES
+    request = getattr(target.resources.requests, kind)
+    limit = getattr(target.resources.limits, kind)
+    if request is None and limit is None:
+        return defaults["requests"][kind], defaults["limits"][kind]
+    return str(request or limit), str(limit or request)
+
+
 def job_manifest(args: argparse.Namespace, source: RegistryService, target: RegistryService) -> dict[str, Any]:
-    """A batch/v1 Job running the same migration in the cluster (credentials from a secret, never inline)."""
-    cpu = _split_resource(args.job_cpu, "1", "2", "--job-cpu")
-    memory = _split_resource(args.job_memory, "256Mi", "512Mi", "--job-memory")
+    """A batch/v1 Job running the same migration in the cluster (credentials from a secret, never inline).
+
+    With ``--shards N``: an Indexed Job (``completionMode: Indexed``, ``completions = parallelism = N``):
+    Kubernetes starts one pod per index, retries failed ones and reports the Job done when every index
+    succeeded; pod i reads its index from ``JOB_COMPLETION_INDEX`` and runs ``--shard i/N``. Kubernetes
+    is the coordinator: the shards are disjoint by construction (a stable hash), so none is needed."""
+    shards = getattr(args, "shards", None)
+    cpu = _split_resource(args.job_cpu, *_service_default(target, "cpu"), "--job-cpu")
+    memory = _split_resource(args.job_memory, *_service_default(target, "memory"), "--job-memory")
     try:
         resources = Resources.parse({"requests": {"cpu": cpu[0], "memory": memory[0]},
                                      "limits": {"cpu": cpu[1], "memory": memory[1]}})
@@ -245,6 +286,9 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
         argv += ["--rename", "--image-prefix", target.image_prefix]
     if args.dry_run:
         argv.append("--dry-run")
+    if shards:
+        # $(VAR) in command/args is expanded by the kubelet from the container's env (defined below)
+        argv += ["--shard", f"$({INDEX_ENV})/{shards}"]
     image = args.job_image or os.environ.get(JOB_IMAGE_ENV)
     if image:
         command = ["mlrun-registry", *argv]
@@ -274,25 +318,59 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
             {"key": ".dockerconfigjson", "path": "config.json"}]}}]
     else:
         container["env"] = [{"name": "HOME", "value": "/tmp"}]
+    spec: dict[str, Any] = {
+        # a migration is resumable and idempotent: a retried pod finishes what the last one began
+        "backoffLimit": 4,
+        "ttlSecondsAfterFinished": 86400,
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+    if shards:
+        # the Job controller sets JOB_COMPLETION_INDEX too; defining it from the pod's annotation makes
+        # the $(JOB_COMPLETION_INDEX) expansion in the command independent of that
+        container["env"].append({"name": INDEX_ENV, "valueFrom": {"fieldRef": {
+            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}})
+        spec.update({"completionMode": "Indexed", "completions": shards, "parallelism": shards,
+                     "backoffLimit": 4 * shards})
     digest = hashlib.sha256(json.dumps(command).encode()).hexdigest()[:8]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": f"mlrun-registry-migrate-{digest}", "namespace": args.namespace or "default-tenant",
                      "labels": labels},
-        "spec": {
-            # a migration is resumable and idempotent: a retried pod finishes what the last one began
-            "backoffLimit": 4,
-            "ttlSecondsAfterFinished": 86400,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
-        },
+        "spec": spec,
     }
 
 
 # --- the command ----------------------------------------------------------------------------------
-def cmd_migrate(args: argparse.Namespace) -> int:
+def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
+    """Combinations that cannot work, refused before anything is read or written:
+    ``(the shard, the MLRun API URL for --rewrite-functions)``."""
     if args.jobs < 1 or args.jobs > 64:
         raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    shard = Shard.parse(args.shard) if args.shard is not None else None
+    if args.shards is not None:
+        if not args.emit_job:
+            raise ConfigError("--shards", "only with --emit-job (one process takes one shard: --shard I/N)")
+        if not 1 <= args.shards <= MAX_SHARDS:
+            raise ConfigError("--shards", f"must be between 1 and {MAX_SHARDS} (got {args.shards})")
+        if shard is not None:
+            raise ConfigError("--shard", "not with --shards: each pod of the Job gets its own shard")
+    for flag in ("pin_digests", "apply"):
+        if getattr(args, flag) and not args.rewrite_functions:
+            raise ConfigError(f"--{flag.replace('_', '-')}", "only with --rewrite-functions")
+    dbpath = None
+    if args.rewrite_functions:
+        if args.emit_job:
+            raise ConfigError("--rewrite-functions", "not with --emit-job: run migrate --rewrite-functions once "
+                                                     "the Job is done (the re-run copies nothing)")
+        dbpath = mlrun_dbpath()
+        if not dbpath:
+            raise ConfigError("--rewrite-functions", "needs the MLRun API: set MLRUN_DBPATH to its URL")
+    return shard, dbpath
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    shard, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target = build_services(args)
     if args.emit_job:
@@ -309,15 +387,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
-                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout)
-    return _print_report(args, report)
+                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard)
+    rewritten = None
+    if dbpath:
+        from mlrun_registry_ext.features.migrate.rewrite import rewrite_functions
+
+        rewritten = rewrite_functions(report, source.location, target.location, project=args.project,
+                                      pin_digests=args.pin_digests, dry_run=args.dry_run, apply=args.apply,
+                                      dbpath=dbpath, dashboard=nuclio_dashboard_url(),
+                                      timeout=args.timeout or 10.0)
+    return _print_report(args, report, rewritten)
 
 
-def _print_report(args: argparse.Namespace, report: MigrationReport) -> int:
+def _print_report(args: argparse.Namespace, report: MigrationReport, rewritten: RewriteReport | None = None) -> int:
     if args.json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if args.shard is not None:
+            data["shard"] = args.shard
+        if rewritten is not None:
+            data["rewrite"] = rewritten.to_dict()
+        print_json(data)
     else:
         out = console()
         for line in report.summary_lines():
             out.print(line, markup=False)
-    return 0 if report.ok else 1
+        if rewritten is not None:
+            for line in rewritten.summary_lines():
+                out.print(line, markup=False, soft_wrap=True)
+    ok = report.ok and (rewritten is None or rewritten.ok)
+    return 0 if ok else 1

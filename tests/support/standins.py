@@ -716,6 +716,20 @@ class NuclioDashboardStandIn(_StandIn):
         stored["metadata"].setdefault("namespace", self.namespace)
         spec = stored.setdefault("spec", {})
         build = spec.setdefault("build", {})
+        if build.get("mode") == "neverBuild" and spec.get("image"):
+            # no build (``functionBuildRequired``, pkg/platform/abstract/platform.go at 9e837f6a): the pods run
+            # spec.image, with spec.runRegistry put in front unless the image starts with it (``populateFunction``,
+            # pkg/platform/kube/deployer.go, nuclio/nuclio@bcbb235c02b2bd9bc96e3ce4afed7d03b37ec294)
+            run_registry = (spec.get("runRegistry") or "").rstrip("/")
+            image = spec["image"]
+            if run_registry and not image.startswith(f"{run_registry}/"):
+                image = f"{run_registry}/{image}"
+            stored["status"] = {"state": "waitingForBuild", "containerImage": image,
+                                "internalInvocationUrls": [f"nuclio-{name}.{self.namespace}.svc.cluster.local:8080"],
+                                "externalInvocationUrls": [], "httpPort": 0, "logs": []}
+            self.functions[name] = stored
+            self._polls.pop(name, None)
+            return
         registry, image = self.push_target(stored)
         build["registry"] = build.get("registry") or registry
         spec["runRegistry"] = spec.get("runRegistry") or build["registry"]

@@ -7,7 +7,12 @@ The package, by seam:
 - :mod:`.ui`: the :class:`Progress` protocol, :class:`NoProgress`, :class:`RichProgress`;
 - :mod:`.engine`: :class:`Migration`, the copy engine, and :func:`run_migration`, its entry from
   pure pieces (what the command line calls);
-- :mod:`.ecr_login`: ECR tokens and target repositories for ECR sides.
+- :mod:`.ecr_login`: ECR tokens and target repositories for ECR sides;
+- :mod:`.rewrite`: re-pointing MLRun and Nuclio functions at the target after a verified copy
+  (pure planning, then the calls); loaded only when asked for.
+
+Sharding (``shard``, :class:`Shard`) splits the source repositories by a stable hash of their names,
+so N processes or the N pods of a Kubernetes Indexed Job copy each repository exactly once.
 
 :func:`migrate` (here) is the Python API: URLs or services in, a report out. ``import
 mlrun_registry_ext.features.migrate`` loads neither pydantic nor the service model (the ``migrate
@@ -25,11 +30,13 @@ from mlrun_registry_ext.features.migrate.model import (
     DEFAULT_NAMESPACES,
     MLRUN_PROJECT_PREFIX,
     Naming,
+    Shard,
     check_endpoints,
     matches_include,
     matches_project,
     relative_repository,
     select_repositories,
+    shard_of,
 )
 from mlrun_registry_ext.features.migrate.report import MAX_LISTED, MigrationReport, TagResult, TagStatus
 from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
@@ -47,6 +54,7 @@ __all__ = [
     "NoProgress",
     "Progress",
     "RichProgress",
+    "Shard",
     "TagResult",
     "TagStatus",
     "as_service",
@@ -59,6 +67,7 @@ __all__ = [
     "relative_repository",
     "run_migration",
     "select_repositories",
+    "shard_of",
 ]
 
 
@@ -74,6 +83,7 @@ def migrate(
     verify: bool = True,
     progress: bool | Progress | None = None,
     timeout: float | None = None,
+    shard: Shard | str | None = None,
 ) -> MigrationReport:
     """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
 
@@ -82,8 +92,11 @@ def migrate(
     service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
     terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
     when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
-    (rendered as a table in notebooks).
+    (rendered as a table in notebooks). ``shard`` (``"I/N"`` or a :class:`Shard`): only the source
+    repositories of shard I of N (0-based).
     """
+    if isinstance(shard, str):
+        shard = Shard.parse(shard, "shard")
     if target is None:
         # features.api resolves settings (pydantic): only when the caller names no target
         from mlrun_registry_ext.features.api import resolve
@@ -95,4 +108,4 @@ def migrate(
     return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
                          project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
                          verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
-                         timeout=timeout)
+                         timeout=timeout, shard=shard)

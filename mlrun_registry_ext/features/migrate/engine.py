@@ -33,6 +33,7 @@ from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichPro
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
+    from mlrun_registry_ext.features.migrate.model import Shard
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Migration:
     def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming, *,
                  project: str | None = None, include: Sequence[str] = (), jobs: int = 6,
                  dry_run: bool = False, verify: bool = True, progress: Progress | None = None,
-                 ensure_repository: Callable[[str], None] | None = None) -> None:
+                 ensure_repository: Callable[[str], None] | None = None, shard: Shard | None = None) -> None:
         if jobs < 1:
             raise ConfigError("jobs", f"must be at least 1 (got {jobs})")
         self.source = source
@@ -72,6 +73,7 @@ class Migration:
         self.verify = verify
         self.progress: Progress = progress or NoProgress()
         self.ensure_repository = ensure_repository
+        self.shard = shard
         self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
         self._lock = threading.Lock()
         #: manifests read from the source, by (repository, digest)
@@ -126,7 +128,7 @@ class Migration:
             on_target = target_pool.submit(self.target.repositories, required=False)
             source_repos = self.source.repositories() or []
             repos = select_repositories(source_repos, self.naming, project=self.project, include=self.include,
-                                        prefixes=(self.naming.image_prefix,))
+                                        prefixes=(self.naming.image_prefix,), shard=self.shard)
             listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
             listed = on_target.result()
             existing = None if listed is None else set(listed)
@@ -374,6 +376,7 @@ def run_migration(
     progress: bool | Progress | None = None,
     ensure_repository: Callable[[str], None] | None = None,
     timeout: float | None = None,
+    shard: Shard | None = None,
 ) -> MigrationReport:
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
     e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
@@ -388,5 +391,6 @@ def run_migration(
             RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
         sink: Progress | None = RichProgress() if progress is True else (progress or None)
         return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
-                         verify=verify, progress=sink, ensure_repository=ensure_repository).run()
+                         verify=verify, progress=sink, ensure_repository=ensure_repository,
+                         shard=shard).run()
 

@@ -9,12 +9,14 @@ No network and no registry client here: repository names in, names (or a one-lin
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, quote
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryLocation
@@ -98,13 +100,67 @@ class Naming:
         return f"{namespace}/{rest}" if namespace else rest
 
 
+#: At most this many shards: one pod each in the Indexed Job (Kubernetes caps an Indexed Job's
+#: completions at 100,000; a migration gains nothing past a few hundred pods).
+MAX_SHARDS = 1000
+_SHARD_RE = re.compile(r"([0-9]{1,4})/([0-9]{1,4})")
+
+
+def shard_of(repository: str, count: int) -> int:
+    """The shard (0-based) of a source repository among ``count``: sha256 of its UTF-8 name, as a
+    big-endian integer, modulo ``count``. Stable across processes, machines and Python versions
+    (Python's ``hash()`` is salted per process, so it would split the same name differently in each
+    pod); the name is the source repository's full name, which every pod lists the same."""
+    return int.from_bytes(hashlib.sha256(repository.encode("utf-8")).digest(), "big") % count
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (``--shard I/N``, 0-based): the repositories whose
+    :func:`shard_of` is ``index``. The shards of one ``count`` split any listing into disjoint parts
+    that together are all of it, so N processes (or the N pods of an Indexed Job) copy every
+    repository exactly once, with no coordinator."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_SHARDS:
+            raise ConfigError("--shard", f"the shard count {self.count} is outside 1..{MAX_SHARDS}")
+        if not 0 <= self.index < self.count:
+            raise ConfigError("--shard", f"the shard index {self.index} is outside 0..{self.count - 1} "
+                                         f"(indexes are 0-based: I/N with 0 <= I < N)")
+
+    @classmethod
+    def parse(cls, text: str, field: str = "--shard") -> Shard:
+        """``I/N`` (0-based ``I``); anything else is a one-line :class:`ConfigError` naming ``field``."""
+        match = _SHARD_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise ConfigError(field, f"{quote(str(text))} is not I/N; expected the 0-based shard index and the "
+                                     f"shard count, e.g. 0/4 (N at most {MAX_SHARDS})")
+        try:
+            return cls(int(match.group(1)), int(match.group(2)))
+        except ConfigError as exc:
+            raise ConfigError(field, exc.message) from None
+
+    def __contains__(self, repository: object) -> bool:
+        return isinstance(repository, str) and shard_of(repository, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 def select_repositories(repositories: Iterable[str], naming: Naming, *, project: str | None = None,
-                        include: Sequence[str] = (), prefixes: Sequence[str] = ("",)) -> list[str]:
-    """Source repositories to migrate: inside the source path, of ``project``, matching ``include``."""
+                        include: Sequence[str] = (), prefixes: Sequence[str] = ("",),
+                        shard: Shard | None = None) -> list[str]:
+    """Source repositories to migrate: inside the source path, of ``project``, matching ``include``,
+    in ``shard`` (by the source repository's full name)."""
     out = []
     for repo in repositories:
         rel = naming.relative(repo)
         if rel is None:
+            continue
+        if shard is not None and repo not in shard:
             continue
         if project and not matches_project(rel, project, prefixes):
             continue
