@@ -603,7 +603,9 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
     try:
         import mlrun
 
-        db = mlrun.get_run_db(dbpath)
+        # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
+        # mlrun_dbpath() strips so that it is never shown
+        db = mlrun.get_run_db(None if dbpath == mlrun_dbpath() else dbpath)
         projects = [project] if project else [str(p) for p in db.list_projects()]
         uses: list[ImageUse] = []
         for name in projects:
