@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,14 +34,16 @@ def as_service(value: str | RegistryService, field_name: str) -> RegistryService
 
 
 def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | None:
-    """For an ECR target: a callback that creates a target repository (existing is success); None for
-    other providers, which create repositories on push."""
-    if service.provider is not Provider.ECR:
+    """For a target that needs repositories before a push (ECR): a callback that creates a target
+    repository (existing is success) from the provider's push preparation; None for providers that
+    create repositories on push."""
+    rules = service.rules
+    if rules.creates_repositories_on_push:
         return None
     from mlrun_registry_ext.clients import aws  # pydantic: see the module docstring
 
     def _ensure(repository: str) -> None:
-        aws.ensure_repository(service, repository)
+        aws.create_repositories(service, rules.prepare_push([repository], service.host))
 
     return _ensure
 
