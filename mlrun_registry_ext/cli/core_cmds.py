@@ -7,7 +7,10 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.clients.kube import apply_platform_config
 from mlrun_registry_ext.core.kinds import MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
+from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve
 
 KINDS_HELP = f"{', '.join(MLRUN_BUILT_KINDS)} (built by MLRun); {', '.join(NUCLIO_BUILT_KINDS)} (built by Nuclio)"
 
@@ -40,8 +43,6 @@ def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _active() -> Any:
-    from mlrun_registry_ext.features.api import resolve
-
     return resolve()  # warnings are logged once, to stderr
 
 
@@ -99,14 +100,23 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_platform_diff(diff: Any, as_json: bool = False) -> int:
+    """Print what ``clients.kube.apply_platform_config`` returned; exit code 0."""
+    if as_json:
+        print_json(diff.as_dict())
+        return 0
+    header = "would change (dry run):" if diff.dry_run else ("changed:" if diff.applied else "")
+    if header and diff.changes:
+        sys.stdout.write(header + "\n")
+    for line in diff.lines():
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def cmd_platform_config(args: argparse.Namespace) -> int:
     active = _active()
     config = active.platform_config()
     if args.apply:
-        from mlrun_registry_ext.cli.creds_cmds import print_platform_diff
-        from mlrun_registry_ext.clients.kube import apply_platform_config
-        from mlrun_registry_ext.errors import ConfigError
-
         if not args.namespace:
             raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "
                                              "dashboard Deployments")
