@@ -1,6 +1,6 @@
 """Ask the MLRun API and the Nuclio dashboard what they run and how they name images.
 
-Plain HTTP GETs with short timeouts (http_transport), not the mlrun client: importing mlrun costs ~1.5 s and
+Plain HTTP GETs with short timeouts (clients.transport), not the mlrun client: importing mlrun costs ~1.5 s and
 hangs ~28 s on an unreachable ``MLRUN_DBPATH``; the CLI must answer in well under a second.
 Endpoints and shapes: ``GET {dbpath}/api/v1/client-spec`` and ``/api/v1/frontend-spec`` (MLRun),
 ``GET {dashboard}/api/versions`` and ``/api/frontend_spec`` (Nuclio). Nothing reachable is not an
