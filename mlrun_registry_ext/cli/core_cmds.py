@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.clients.kube import apply_platform_config
 from mlrun_registry_ext.core.kinds import MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve
@@ -117,6 +116,10 @@ def cmd_platform_config(args: argparse.Namespace) -> int:
     active = _active()
     config = active.platform_config()
     if args.apply:
+        # Lazy on purpose (not a cycle): clients.kube brings core.credentials and core.platform_patch
+        # (~10 ms) that `show` and `target`, which share this module, never use.
+        from mlrun_registry_ext.clients.kube import apply_platform_config
+
         if not args.namespace:
             raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "
                                              "dashboard Deployments")
