@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlrun_registry_ext import ConfigError
-from mlrun_registry_ext.core.resolution import ON_CLUSTER_WARNING
+from mlrun_registry_ext.core.providers import ON_CLUSTER_WARNING
 from mlrun_registry_ext.features.api import resolve_registry
 from tests.support.env import CANARY
 

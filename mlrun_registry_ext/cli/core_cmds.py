@@ -8,6 +8,8 @@ from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
 from mlrun_registry_ext.core.kinds import MLRUN_BUILT_KINDS, NUCLIO_BUILT_KINDS
+from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve
 
 KINDS_HELP = f"{', '.join(MLRUN_BUILT_KINDS)} (built by MLRun); {', '.join(NUCLIO_BUILT_KINDS)} (built by Nuclio)"
 
@@ -42,8 +44,6 @@ def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _active(project: str | None = None) -> Any:
-    from mlrun_registry_ext.features.api import resolve
-
     return resolve(project=project)  # warnings are logged once, to stderr
 
 
@@ -111,13 +111,26 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_platform_diff(diff: Any, as_json: bool = False) -> int:
+    """Print what ``clients.kube.apply_platform_config`` returned; exit code 0."""
+    if as_json:
+        print_json(diff.as_dict())
+        return 0
+    header = "would change (dry run):" if diff.dry_run else ("changed:" if diff.applied else "")
+    if header and diff.changes:
+        sys.stdout.write(header + "\n")
+    for line in diff.lines():
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def cmd_platform_config(args: argparse.Namespace) -> int:
     active = _active()  # server-wide: no project
     config = active.platform_config()
     if args.apply:
-        from mlrun_registry_ext.cli.creds_cmds import print_platform_diff
+        # Lazy on purpose (not a cycle): clients.kube brings core.credentials and core.platform_patch
+        # (~10 ms) that `show` and `target`, which share this module, never use.
         from mlrun_registry_ext.clients.kube import apply_platform_config
-        from mlrun_registry_ext.errors import ConfigError
 
         if not args.namespace:
             raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "

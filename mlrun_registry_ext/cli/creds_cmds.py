@@ -18,7 +18,21 @@ import sys
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, print_json
+from mlrun_registry_ext.clients.kube import ensure_namespace_value
+from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve_registry
+from mlrun_registry_ext.features.credentials import (
+    apply_registry_secret,
+    copy_registry_secret,
+    delete_registry_secret,
+    ecr_policy,
+    ecr_refresh_cronjob,
+    ensure_ecr_repositories,
+    refresh_ecr_pull_secret,
+    show_registry_secret,
+    verify_ecr_permissions,
+)
 
 #: An ECR authorization token from elsewhere (``aws ecr get-authorization-token``): env, never an argument.
 ECR_TOKEN_ENV = "MLRUN_REGISTRY_EXT_ECR_TOKEN"
@@ -162,8 +176,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _registry(args: argparse.Namespace) -> Any:
-    from mlrun_registry_ext.features.api import resolve_registry
-
     # a command's --project (secret, ecr ensure-repos/verify) also picks that project's registry
     return resolve_registry(**_overrides(args), project=getattr(args, "project", None)).service
 
@@ -198,8 +210,6 @@ def _ecr_token() -> Any:
     text = os.environ.get(ECR_TOKEN_ENV, "").strip()
     if not text:
         return None
-    from mlrun_registry_ext.core.secrets import SecretText as SecretStr
-
     return SecretStr(text)
 
 
@@ -233,8 +243,6 @@ def _print_report(report: Any, args: argparse.Namespace) -> int:
 
 # --- secret ------------------------------------------------------------------------------------------
 def cmd_secret_apply(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import apply_registry_secret
-
     service = _registry(args)
     report = apply_registry_secret(service, namespace=args.namespace, to=_to(args), login_url=args.login_url,
                                    options=_options(args.option), dry_run=args.dry_run, force=args.force,
@@ -248,8 +256,6 @@ def cmd_secret_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_show(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import show_registry_secret
-
     summaries = show_registry_secret(_registry(args), namespace=args.namespace, kubeconfig=args.kubeconfig)
     if args.output == "json":
         print_json(summaries)
@@ -272,16 +278,12 @@ def cmd_secret_show(args: argparse.Namespace) -> int:
 
 
 def cmd_secret_copy(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import copy_registry_secret
-
     report = copy_registry_secret(_registry(args), namespace=args.namespace, to=_to(args), force=args.force,
                                   kubeconfig=args.kubeconfig)
     return _print_report(report, args)
 
 
 def cmd_secret_delete(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import delete_registry_secret
-
     report = delete_registry_secret(_registry(args), namespace=args.namespace, to=_to(args),
                                     dry_run=args.dry_run, kubeconfig=args.kubeconfig)
     for line in report.lines():
@@ -291,8 +293,6 @@ def cmd_secret_delete(args: argparse.Namespace) -> int:
 
 # --- ecr ---------------------------------------------------------------------------------------------
 def cmd_ecr_policy(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import ecr_policy
-
     document = ecr_policy(_registry(args), prefix=args.prefix, push=not args.pull_only,
                           create=not (args.no_create or args.pull_only))
     print_json(document)
@@ -300,8 +300,6 @@ def cmd_ecr_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_ensure_repos(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import ensure_ecr_repositories
-
     results = ensure_ecr_repositories(_registry(args), project=args.project, functions=args.function or None,
                                       repositories=args.repository, with_cache=not args.no_cache,
                                       immutable=args.immutable, scan_on_push=args.scan, tag=args.tag)
@@ -314,8 +312,6 @@ def cmd_ecr_ensure_repos(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_verify(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import verify_ecr_permissions
-
     report = verify_ecr_permissions(_registry(args), prefix=args.prefix, project=args.project,
                                     namespace=args.namespace, kubeconfig=args.kubeconfig)
     if args.json:
@@ -336,33 +332,15 @@ def cmd_ecr_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_ecr_refresh(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.credentials import refresh_ecr_pull_secret
-
     report = refresh_ecr_pull_secret(_registry(args), namespace=args.namespace, to=_to(args),
                                      dry_run=args.dry_run, kubeconfig=args.kubeconfig)
     return _print_report(report, args)
 
 
 def cmd_ecr_cronjob(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.clients.kube import ensure_namespace_value
-    from mlrun_registry_ext.features.credentials import ecr_refresh_cronjob
-
     kwargs: dict[str, Any] = {"schedule": args.schedule} if args.schedule else {}
     manifests = ecr_refresh_cronjob(_registry(args), namespace=ensure_namespace_value(args.namespace),
                                     image=args.image, to=_to(args), role_arn=args.role_arn, **kwargs)
     sys.stdout.write(_dump(manifests, args.output))
     return 0
 
-
-# --- `platform-config --apply` (the command lives in core_cmds) --------------------------------------
-def print_platform_diff(diff: Any, as_json: bool = False) -> int:
-    """Print what ``clients.kube.apply_platform_config`` returned; exit code 0."""
-    if as_json:
-        print_json(diff.as_dict())
-        return 0
-    header = "would change (dry run):" if diff.dry_run else ("changed:" if diff.applied else "")
-    if header and diff.changes:
-        sys.stdout.write(header + "\n")
-    for line in diff.lines():
-        sys.stdout.write(line + "\n")
-    return 0

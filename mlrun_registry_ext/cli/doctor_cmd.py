@@ -10,6 +10,7 @@ from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.doctor import doctor
 
 
 def register(sub: Any) -> None:
@@ -41,8 +42,6 @@ def _seconds(text: str) -> float:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.doctor import doctor
-
     report = doctor(all=args.all, timeout=args.timeout)
     if args.json:
         print_json(report.to_dict())

@@ -13,6 +13,14 @@ from typing import Any
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
 from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.api import resolve_registry
+from mlrun_registry_ext.features.prune import (
+    apply_ecr_lifecycle,
+    ecr_cache_lifecycle_policy,
+    ecr_lifecycle_policy,
+    parse_duration,
+    run_prune,
+)
 
 
 def _check_count(value: int, field: str, minimum: int) -> int:
@@ -73,8 +81,6 @@ def _register_ecr_lifecycle(sub: Any) -> None:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.prune import parse_duration
-
     if not args.dry_run and not args.yes:
         raise ConfigError("--yes", "prune deletes images; add --yes to delete, or --dry-run to see what it would do")
     _check_count(args.keep, "--keep", 0)
@@ -82,9 +88,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
     older_than = parse_duration(args.older_than) if args.older_than is not None else None
     if args.project is not None:
         validate_repository(args.project, "--project")
-    from mlrun_registry_ext.features.api import resolve_registry
-    from mlrun_registry_ext.features.prune import run_prune
-
     service = resolve_registry().service
     report = run_prune(service, project=args.project, keep=args.keep, older_than=older_than,
                        dry_run=args.dry_run, nuclio=not args.no_nuclio, jobs=args.jobs)
@@ -120,8 +123,6 @@ def _print_report(report: Any, *, show_kept: bool) -> None:
 
 
 def cmd_ecr_lifecycle(args: argparse.Namespace) -> int:
-    from mlrun_registry_ext.features.prune import ecr_cache_lifecycle_policy, ecr_lifecycle_policy
-
     _check_count(args.keep, "--keep", 1)
     _check_count(args.cache_days, "--cache-days", 1)
     policies = {"function": ecr_lifecycle_policy(args.keep), "cache": ecr_cache_lifecycle_policy(args.cache_days)}
@@ -135,9 +136,6 @@ def cmd_ecr_lifecycle(args: argparse.Namespace) -> int:
             out.print("# <repo>/cache repositories (Kaniko layer cache)", markup=False)
             out.print(json.dumps(policies["cache"], indent=2), markup=False)
         return 0
-    from mlrun_registry_ext.features.api import resolve_registry
-    from mlrun_registry_ext.features.prune import apply_ecr_lifecycle
-
     service = resolve_registry().service
     if service.ecr is None:
         raise ConfigError("url", f"{service.url!r} is not an ECR registry; lifecycle policies are ECR's")

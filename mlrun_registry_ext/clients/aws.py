@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS, ecr_token_password
+from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS
 from mlrun_registry_ext.core.credentials.iam import (
     ECR_TOKEN_ACTION,
     ecr_repository_arn,
@@ -36,7 +36,8 @@ from mlrun_registry_ext.core.credentials.iam import (
     ecr_required_checks,
     evaluate_policies,
 )
-from mlrun_registry_ext.core.providers import Provider, rules_for
+from mlrun_registry_ext.core.providers import PushPreparation, ecr_token_password
+from mlrun_registry_ext.core.providers.ecr import repositories_with_cache
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
@@ -46,7 +47,7 @@ CACHE_FILE = "ecr-tokens.json"
 
 
 def _require_ecr(service: RegistryService) -> tuple[str, str]:
-    if service.provider is not Provider.ECR or service.ecr is None:
+    if service.ecr is None:
         raise ConfigError("url", f"{service.url!r} is not an ECR registry (<account>.dkr.ecr.<region>"
                                  ".amazonaws.com[/path])")
     return service.ecr.account, service.ecr.region
@@ -257,16 +258,6 @@ class RepositoryResult:
         return f"{self.name}: {self.action}"
 
 
-def repositories_with_cache(repositories: Iterable[str], with_cache: bool = True) -> list[str]:
-    """Each repository and, as MLRun and Nuclio expect for Kaniko's layer cache, ``<repo>/cache``."""
-    out: list[str] = []
-    for repo in repositories:
-        for name in (repo, f"{repo}/cache") if with_cache else (repo,):
-            if name not in out:
-                out.append(name)
-    return out
-
-
 def ensure_repositories(
     service: RegistryService,
     repositories: Iterable[str],
@@ -278,14 +269,26 @@ def ensure_repositories(
 ) -> list[RepositoryResult]:
     """Create the repositories (and ``/cache``); an existing one is success (its settings are updated
     only when ``immutable`` / ``scan_on_push`` are given and differ)."""
+    _require_ecr(service)
+    plan = service.rules.prepare_push(repositories, service.host, with_cache=with_cache)
+    return create_repositories(service, plan, immutable=immutable, scan_on_push=scan_on_push,
+                               boto_session=boto_session)
+
+
+def create_repositories(
+    service: RegistryService,
+    plan: PushPreparation,
+    *,
+    immutable: bool | None = None,
+    scan_on_push: bool | None = None,
+    boto_session: Any = None,
+) -> list[RepositoryResult]:
+    """Execute a push preparation (the provider's pure plan, names already validated): create each
+    repository; an existing one is success (settings updated as in :func:`ensure_repositories`)."""
     account, _region = _require_ecr(service)
-    names = repositories_with_cache(repositories, with_cache)
-    rules = rules_for(Provider.ECR)
-    for name in names:
-        rules.validate_repository(name, service.host, "repository")
     ecr = client(service, "ecr", boto_session)
     results: list[RepositoryResult] = []
-    for name in names:
+    for name in plan.create_repositories:
         kwargs: dict[str, Any] = {"repositoryName": name, "registryId": account}
         if immutable is not None:
             kwargs["imageTagMutability"] = "IMMUTABLE" if immutable else "MUTABLE"
@@ -478,7 +481,7 @@ def verify_permissions(
 def check_ecr(service: RegistryService) -> list[tuple[str, bool, str]]:
     """Doctor checks for ECR: identity, token, permissions. Each (name, ok, detail); never raises for
     an AWS answer (a failed check carries the one-line reason)."""
-    if service.provider is not Provider.ECR:
+    if service.ecr is None:
         return []
     out: list[tuple[str, bool, str]] = []
     boto_session = None
@@ -514,6 +517,7 @@ __all__ = [
     "RepositoryResult",
     "caller_identity",
     "check_ecr",
+    "create_repositories",
     "ecr_repository_arn",
     "ensure_repositories",
     "ensure_repository",

@@ -15,10 +15,10 @@ from mlrun_registry_ext.core import origin
 from mlrun_registry_ext.core.providers import (
     EcrLocation,
     Provider,
-    ProviderRules,
+    RegistryProvider,
     detect_provider,
     parse_ecr_host,
-    rules_for,
+    provider_for,
 )
 from mlrun_registry_ext.core.reference import (
     ALLOWED_REPOSITORY,
@@ -153,7 +153,8 @@ class RegistryLocation:
     def __post_init__(self) -> None:
         provider = detect_provider(self.host, self.namespace_domain)
         object.__setattr__(self, "provider", provider)
-        object.__setattr__(self, "ecr", parse_ecr_host(self.host) if provider is Provider.ECR else None)
+        # parse_ecr_host matches exactly the hosts detected as ECR (None for every other).
+        object.__setattr__(self, "ecr", parse_ecr_host(self.host))
 
     @classmethod
     def from_url(cls, normalised: str, insecure: bool = False, namespace_domain: str | None = None
@@ -180,16 +181,13 @@ class RegistryLocation:
         return f"{self.scheme}://{self.url}"
 
     @property
-    def rules(self) -> ProviderRules:
-        return rules_for(self.provider)
+    def rules(self) -> RegistryProvider:
+        """The provider's class instance: its naming, login and push rules."""
+        return provider_for(self.provider)
 
     def check_naming(self, field: str = "url") -> None:
         """The provider's rules for the URL's path (Docker Hub needs a namespace, ECR's path rules)."""
-        provider = self.provider
-        if provider is Provider.DOCKERHUB and not self.path:
-            raise ConfigError(field, "Docker Hub needs a namespace: docker.io/<user or organization>")
-        if provider is Provider.ECR and self.path:
-            rules_for(Provider.ECR).validate_repository(self.path + "/x", self.host, field)
+        self.rules.check_url_path(self.path, self.host, field)
 
 
 def parse_location(raw: str, field: str = "url", namespace_domain: str | None = None) -> RegistryLocation:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
 
@@ -124,9 +123,8 @@ def platform_config(service: RegistryService) -> PlatformConfig:
         return PlatformConfig(service=service.name, mlrun_env={}, nuclio_env={},
                               registry_resources=service.resources.as_kubernetes(), notes=tuple(notes))
     url = service.url
-    ecr = service.provider is Provider.ECR
     docker_secret = service.docker_secret_name or ""
-    build_secret = (service.aws_secret_name or "") if ecr else docker_secret
+    build_secret = docker_secret if service.rules.build_secret_per_function else (service.aws_secret_name or "")
     insecure = "enabled" if service.insecure else "disabled"
     mlrun_env = {
         "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY": url,
@@ -153,12 +151,7 @@ def platform_config(service: RegistryService) -> PlatformConfig:
     if service.image_prefix:
         template = service.image_prefix + NUCLIO_DEFAULT_PREFIX_TEMPLATE
         nuclio_env["NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"] = template
-    if ecr and not service.has_credentials:
-        notes.append("ECR without credentials: the MLRun API, Nuclio dashboard and Kaniko pods need an IAM role "
-                     "(instance profile or IRSA) with the push and CreateRepository actions")
-    if ecr and service.has_credentials:
-        notes.append(f"ECR: {service.aws_secret_name} must hold an AWS credentials file under key 'credentials'; "
-                     f"{docker_secret} holds the 12-hour pull token (refresh it with a CronJob)")
+    notes.extend(service.rules.platform_notes(service.has_credentials, service.aws_secret_name, docker_secret))
     if docker_secret:
         notes.append(f"copy the secret {docker_secret} to every namespace functions deploy to")
     if service.resources.empty:

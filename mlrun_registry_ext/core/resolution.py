@@ -31,16 +31,10 @@ from typing import Any
 
 from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, ProjectMatch, env_var
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.core.service import DNS1123_LABEL_RE, SERVER_REGISTRY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, quote
-
-ON_CLUSTER_WARNING = (
-    "the active registry is the on-cluster docker-registry: its images are lost when it restarts; "
-    "an external registry is recommended (set MLRUN_REGISTRY_EXT_URL or a config file)"
-)
 
 
 def url_from_mlrun_docker_registry(value: str) -> str:
@@ -314,8 +308,8 @@ def resolve_layers(
     all_services = dict(config_file.services) if config_file else {}
     all_services[resolved_service.name] = resolved_service
     warnings: list[str] = list(notes)
-    if resolved_service.provider is Provider.ON_CLUSTER:
-        warnings.append(ON_CLUSTER_WARNING)
+    if resolved_service.rules.warning:
+        warnings.append(resolved_service.rules.warning)
     return ResolvedRegistry(service=resolved_service, sources=sources, all_services=all_services,
                             warnings=warnings, config_path=str(config_file.path) if config_file else None,
                             project=project, project_entry=match,

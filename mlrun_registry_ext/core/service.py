@@ -18,7 +18,7 @@ from mlrun_registry_ext.core.location import SERVER_REGISTRY as SERVER_REGISTRY
 from mlrun_registry_ext.core.location import RegistryAccess, RegistryLocation, validate_image_prefix
 from mlrun_registry_ext.core.location import parse_location as parse_location
 from mlrun_registry_ext.core.location import parse_registry_url as parse_registry_url
-from mlrun_registry_ext.core.providers import EcrLocation, Provider, ProviderRules
+from mlrun_registry_ext.core.providers import EcrLocation, Provider, RegistryProvider
 from mlrun_registry_ext.core.quantity import parse_quantity
 from mlrun_registry_ext.core.secrets import SecretText, as_secret, check_credential_pair
 from mlrun_registry_ext.errors import ConfigError, quote
@@ -279,13 +279,13 @@ class RegistryService:
         return self.location.provider
 
     @property
-    def rules(self) -> ProviderRules:
+    def rules(self) -> RegistryProvider:
         return self.location.rules
 
     @property
     def is_external(self) -> bool:
         """Anything but the on-cluster registry needs the version gates."""
-        return self.provider is not Provider.ON_CLUSTER
+        return not self.rules.on_cluster
 
     @property
     def ecr(self) -> EcrLocation | None:
@@ -308,7 +308,7 @@ class RegistryService:
     @property
     def aws_secret_name(self) -> str | None:
         """ECR with access keys: the AWS credentials-file secret Kaniko reads (None: the IAM role)."""
-        if self.provider is not Provider.ECR or not self.has_credentials:
+        if not self.rules.token_login or not self.has_credentials:
             return None
         return f"{self.docker_secret_name}-aws"
 

@@ -21,7 +21,8 @@ from mlrun_registry_ext.core.kinds import (
     NUCLIO_BUILT_KINDS,
     NUCLIO_PROCESSOR_KINDS,
 )
-from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.core.notes import Note
+from mlrun_registry_ext.core.providers.ecr import ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, quote
@@ -41,20 +42,8 @@ PROJECT_IMAGE_BUILDER = "mlrun--project--image--builder"
 DASHBOARD_REGISTRY_PLACEHOLDER = "(the dashboard's NUCLIO_DASHBOARD_REGISTRY_URL)"
 
 
-@dataclass(frozen=True)
-class Note:
-    """One note of a push target: a stable machine-readable ``code`` and the text people read."""
-
-    code: str
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-#: Note codes (stable; adapters and tools match on these, never on the text).
-ECR_BUILD_SECRET_NOT_MOUNTED = "ecr-build-secret-not-mounted"
-ECR_INSTANCE_ROLE = "ecr-instance-role"
+#: Note codes (stable; adapters and tools match on these, never on the text). The providers' own
+#: codes (ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE) are defined with their provider.
 PREFIX_IN_SERVER_TEMPLATE = "prefix-in-server-template"
 SERVER_REGISTRY_NOTE = "server-registry"
 MLRUN_REPOSITORY_DROPPED = "mlrun-repository-dropped"
@@ -208,34 +197,13 @@ def render_nuclio_template(template: str, project: str, function: str) -> str:
 
 
 def secrets_for(service: RegistryService, builder: Builder) -> tuple[str | None, str | None, list[Note]]:
-    """(build secret, pull secret, notes) for one builder, with MLRun's and Nuclio's ECR rules."""
+    """(build secret, pull secret, notes) for one builder, with the provider's build rules (ECR: no
+    per-function build secret, see :meth:`~.providers.ecr.EcrProvider.build_notes`)."""
     notes: list[Note] = []
     docker_secret = service.docker_secret_name
-    if service.provider is Provider.ECR:
-        if service.has_credentials:
-            who = "MLRun" if builder == "mlrun" else "Nuclio"
-            setting = ("MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET" if builder == "mlrun"
-                       else "NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME")
-            notes.append(Note(ECR_BUILD_SECRET_NOT_MOUNTED,
-                              f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
-                              f"server's AWS credentials secret ({setting}={service.aws_secret_name}) or the "
-                              "cluster's IAM role. See `mlrun-registry platform-config`."))
-        elif builder == "mlrun":
-            # mlrun server builder.py make_kaniko_pod: with insecure_*_registry_mode "auto" (the default)
-            # and no secret, Kaniko gets --insecure --insecure-pull; configure_kaniko_ecr_init_container
-            # assumes the instance role when docker_registry_secret is empty.
-            notes.append(Note(ECR_INSTANCE_ROLE,
-                              "ECR: no credentials configured, so the MLRun server (without "
-                              "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET) pushes with the node's IAM role "
-                              "(instance profile or IRSA), and in its default 'auto' insecure mode it passes "
-                              "--insecure --insecure-pull to Kaniko (plain HTTP allowed to ECR and base-image "
-                              "registries); set MLRUN_HTTPDB__BUILDER__INSECURE_PUSH_REGISTRY_MODE=disabled and "
-                              "..._INSECURE_PULL_REGISTRY_MODE=disabled (see `mlrun-registry platform-config`)"))
-        else:
-            notes.append(Note(ECR_INSTANCE_ROLE, "ECR: builds push with the cluster's IAM role (no credentials "
-                                                 "configured)"))
-        return None, docker_secret, notes
-    return docker_secret, docker_secret, notes
+    rules = service.rules
+    notes.extend(rules.build_notes(builder, service.has_credentials, service.aws_secret_name))
+    return (docker_secret if rules.build_secret_per_function else None), docker_secret, notes
 
 
 def push_target(

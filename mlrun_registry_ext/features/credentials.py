@@ -20,10 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlrun_registry_ext.clients.aws import ensure_repositories, get_ecr_token, verify_permissions
+from mlrun_registry_ext.clients.aws import create_repositories, get_ecr_token, verify_permissions
 from mlrun_registry_ext.clients.kube import ApplyResult, connect, copy_manifest, ensure_namespace_value, secret_summary
 from mlrun_registry_ext.core import credentials as core
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
@@ -115,7 +114,7 @@ def registry_secret_manifests(
     plan = core.secret_plan(service, secret_name)
     notes: list[str] = []
     manifests: list[dict[str, Any]] = []
-    if service.provider is Provider.ECR:
+    if service.rules.token_login:
         if plan.aws_credentials:
             manifests.append(core.aws_credentials_secret(plan.aws_credentials, namespace, service))
         if plan.docker_config:
@@ -314,7 +313,7 @@ def project_secret_session(project_secret: Mapping[str, Any] | None, region: str
 # --- ECR ---------------------------------------------------------------------------------------------
 def _ecr_service(registry: Any, overrides: dict[str, Any]) -> RegistryService:
     service = _service(registry, **overrides)
-    if service.provider is not Provider.ECR:
+    if service.ecr is None:
         raise ConfigError("url", f"{quote(service.url)} is not an ECR registry (<account>.dkr.ecr.<region>"
                                  ".amazonaws.com[/path])")
     if service.has_credentials:
@@ -384,8 +383,8 @@ def ensure_ecr_repositories(
                   if r not in repos]
     if not repos:
         raise ConfigError("project", "name a project (and functions) or repositories to create")
-    return ensure_repositories(service, repos, with_cache=with_cache, immutable=immutable,
-                               scan_on_push=scan_on_push)
+    plan = service.rules.prepare_push(repos, service.host, with_cache=with_cache)
+    return create_repositories(service, plan, immutable=immutable, scan_on_push=scan_on_push)
 
 
 def verify_ecr_permissions(

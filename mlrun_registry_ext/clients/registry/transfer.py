@@ -33,7 +33,7 @@ from mlrun_registry_ext.clients.registry.errors import (
 )
 from mlrun_registry_ext.clients.transport import Response, StallDeadline, TransportError, TransportTimeout
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT, Manifest
-from mlrun_registry_ext.core.providers import Provider, ProviderRules
+from mlrun_registry_ext.core.providers import RegistryProvider
 from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import RegistryAPIError
 
@@ -125,7 +125,7 @@ def _transient(exc: Exception, host: str) -> TransientError:
 class RegistryEndpoint:
     """One side of a migration: a :class:`RegistryClient` plus retries and transfer operations."""
 
-    def __init__(self, client: RegistryClient, *, display: str | None = None, rules: ProviderRules | None = None,
+    def __init__(self, client: RegistryClient, *, display: str | None = None, rules: RegistryProvider | None = None,
                  retry: RetryPolicy | None = None, chunk_size: int = CHUNK_SIZE, stall: float = TIMEOUT,
                  min_rate: float = MIN_RATE) -> None:
         self.client = client
@@ -256,8 +256,8 @@ class RegistryEndpoint:
         """Whether a mount of a blob into its own repository can stand in for the HEAD before an upload:
         201 when the blob is there, else the upload session the copy needs anyway (one request, not
         two). Not where mounts are refused or ignored, nor on ECR, where mounting is opt-in."""
-        ecr = self.rules is not None and self.rules.provider is Provider.ECR
-        return not (self.mounts_refused or self.mounts_ignored or ecr)
+        opt_in = self.rules is not None and not self.rules.mounts_blobs
+        return not (self.mounts_refused or self.mounts_ignored or opt_in)
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         return self.retry.call(f"HEAD blob {repository}@{digest}",

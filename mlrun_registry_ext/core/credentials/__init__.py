@@ -7,8 +7,8 @@ base64 ``data`` of a Secret manifest, the one place they must be; reprs and erro
 
 By seam:
 
-- :mod:`.docker_config`: the ``auths`` entry per provider (:func:`docker_login`), login hosts, ECR
-  token passwords;
+- :mod:`.docker_config`: the ``auths`` entry per provider (:func:`docker_login`; the per-provider
+  login rules are on the provider classes, :mod:`mlrun_registry_ext.core.providers`), login hosts;
 - :mod:`.k8s_secrets`: Secret manifests, the labels marking what this package manages, the secrets a
   service needs (:class:`SecretPlan`), namespace and secret names;
 - :mod:`.refresh_job`: the CronJob and RBAC refreshing ECR pull secrets, schedule validation;
@@ -20,14 +20,11 @@ This package re-exports the public names of all four, so ``core.credentials.X`` 
 from __future__ import annotations
 
 from mlrun_registry_ext.core.credentials.docker_config import (
-    DOCKERHUB_LOGIN_KEY,
     ECR_TOKEN_LIFETIME_SECONDS,
-    GCR_USERS,
     PROVIDER_OPTIONS,
     DockerLogin,
     check_provider_options,
     docker_login,
-    ecr_token_password,
     normalise_login_host,
 )
 from mlrun_registry_ext.core.credentials.iam import (
@@ -81,6 +78,9 @@ from mlrun_registry_ext.core.credentials.refresh_job import (
     refresh_cronjob_manifests,
     validate_schedule,
 )
+
+# The login constants and the ECR token format live with their providers; re-exported here.
+from mlrun_registry_ext.core.providers import DOCKERHUB_LOGIN_KEY, GCR_USERS, ecr_token_password
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 
 __all__ = [

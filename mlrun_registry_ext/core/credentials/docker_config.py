@@ -24,14 +24,17 @@ others     the registry host (or Nuclio's ``loginUrl``)     the user
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.core.providers import ACR_TOKEN_USER, Provider
+from mlrun_registry_ext.core.providers import (
+    DOCKERHUB_LOGIN_KEY,
+    PROVIDERS,
+    Provider,
+    provider_for,
+)
 from mlrun_registry_ext.core.reference import validate_host
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.errors import ConfigError
@@ -39,17 +42,12 @@ from mlrun_registry_ext.errors import ConfigError
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
 
-DOCKERHUB_LOGIN_KEY = "https://index.docker.io/v1/"
-GCR_USERS = ("_json_key", "_json_key_base64", "oauth2accesstoken")
 #: ECR tokens live 12 hours; the refresh CronJob runs well inside that.
 ECR_TOKEN_LIFETIME_SECONDS = 12 * 3600
 
-#: Options each provider accepts (``--option key=value`` on the command line).
+#: Options each provider accepts (``--option key=value`` on the command line), from the provider classes.
 PROVIDER_OPTIONS: dict[Provider, dict[str, str]] = {
-    Provider.ACR: {"auth": "user (admin user or service principal, default) or token (ACR refresh token)"},
-    Provider.GCR: {"auth": "json_key, json_key_base64 or access_token"},
-    Provider.GAR: {"auth": "json_key, json_key_base64 or access_token"},
-    Provider.QUAY: {"robot": "robot account short name; the username becomes <organization>+<name>"},
+    p.provider: dict(p.login_options) for p in PROVIDERS if p.login_options
 }
 
 
@@ -99,27 +97,7 @@ def normalise_login_host(login_url: str, field: str = "login_url") -> str:
 
 def check_provider_options(provider: Provider, options: Mapping[str, str] | None) -> dict[str, str]:
     """Unknown options are an error naming the ones this provider accepts."""
-    options = dict(options or {})
-    allowed = PROVIDER_OPTIONS.get(provider, {})
-    for key in options:
-        if key not in allowed:
-            names = ", ".join(sorted(allowed)) or "none"
-            raise ConfigError(f"option {key}",
-                              f"unknown option for provider {provider.value}; allowed: {names}")
-    return options
-
-
-def ecr_token_password(token: str | SecretStr) -> SecretStr:
-    """ECR's authorization token is base64 of ``AWS:<password>``; return the password part."""
-    text = token.get_secret_value() if isinstance(token, SecretStr) else token
-    try:
-        decoded = base64.b64decode(text, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise ConfigError("token", "the ECR authorization token is not base64 of AWS:<password>") from None
-    user, sep, password = decoded.partition(":")
-    if not sep or user != "AWS" or not password:
-        raise ConfigError("token", "the ECR authorization token is not base64 of AWS:<password>")
-    return SecretStr(password)
+    return provider_for(provider).check_login_options(options)
 
 
 def docker_login(
@@ -135,63 +113,23 @@ def docker_login(
     service's username/password are AWS keys, not a docker login: pass ``ecr_token`` (from
     ``GetAuthorizationToken``) and the entry is ``AWS`` with the token's password.
     """
-    provider = service.provider
-    opts = check_provider_options(provider, options)
-    key = normalise_login_host(login_url) if login_url else service.rules.login_key(service.host)
-    if provider is Provider.ON_CLUSTER and service.is_server_default:
+    rules = service.rules
+    opts = rules.check_login_options(options)
+    key = normalise_login_host(login_url) if login_url else rules.login_key(service.host)
+    if service.is_server_default:
         raise ConfigError("url", "'.' is the MLRun server's own registry: give the registry URL to log in to")
 
-    if provider is Provider.ECR:
+    if rules.token_login:
         if ecr_token is None:
             raise ConfigError("token", "an ECR docker login needs an authorization token "
                                        "(GetAuthorizationToken): use `mlrun-registry ecr refresh` or "
                                        "the Python API refresh_ecr_pull_secret")
-        return DockerLogin(key=key, username="AWS", password=ecr_token_password(ecr_token))
+        token_user, token_password = rules.token_password(ecr_token)
+        return DockerLogin(key=key, username=token_user, password=token_password)
 
     if not service.has_credentials or service.password is None or not service.username:
-        hint = service.rules.credential_hint
-        raise ConfigError("username",
-                          f"a docker login for {provider.value} needs a username and password: {hint}")
-    username: str = service.username
-    password = service.password
+        raise ConfigError("username", f"a docker login for {rules.provider.value} needs a username and "
+                                      f"password: {rules.credential_hint}")
+    username = rules.login_user(service.username, service.password, opts, service.path)
+    return DockerLogin(key=key, username=username, password=service.password)
 
-    if provider is Provider.ACR:
-        auth = opts.get("auth", "token" if username == ACR_TOKEN_USER else "user")
-        if auth not in ("user", "token"):
-            raise ConfigError("option auth", f"{auth!r} is not allowed for acr; allowed: user, token")
-        if auth == "token":
-            username = ACR_TOKEN_USER
-    elif provider in (Provider.GCR, Provider.GAR):
-        username = _google_username(username, password, opts.get("auth"))
-    elif provider is Provider.QUAY:
-        robot = opts.get("robot")
-        if robot is not None:
-            org = service.path.split("/", 1)[0]
-            if not org or not re.match(r"^[a-z][a-z0-9_]{1,254}\Z", robot):
-                raise ConfigError("option robot", "a Quay robot needs the organization as the URL path "
-                                                  "(quay.io/<org>) and a short name of [a-z0-9_]")
-            username = f"{org}+{robot}"
-        elif "+" in username and not re.match(r"^[a-z0-9_]+\+[a-z0-9_]+\Z", username):
-            raise ConfigError("username", "a Quay robot account is written <organization>+<name>")
-    return DockerLogin(key=key, username=username, password=password)
-
-
-def _google_username(username: str, password: SecretStr, auth: str | None) -> str:
-    by_option = {"json_key": "_json_key", "json_key_base64": "_json_key_base64",
-                 "access_token": "oauth2accesstoken"}
-    if auth is not None:
-        if auth not in by_option:
-            raise ConfigError("option auth", f"{auth!r} is not allowed; allowed: {', '.join(by_option)}")
-        username = by_option[auth]
-    if username not in GCR_USERS:
-        raise ConfigError("username", f"Google registries take the user {', '.join(GCR_USERS)} "
-                                      "(service-account key or access token), or --option auth=...")
-    if username == "_json_key":
-        try:
-            parsed = json.loads(password.get_secret_value())
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict) or "private_key" not in parsed:
-            raise ConfigError("password",
-                              "for _json_key the password must be a service-account JSON key file")
-    return username

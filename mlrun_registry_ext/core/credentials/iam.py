@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.core.providers import Provider, parse_ecr_host, rules_for
+from mlrun_registry_ext.core.providers import EcrProvider, parse_ecr_host
 from mlrun_registry_ext.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def ecr_repository_prefix(service: RegistryService, prefix: str | None = None) -
     """The repository prefix a policy is scoped to: explicit, else the URL path ('' = every repository)."""
     value = service.path if prefix is None else prefix.strip("/")
     if value:
-        rules_for(Provider.ECR).validate_repository(value, service.host, "prefix")
+        EcrProvider().validate_repository(value, service.host, "prefix")
     return value
 
 
@@ -81,7 +81,7 @@ def ecr_policy_document(
     create: bool = True,
 ) -> dict[str, Any]:
     """Least-privilege IAM policy: the token on ``*``, the rest on the repository prefix's ARN."""
-    if service.provider is not Provider.ECR:
+    if service.ecr is None:
         raise ConfigError("url", "an ECR policy needs an ECR registry URL (<account>.dkr.ecr.<region>...)")
     return {
         "Version": "2012-10-17",

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlrun_registry_ext.core.credentials.docker_config import DockerLogin, b64
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import (
     RegistryService,
@@ -164,7 +163,7 @@ def aws_credentials_secret(
     """An Opaque Secret with key ``credentials``: an AWS credentials file from the service's keys."""
     validate_secret_name(name, "secret_name")
     validate_namespace(namespace)
-    if service.provider is not Provider.ECR or service.ecr is None:
+    if service.ecr is None:
         raise ConfigError("url",
                           "an AWS credentials secret is for ECR registries (<account>.dkr.ecr.<region>...)")
     key_id, secret = validate_aws_keys(service.username, service.password)
@@ -214,7 +213,7 @@ def secret_plan(service: RegistryService, secret_name: str | None = None) -> Sec
         validate_secret_name(docker, "secret_name")
     if aws:
         validate_secret_name(aws, "secret_name")
-    return SecretPlan(docker_config=docker, aws_credentials=aws, ecr_token=service.provider is Provider.ECR)
+    return SecretPlan(docker_config=docker, aws_credentials=aws, ecr_token=service.rules.token_login)
 
 
 

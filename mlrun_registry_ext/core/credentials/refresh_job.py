@@ -18,7 +18,6 @@ from mlrun_registry_ext.core.credentials.k8s_secrets import (
     validate_namespaces,
     validate_secret_name,
 )
-from mlrun_registry_ext.core.providers import Provider
 from mlrun_registry_ext.core.service import RegistryService, validate_dns1123_label, validate_dns1123_subdomain
 from mlrun_registry_ext.errors import ConfigError
 
@@ -83,7 +82,7 @@ def refresh_cronjob_manifests(
     AWS identity: ``role_arn`` (IRSA annotation on the service account), else the AWS credentials secret
     (``aws_secret_name``, mounted as ``AWS_SHARED_CREDENTIALS_FILE``), else the node's role.
     """
-    if service.provider is not Provider.ECR:
+    if service.ecr is None:
         raise ConfigError("url", "the refresh CronJob is for ECR registries (tokens expire after 12 hours)")
     validate_namespace(namespace)
     validate_dns1123_label(name, "name")

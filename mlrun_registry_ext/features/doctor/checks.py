@@ -11,6 +11,7 @@ the TLS check shakes hands inside its CONNECT tunnel. TLS failures are described
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import logging
@@ -36,8 +37,7 @@ from mlrun_registry_ext.clients.registry.errors import (
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
-from mlrun_registry_ext.core.providers import Provider
-from mlrun_registry_ext.core.resolution import ON_CLUSTER_WARNING
+from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
 from mlrun_registry_ext.features.doctor.render import (
@@ -45,8 +45,6 @@ from mlrun_registry_ext.features.doctor.render import (
     AUTH,
     CONFIGURATION,
     DNS,
-    ECR,
-    ON_CLUSTER,
     PULL,
     PULL_SECRET,
     PUSH,
@@ -114,13 +112,11 @@ class _RegistryDoctor:
                 # The gates ask the MLRun API and Nuclio, not the registry: run them alongside.
                 gates = _Running(self.version_gates, self._left())
                 self._network()
-                if self.service.provider is Provider.ECR:
-                    self._ecr()
+                self._provider_checks("network")
                 if self.service.docker_secret_name and cluster_configured():
                     self._check(PULL_SECRET, self.pull_secret)
                 self.report.checks.insert(1, self._finish(VERSION_GATES, gates))
-            if self.service.provider is Provider.ON_CLUSTER:
-                self._check(ON_CLUSTER, self.on_cluster, local=True)
+            self._provider_checks("always")
         finally:
             if self.client is not None:
                 self.client.close()
@@ -349,10 +345,8 @@ class _RegistryDoctor:
     def auth(self, budget: _Budget) -> Outcome:
         assert self.client is not None
         service = self.service
-        if service.provider is Provider.ECR:
-            # ECR's username/password are AWS keys: the registry login is a token from the AWS API.
-            detail = "ECR logins are tokens from the AWS API (GetAuthorizationToken): see the ECR check"
-            return True, detail, "info"
+        if service.rules.doctor_auth_detail:
+            return True, service.rules.doctor_auth_detail, "info"
         if not service.has_credentials and service.rules.ambient_auth:
             ping = self.client.ping(timeout=budget.left())
             if ping.challenge is not None:
@@ -380,7 +374,7 @@ class _RegistryDoctor:
         except UnsupportedError as exc:
             return False, f"{who} cannot push: {exc}", "error"
         except NameUnknownError:
-            if self.service.provider is Provider.ECR:
+            if not self.service.rules.creates_repositories_on_push:
                 return (
                     True,
                     (
@@ -417,16 +411,17 @@ class _RegistryDoctor:
             return False, f"{who} may not pull from {_namespace(self.service)}", "error"
         return True, f"{who} can pull from {_namespace(self.service)} (listed tags of {repository})", "info"
 
-    def _ecr(self) -> None:
-        """The AWS-side checks (identity, token, IAM actions) from the AWS adapter, as one bounded check."""
-        def run(budget: _Budget) -> Outcome:
-            results = check_ecr(self.service)
-            failed = [f"{name}: {detail}" for name, ok, detail in results if not ok]
-            if failed:
-                return False, "; ".join(failed), "error"
-            return True, "; ".join(f"{name}: {detail}" for name, _, detail in results), "info"
-
-        self._check(ECR, run)
+    def _provider_checks(self, stage: str) -> None:
+        """The checks the service's provider declares for ``stage`` (core/providers: ``doctor_checks``):
+        a probe named in :data:`PROBES` runs under the deadline; a check without one has a fixed outcome."""
+        for declared in self.service.rules.doctor_checks:
+            if declared.stage != stage:
+                continue
+            if declared.probe is None:
+                self._check(declared.name, functools.partial(_fixed, (True, declared.detail, declared.severity)),
+                            local=True)
+            else:
+                self._check(declared.name, functools.partial(PROBES[declared.probe], self.service))
 
     def pull_secret(self, budget: _Budget) -> Outcome:
         """The secret functions pull with must exist in the namespace they run in (secrets are namespaced)."""
@@ -442,8 +437,23 @@ class _RegistryDoctor:
                            "kubernetes.io/dockerconfigjson; re-create it with `mlrun-registry secret apply`"), "error"
         return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
 
-    def on_cluster(self, budget: _Budget) -> Outcome:
-        return True, ON_CLUSTER_WARNING, "warning"
+
+
+def _fixed(outcome: Outcome, budget: _Budget) -> Outcome:
+    return outcome
+
+
+def _ecr_probe(service: RegistryService, budget: _Budget) -> Outcome:
+    """The AWS-side checks (identity, token, IAM actions) from the AWS client, as one bounded check."""
+    results = check_ecr(service)
+    failed = [f"{name}: {detail}" for name, ok, detail in results if not ok]
+    if failed:
+        return False, "; ".join(failed), "error"
+    return True, "; ".join(f"{name}: {detail}" for name, _, detail in results), "info"
+
+
+#: The code behind the probes providers name in their ``doctor_checks`` (core cannot call clients).
+PROBES: dict[str, Callable[[RegistryService, _Budget], Outcome]] = {ECR_PROBE: _ecr_probe}
 
 
 def cluster_configured() -> bool:

@@ -12,6 +12,8 @@ import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlrun_registry_ext.core.providers.ecr import ECR_CHECK
+from mlrun_registry_ext.core.providers.on_cluster import ON_CLUSTER_CHECK
 from mlrun_registry_ext.features.doctor.runner import Severity
 
 if TYPE_CHECKING:
@@ -26,8 +28,9 @@ API = "registry API (/v2/)"
 AUTH = "authentication"
 PUSH = "push permission"
 PULL = "pull permission"
-ECR = "ECR (AWS)"
-ON_CLUSTER = "on-cluster registry"
+#: The providers' own checks are named by their provider (core/providers).
+ECR = ECR_CHECK
+ON_CLUSTER = ON_CLUSTER_CHECK
 PULL_SECRET = "pull secret in cluster"
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate.ecr_login import as_service, ecr_repository_ensurer, registry_login
 from mlrun_registry_ext.features.migrate.engine import Migration, run_migration
 from mlrun_registry_ext.features.migrate.model import (
@@ -98,10 +99,7 @@ def migrate(
     if isinstance(shard, str):
         shard = Shard.parse(shard, "shard")
     if target is None:
-        # features.api resolves settings (pydantic): only when the caller names no target
-        from mlrun_registry_ext.features.api import resolve
-
-        target = resolve().service
+        target = resolve().service  # the active registry: only when the caller names no target
     src = as_service(source, "from")
     dst = as_service(target, "to")
     check_endpoints(src.location, dst.location)  # before any ECR login

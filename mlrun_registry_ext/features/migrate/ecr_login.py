@@ -4,29 +4,20 @@ sides, the repositories an ECR target must have before a push.
 ECR's registry API takes no AWS keys: :func:`registry_login` trades them (or the role) for a 12-hour
 token under user ``AWS``. ECR also refuses a push to a repository that does not exist, so
 :func:`ecr_repository_ensurer` gives the engine a callback creating each target repository first.
-
-:mod:`mlrun_registry_ext.core.service` and :mod:`mlrun_registry_ext.clients.aws` are imported inside
-the functions: both load pydantic, and ``migrate --from URL --to URL`` (no ECR, no service model) must
-not pay for it (``test_the_migrate_command_and_engine_import_no_pydantic``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from mlrun_registry_ext.core.providers import Provider
+from mlrun_registry_ext.clients import aws
+from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mlrun_registry_ext.core.service import RegistryService
 
 
 def as_service(value: str | RegistryService, field_name: str) -> RegistryService:
     """A registry URL or a :class:`RegistryService`, as a service; anything else is a ConfigError on
     ``field_name``."""
-    from mlrun_registry_ext.core.service import RegistryService  # pydantic: see the module docstring
-
     if isinstance(value, RegistryService):
         return value
     if not isinstance(value, str):
@@ -35,14 +26,15 @@ def as_service(value: str | RegistryService, field_name: str) -> RegistryService
 
 
 def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | None:
-    """For an ECR target: a callback that creates a target repository (existing is success); None for
-    other providers, which create repositories on push."""
-    if service.provider is not Provider.ECR:
+    """For a target that needs repositories before a push (ECR): a callback that creates a target
+    repository (existing is success) from the provider's push preparation; None for providers that
+    create repositories on push."""
+    rules = service.rules
+    if rules.creates_repositories_on_push:
         return None
-    from mlrun_registry_ext.clients import aws  # pydantic: see the module docstring
 
     def _ensure(repository: str) -> None:
-        aws.ensure_repository(service, repository)
+        aws.create_repositories(service, rules.prepare_push([repository], service.host))
 
     return _ensure
 
@@ -52,7 +44,6 @@ def registry_login(service: RegistryService) -> RegistryService:
     under user ``AWS`` (valid 12 h); other providers are used as given."""
     if service.ecr is None:
         return service
-    from mlrun_registry_ext.clients import aws  # pydantic: see the module docstring
 
     token = aws.get_ecr_token(service)
     return service.replace(username="AWS", password=token.password)

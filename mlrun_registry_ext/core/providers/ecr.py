@@ -1,0 +1,148 @@
+"""Amazon ECR: account/region hosts, single-separator repository names, logins as 12-hour tokens
+traded for AWS keys (user ``AWS``), repositories created before a push, the AWS side in the doctor.
+
+The host grammar covers the commercial, China, GovCloud, ISO and FIPS endpoints
+(shared/reference/registries.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mlrun_registry_ext.core.notes import Note
+from mlrun_registry_ext.core.origin import host_name
+from mlrun_registry_ext.core.providers.base import DoctorCheck, Provider, PushPreparation, RegistryProvider
+from mlrun_registry_ext.core.secrets import SecretText
+from mlrun_registry_ext.errors import ConfigError
+
+ECR_HOST_RE = re.compile(
+    r"^(?P<account>\d{12})\.dkr[.-]ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)\."
+    r"(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)\Z"
+)
+ECR_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
+#: The docker login user of an ECR token.
+ECR_TOKEN_USER = "AWS"
+#: Name of the doctor's probe for the AWS side (identity, token, IAM actions).
+ECR_PROBE = "ecr"
+#: The doctor check's name in reports.
+ECR_CHECK = "ECR (AWS)"
+
+#: Note codes (stable; adapters and tools match on these, never on the text).
+ECR_BUILD_SECRET_NOT_MOUNTED = "ecr-build-secret-not-mounted"
+ECR_INSTANCE_ROLE = "ecr-instance-role"
+
+
+@dataclass(frozen=True)
+class EcrLocation:
+    account: str
+    region: str
+    fips: bool = False
+
+
+def parse_ecr_host(host: str) -> EcrLocation | None:
+    """Account and region of an ECR host (``host`` may carry a port); None for any other host."""
+    match = ECR_HOST_RE.match(host_name(host))
+    if not match:
+        return None
+    return EcrLocation(account=match["account"], region=match["region"], fips=bool(match["fips"]))
+
+
+def ecr_token_password(token: str | SecretText) -> SecretText:
+    """ECR's authorization token is base64 of ``AWS:<password>``; return the password part."""
+    text = token.get_secret_value() if isinstance(token, SecretText) else token
+    try:
+        decoded = base64.b64decode(text, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ConfigError("token", "the ECR authorization token is not base64 of AWS:<password>") from None
+    user, sep, password = decoded.partition(":")
+    if not sep or user != ECR_TOKEN_USER or not password:
+        raise ConfigError("token", "the ECR authorization token is not base64 of AWS:<password>")
+    return SecretText(password)
+
+
+def repositories_with_cache(repositories: Iterable[str], with_cache: bool = True) -> list[str]:
+    """Each repository and, as MLRun and Nuclio expect for Kaniko's layer cache, ``<repo>/cache``."""
+    out: list[str] = []
+    for repo in repositories:
+        for name in (repo, f"{repo}/cache") if with_cache else (repo,):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+class EcrProvider(RegistryProvider):
+    provider = Provider.ECR
+    ambient_auth = "the cluster's IAM role (instance profile or IRSA)"
+    credential_hint = "an AWS access key ID as username and secret access key as password, or blank for the IAM role"
+    token_login = True
+    creates_repositories_on_push = False
+    build_secret_per_function = False
+    mounts_blobs = False
+    doctor_checks: ClassVar[tuple[DoctorCheck, ...]] = (DoctorCheck(ECR_CHECK, "network", probe=ECR_PROBE),)
+    # ECR's username/password are AWS keys: the registry login is a token from the AWS API.
+    doctor_auth_detail = "ECR logins are tokens from the AWS API (GetAuthorizationToken): see the ECR check"
+
+    @classmethod
+    def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:
+        return ECR_HOST_RE.match(bare) is not None
+
+    def validate_repository(self, repository: str, host: str, field: str = "image") -> None:
+        super().validate_repository(repository, host, field)
+        if len(repository) > 256:
+            raise ConfigError(field, f"ECR repository names are at most 256 characters ({len(repository)} given)")
+        if not ECR_REPOSITORY_RE.match(repository):
+            raise ConfigError(field, f"{repository!r} is not a valid ECR repository name; ECR allows only single "
+                                     "'.', '_' or '-' between lowercase letters and digits")
+
+    def check_url_path(self, path: str, host: str, field: str = "url") -> None:
+        if path:
+            self.validate_repository(path + "/x", host, field)
+
+    def token_password(self, token: str | SecretText) -> tuple[str, SecretText]:
+        return ECR_TOKEN_USER, ecr_token_password(token)
+
+    def prepare_push(self, repositories: Iterable[str], host: str, *, with_cache: bool = False,
+                     field: str = "repository") -> PushPreparation:
+        """ECR refuses a push to a repository that does not exist: create each (and ``/cache``) first."""
+        names = repositories_with_cache(repositories, with_cache)
+        for name in names:
+            self.validate_repository(name, host, field)
+        return PushPreparation(tuple(names))
+
+    def build_notes(self, builder: str, has_credentials: bool, aws_secret_name: str | None) -> tuple[Note, ...]:
+        """MLRun's and Nuclio's ECR rules: no per-function build secret; keys go through the server's
+        AWS credentials secret, else the IAM role."""
+        if has_credentials:
+            who = "MLRun" if builder == "mlrun" else "Nuclio"
+            setting = ("MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET" if builder == "mlrun"
+                       else "NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME")
+            return (Note(ECR_BUILD_SECRET_NOT_MOUNTED,
+                         f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
+                         f"server's AWS credentials secret ({setting}={aws_secret_name}) or the "
+                         "cluster's IAM role. See `mlrun-registry platform-config`."),)
+        if builder == "mlrun":
+            # mlrun server builder.py make_kaniko_pod: with insecure_*_registry_mode "auto" (the default)
+            # and no secret, Kaniko gets --insecure --insecure-pull; configure_kaniko_ecr_init_container
+            # assumes the instance role when docker_registry_secret is empty.
+            return (Note(ECR_INSTANCE_ROLE,
+                         "ECR: no credentials configured, so the MLRun server (without "
+                         "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET) pushes with the node's IAM role "
+                         "(instance profile or IRSA), and in its default 'auto' insecure mode it passes "
+                         "--insecure --insecure-pull to Kaniko (plain HTTP allowed to ECR and base-image "
+                         "registries); set MLRUN_HTTPDB__BUILDER__INSECURE_PUSH_REGISTRY_MODE=disabled and "
+                         "..._INSECURE_PULL_REGISTRY_MODE=disabled (see `mlrun-registry platform-config`)"),)
+        return (Note(ECR_INSTANCE_ROLE, "ECR: builds push with the cluster's IAM role (no credentials "
+                                        "configured)"),)
+
+    def platform_notes(self, has_credentials: bool, aws_secret_name: str | None,
+                       docker_secret: str) -> tuple[str, ...]:
+        if not has_credentials:
+            return ("ECR without credentials: the MLRun API, Nuclio dashboard and Kaniko pods need an IAM role "
+                    "(instance profile or IRSA) with the push and CreateRepository actions",)
+        return (f"ECR: {aws_secret_name} must hold an AWS credentials file under key 'credentials'; "
+                f"{docker_secret} holds the 12-hour pull token (refresh it with a CronJob)",)
