@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.features.migrate import migrate
@@ -464,3 +465,21 @@ def test_cli_fast_path_errors_are_the_same_as_the_service_path(
     assert main([*argv, "--rename"]) == 2  # --rename: through RegistryService and the active service
     assert capsys.readouterr().err == fast
     assert words in fast and len(fast.strip().splitlines()) == 1 and CANARY not in fast
+
+
+def test_migrate_for_a_project_copies_into_the_registry_its_project_map_names(
+        source: RunningRegistry, target: RunningRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in cli_env().items():
+        monkeypatch.setenv(key, value)
+    config = tmp_path / "registries.yaml"
+    config.write_text(yaml.safe_dump({
+        "active": "elsewhere",
+        "services": {"elsewhere": {"url": "registry.invalid/other"},
+                     "team": {"url": f"http://{target.host}", "username": USER, "password": PASSWORD}},
+        "projects": {"fraud": "team"},
+    }))
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_CONFIG", str(config))
+    code = main(["migrate", "--from", source.url, "--project", "fraud", "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and target.host in out["target"] and "registry.invalid" not in out["target"]

@@ -173,9 +173,10 @@ def _login(side: str, host: str, active: RegistryService | None = None) -> tuple
     return user, password
 
 
-def _active_service() -> RegistryService | None:
-    """The active external service (None for '.'); an invalid configuration is an error, not ignored."""
-    service = resolve().service
+def _active_service(project: str | None = None) -> RegistryService | None:
+    """The active external service, the project's when the config file maps it (None for '.'); an invalid
+    configuration is an error, not ignored."""
+    service = resolve(project=project).service
     return None if service.is_server_default else service
 
 
@@ -204,7 +205,7 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     domain = namespace_domain()
     source_location = parse_location(source_url, "--from", domain)
     needs_active = args.target is None or args.rename or active_service_possible()
-    active = _active_service() if needs_active else None
+    active = _active_service(getattr(args, "project", None)) if needs_active else None
     source_same = _same(active, source_location)
     user, password = _login("FROM", source_location.host, source_same)
     source = _service("source", source_url, user, password, "--from", domain)

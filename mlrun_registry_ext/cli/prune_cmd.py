@@ -88,7 +88,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     older_than = parse_duration(args.older_than) if args.older_than is not None else None
     if args.project is not None:
         validate_repository(args.project, "--project")
-    service = resolve_registry().service
+    service = resolve_registry(project=args.project).service  # the project's registry when the map names one
     report = run_prune(service, project=args.project, keep=args.keep, older_than=older_than,
                        dry_run=args.dry_run, nuclio=not args.no_nuclio, jobs=args.jobs)
     if args.json:

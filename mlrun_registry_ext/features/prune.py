@@ -1052,7 +1052,7 @@ def prune(
     The Python API defaults to ``dry_run=True``: pass ``dry_run=False`` to delete. Returns a
     :class:`PruneReport` (``to_dict()`` for plain data; a table in notebooks).
     """
-    service = resolve().service if registry is None else as_service(registry, "registry")
+    service = resolve(project=project).service if registry is None else as_service(registry, "registry")
     return run_prune(service, project=project, keep=keep, older_than=older_than, dry_run=dry_run,
                      nuclio=nuclio, jobs=jobs)
 

@@ -99,7 +99,7 @@ def migrate(
     if isinstance(shard, str):
         shard = Shard.parse(shard, "shard")
     if target is None:
-        target = resolve().service  # the active registry: only when the caller names no target
+        target = resolve(project=project).service  # the active (or project's) registry: only when none is named
     src = as_service(source, "from")
     dst = as_service(target, "to")
     check_endpoints(src.location, dst.location)  # before any ECR login
