@@ -42,6 +42,9 @@ class _TagPlan:
     tag: str
     target_repo: str
     manifests: list[Manifest] = field(default_factory=list)
+    #: sides (source, target) whose digest is still being fetched
+    sides: int = 2
+    target_error: str | None = None
 
 
 @dataclass
@@ -117,21 +120,32 @@ class Migration:
     def _compare(self) -> list[_TagPlan]:
         """List source repositories and tags; skip tags whose target digest already matches.
 
-        Everything overlaps: the target's catalog with the source's, each repository's tags are
-        compared as soon as its list is in, and each tag's target HEAD (a bcrypt check on an htpasswd
-        registry, the slowest request of a re-run) goes out alongside its source HEAD.
+        Everything overlaps, in one pool whose tasks never wait for each other (fewer threads to
+        start, which is most of a short run's CPU): the target's catalog with the source's, each
+        repository's tags are compared as soon as its list is in, and each tag's target HEAD (a
+        bcrypt check on an htpasswd registry, the slowest request of a re-run) goes out alongside
+        its source HEAD. The two digests are compared here, in the calling thread, as each pair
+        completes; a tag that differs has its manifests read at once.
+
+        What a re-run with nothing new checks: for every selected source tag, the source's digest
+        (HEAD) and the target's (HEAD) now, so "skipped" means the tag resolves to the same digest on
+        both sides, which is what the verification after a copy proves too. It does not re-read
+        the manifests or HEAD the blobs: a registry only accepts a manifest whose blobs it has
+        (distribution checks them on PUT), so a tag that resolves is complete.
         """
         self.progress.phase("listing")
-        with self._pool(self.jobs * 2) as pool, self._pool(self.jobs * 2) as target_pool:
-            on_target = target_pool.submit(self.target.repositories, required=False)
+        with self._pool(self.jobs * 2) as pool:
+            on_target = pool.submit(self.target.repositories, required=False)
             source_repos = self.source.repositories() or []
             repos = select_repositories(source_repos, self.naming, project=self.project, include=self.include,
                                         prefixes=(self.naming.image_prefix,))
             listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
             listed = on_target.result()
             existing = None if listed is None else set(listed)
+            del listed
             by_repo: dict[str, list[_TagPlan]] = {}
-            compared: list[Future[None]] = []
+            #: future -> (plan, which side); a plan is decided when both of its sides are in
+            heads: dict[Future[None], tuple[_TagPlan, str]] = {}
             for listing in as_completed(listings):
                 repo = listings[listing]
                 rel = self.naming.relative(repo) or repo
@@ -145,29 +159,56 @@ class Migration:
                     _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
                     for tag in sorted(listing.result()) if matches_include(rel, tag, self.include)]
                 for plan in plans:
-                    on_target_tag = None if absent else target_pool.submit(
-                        self.target.manifest_digest, plan.target_repo, plan.tag)
-                    compared.append(pool.submit(self._compare_tag, plan, on_target_tag))
+                    heads[pool.submit(self._source_digest, plan)] = (plan, "source")
+                    if not absent:
+                        heads[pool.submit(self._target_digest, plan)] = (plan, "target")
+                    else:
+                        plan.sides = 1
+            listings.clear()
             ordered = [plan for repo in repos for plan in by_repo[repo]]
+            del by_repo
             self.report.tags = [p.result for p in ordered]
             self.progress.phase("comparing tags, reading manifests", total=len(ordered))
-            for future in as_completed(compared):
+            reads: list[Future[None]] = []
+            for future in as_completed(heads):
+                plan, _side = heads.pop(future)
+                future.result()  # the tasks catch registry errors themselves
+                plan.sides -= 1
+                if plan.sides:
+                    continue
+                if plan.result.status != "failed" and plan.target_error is not None:
+                    self._fail(plan, plan.target_error)
+                if plan.result.status == "failed":
+                    self.progress.advance()
+                elif plan.result.target_digest == plan.result.source_digest:
+                    plan.result.status = "skipped"
+                    self._count(verified=1)
+                    self.progress.advance()
+                else:
+                    reads.append(pool.submit(self._read_tag, plan))
+            for future in as_completed(reads):
                 future.result()
                 self.progress.advance()
         return ordered
 
-    def _compare_tag(self, plan: _TagPlan, on_target: Future[str | None] | None) -> None:
-        """Compare one tag (its target digest is being fetched in ``on_target``); read what differs."""
+    def _source_digest(self, plan: _TagPlan) -> None:
         try:
             plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
             if plan.result.source_digest is None:
                 raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
-            plan.result.target_digest = on_target.result() if on_target is not None else None
-            if plan.result.target_digest == plan.result.source_digest:
-                plan.result.status = "skipped"
-                self._count(verified=1)
-            else:
-                self._plan_tag(plan)  # right away: no barrier between comparing and reading
+        except RegistryExtError as exc:
+            self._fail(plan, str(exc))
+
+    def _target_digest(self, plan: _TagPlan) -> None:
+        try:
+            plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+        except RegistryExtError as exc:
+            plan.target_error = str(exc)  # reported when the source side worked (see _compare)
+
+    def _read_tag(self, plan: _TagPlan) -> None:
+        """Read what differs: the tag's manifests (see :meth:`_plan_tag`)."""
+        try:
+            self._plan_tag(plan)
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
 
