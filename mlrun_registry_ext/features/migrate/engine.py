@@ -19,10 +19,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
@@ -103,6 +104,7 @@ class Migration:
         started = time.monotonic()
         try:
             plans = self._compare()
+            self._manifests.clear()  # each plan holds its own; the cache only served the reads
             todo = [p for p in plans if p.result.status == "planned"]  # manifests fetched (_plan_tag)
             if todo:
                 jobs = self._blob_jobs(todo)
@@ -139,57 +141,79 @@ class Migration:
             source_repos = self.source.repositories() or []
             repos = select_repositories(source_repos, self.naming, project=self.project, include=self.include,
                                         prefixes=(self.naming.image_prefix,))
-            listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
+            del source_repos
             listed = on_target.result()
             existing = None if listed is None else set(listed)
             del listed
             by_repo: dict[str, list[_TagPlan]] = {}
-            #: future -> (plan, which side); a plan is decided when both of its sides are in
-            heads: dict[Future[None], tuple[_TagPlan, str]] = {}
-            for listing in as_completed(listings):
-                repo = listings[listing]
-                rel = self.naming.relative(repo) or repo
-                target_repo = self.naming.target_repository(repo)
-                self.target.check_repository_name(target_repo)
-                absent = existing is not None and target_repo not in existing
-                if absent:
-                    with self._lock:
-                        self._absent |= {target_repo}
-                plans = by_repo[repo] = [
-                    _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
-                    for tag in sorted(listing.result()) if matches_include(rel, tag, self.include)]
-                for plan in plans:
-                    heads[pool.submit(self._source_digest, plan)] = (plan, "source")
-                    if not absent:
-                        heads[pool.submit(self._target_digest, plan)] = (plan, "target")
+            # Bounded: at most ``limit`` requests queued or running, so what a run holds beyond the
+            # listing itself (its tags) does not grow with the tag count. Tags already listed go
+            # first (HEADs, then manifest reads), more listings only when there is room.
+            limit = self.jobs * 8
+            to_list = deque(repos)
+            tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]] = deque()
+            running: dict[Future[Any], tuple[str, _TagPlan | None]] = {}
+            decided = 0
+            while to_list or tasks or running:
+                while len(running) < limit and (tasks or to_list):
+                    if tasks:
+                        fn, queued = tasks.popleft()
+                        running[pool.submit(fn, queued)] = ("read" if fn == self._read_tag else "head", queued)
                     else:
-                        plan.sides = 1
-            listings.clear()
-            ordered = [plan for repo in repos for plan in by_repo[repo]]
-            del by_repo
+                        repo = to_list.popleft()
+                        running[pool.submit(self.source.list_tags, repo)] = (repo, None)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    what, plan = running.pop(future)
+                    result = future.result()  # HEADs and reads catch registry errors themselves
+                    if plan is None:
+                        self._listed(what, result, existing, by_repo, tasks)
+                        if not to_list and not any(p is None for _, p in running.values()):
+                            total = sum(len(v) for v in by_repo.values())
+                            self.progress.phase("comparing tags, reading manifests", total=total)
+                            self.progress.advance(decided)
+                    elif what == "read":
+                        decided += 1
+                        self.progress.advance()
+                    else:
+                        plan.sides -= 1
+                        if plan.sides:
+                            continue
+                        if plan.result.status != "failed" and plan.target_error is not None:
+                            self._fail(plan, plan.target_error)
+                        if plan.result.status == "failed":
+                            decided += 1
+                            self.progress.advance()
+                        elif plan.result.target_digest == plan.result.source_digest:
+                            plan.result.status = "skipped"
+                            self._count(verified=1)
+                            decided += 1
+                            self.progress.advance()
+                        else:
+                            tasks.appendleft((self._read_tag, plan))
+            ordered = [plan for repo in repos for plan in by_repo.get(repo, ())]
             self.report.tags = [p.result for p in ordered]
-            self.progress.phase("comparing tags, reading manifests", total=len(ordered))
-            reads: list[Future[None]] = []
-            for future in as_completed(heads):
-                plan, _side = heads.pop(future)
-                future.result()  # the tasks catch registry errors themselves
-                plan.sides -= 1
-                if plan.sides:
-                    continue
-                if plan.result.status != "failed" and plan.target_error is not None:
-                    self._fail(plan, plan.target_error)
-                if plan.result.status == "failed":
-                    self.progress.advance()
-                elif plan.result.target_digest == plan.result.source_digest:
-                    plan.result.status = "skipped"
-                    self._count(verified=1)
-                    self.progress.advance()
-                else:
-                    reads.append(pool.submit(self._read_tag, plan))
-            for future in as_completed(reads):
-                future.result()
-                self.progress.advance()
         return ordered
+
+    def _listed(self, repo: str, tags: list[str], existing: set[str] | None, by_repo: dict[str, list[_TagPlan]],
+                tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]]) -> None:
+        """One repository's tags are in: its plans, and the HEADs that compare them."""
+        rel = self.naming.relative(repo) or repo
+        target_repo = self.naming.target_repository(repo)
+        self.target.check_repository_name(target_repo)
+        absent = existing is not None and target_repo not in existing
+        if absent:
+            with self._lock:
+                self._absent |= {target_repo}
+        plans = by_repo[repo] = [
+            _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
+            for tag in sorted(tags) if matches_include(rel, tag, self.include)]
+        for plan in plans:
+            tasks.append((self._source_digest, plan))
+            if absent:
+                plan.sides = 1
+            else:
+                tasks.append((self._target_digest, plan))
 
     def _source_digest(self, plan: _TagPlan) -> None:
         try:
@@ -368,6 +392,8 @@ class Migration:
             plan.result.status = "copied"
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
+        finally:
+            plan.manifests = []  # written (or failed): a big run does not keep every manifest to the end
 
     def _verify(self, plans: list[_TagPlan]) -> None:
         """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
