@@ -291,8 +291,10 @@ class RegistryClient:
         # port with its default), never to a redirect or Location elsewhere.
         own = same_origin(url, self.origin)
         rewindable = content is None or isinstance(content, bytes | str)
-        if own and self._challenge is None and not self._anonymous_ok:
-            # Learn the auth scheme first, so that even a one-shot body goes out authenticated.
+        if own and self._challenge is None and not self._anonymous_ok and not rewindable:
+            # Learn the auth scheme first, so that even a one-shot body goes out authenticated. A
+            # request that can be sent again needs no ping: its own 401 brings the challenge, and an
+            # open registry answers it at once (one round trip fewer on a run's first request).
             self.ping(timeout=timeout)
         sent_auth = self._auth_header(scopes, timeout) if own else None
         response = self._raw(

@@ -19,10 +19,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
@@ -43,6 +44,9 @@ class _TagPlan:
     tag: str
     target_repo: str
     manifests: list[Manifest] = field(default_factory=list)
+    #: sides (source, target) whose digest is still being fetched
+    sides: int = 2
+    target_error: str | None = None
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Migration:
         started = time.monotonic()
         try:
             plans = self._compare()
+            self._manifests.clear()  # each plan holds its own; the cache only served the reads
             todo = [p for p in plans if p.result.status == "planned"]  # manifests fetched (_plan_tag)
             if todo:
                 jobs = self._blob_jobs(todo)
@@ -119,57 +124,117 @@ class Migration:
     def _compare(self) -> list[_TagPlan]:
         """List source repositories and tags; skip tags whose target digest already matches.
 
-        Everything overlaps: the target's catalog with the source's, each repository's tags are
-        compared as soon as its list is in, and each tag's target HEAD (a bcrypt check on an htpasswd
-        registry, the slowest request of a re-run) goes out alongside its source HEAD.
+        Everything overlaps, in one pool whose tasks never wait for each other (fewer threads to
+        start, which is most of a short run's CPU): the target's catalog with the source's, each
+        repository's tags are compared as soon as its list is in, and each tag's target HEAD (a
+        bcrypt check on an htpasswd registry, the slowest request of a re-run) goes out alongside
+        its source HEAD. The two digests are compared here, in the calling thread, as each pair
+        completes; a tag that differs has its manifests read at once.
+
+        What a re-run with nothing new checks: for every selected source tag, the source's digest
+        (HEAD) and the target's (HEAD) now, so "skipped" means the tag resolves to the same digest on
+        both sides, which is what the verification after a copy proves too. It does not re-read
+        the manifests or HEAD the blobs: a registry only accepts a manifest whose blobs it has
+        (distribution checks them on PUT), so a tag that resolves is complete.
         """
         self.progress.phase("listing")
-        with self._pool(self.jobs * 2) as pool, self._pool(self.jobs * 2) as target_pool:
-            on_target = target_pool.submit(self.target.repositories, required=False)
+        with self._pool(self.jobs * 2) as pool:
+            on_target = pool.submit(self.target.repositories, required=False)
             source_repos = self.source.repositories() or []
             repos = select_repositories(source_repos, self.naming, project=self.project, include=self.include,
                                         prefixes=(self.naming.image_prefix,), shard=self.shard)
-            listings = {pool.submit(self.source.list_tags, repo): repo for repo in repos}
+            del source_repos
             listed = on_target.result()
             existing = None if listed is None else set(listed)
+            del listed
             by_repo: dict[str, list[_TagPlan]] = {}
-            compared: list[Future[None]] = []
-            for listing in as_completed(listings):
-                repo = listings[listing]
-                rel = self.naming.relative(repo) or repo
-                target_repo = self.naming.target_repository(repo)
-                self.target.check_repository_name(target_repo)
-                absent = existing is not None and target_repo not in existing
-                if absent:
-                    with self._lock:
-                        self._absent |= {target_repo}
-                plans = by_repo[repo] = [
-                    _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
-                    for tag in sorted(listing.result()) if matches_include(rel, tag, self.include)]
-                for plan in plans:
-                    on_target_tag = None if absent else target_pool.submit(
-                        self.target.manifest_digest, plan.target_repo, plan.tag)
-                    compared.append(pool.submit(self._compare_tag, plan, on_target_tag))
-            ordered = [plan for repo in repos for plan in by_repo[repo]]
+            # Bounded: at most ``limit`` requests queued or running, so what a run holds beyond the
+            # listing itself (its tags) does not grow with the tag count. Tags already listed go
+            # first (HEADs, then manifest reads), more listings only when there is room.
+            limit = self.jobs * 8
+            to_list = deque(repos)
+            tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]] = deque()
+            running: dict[Future[Any], tuple[str, _TagPlan | None]] = {}
+            decided = 0
+            while to_list or tasks or running:
+                while len(running) < limit and (tasks or to_list):
+                    if tasks:
+                        fn, queued = tasks.popleft()
+                        running[pool.submit(fn, queued)] = ("read" if fn == self._read_tag else "head", queued)
+                    else:
+                        repo = to_list.popleft()
+                        running[pool.submit(self.source.list_tags, repo)] = (repo, None)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    what, plan = running.pop(future)
+                    result = future.result()  # HEADs and reads catch registry errors themselves
+                    if plan is None:
+                        self._listed(what, result, existing, by_repo, tasks)
+                        if not to_list and not any(p is None for _, p in running.values()):
+                            total = sum(len(v) for v in by_repo.values())
+                            self.progress.phase("comparing tags, reading manifests", total=total)
+                            self.progress.advance(decided)
+                    elif what == "read":
+                        decided += 1
+                        self.progress.advance()
+                    else:
+                        plan.sides -= 1
+                        if plan.sides:
+                            continue
+                        if plan.result.status != "failed" and plan.target_error is not None:
+                            self._fail(plan, plan.target_error)
+                        if plan.result.status == "failed":
+                            decided += 1
+                            self.progress.advance()
+                        elif plan.result.target_digest == plan.result.source_digest:
+                            plan.result.status = "skipped"
+                            self._count(verified=1)
+                            decided += 1
+                            self.progress.advance()
+                        else:
+                            tasks.appendleft((self._read_tag, plan))
+            ordered = [plan for repo in repos for plan in by_repo.get(repo, ())]
             self.report.tags = [p.result for p in ordered]
-            self.progress.phase("comparing tags, reading manifests", total=len(ordered))
-            for future in as_completed(compared):
-                future.result()
-                self.progress.advance()
         return ordered
 
-    def _compare_tag(self, plan: _TagPlan, on_target: Future[str | None] | None) -> None:
-        """Compare one tag (its target digest is being fetched in ``on_target``); read what differs."""
+    def _listed(self, repo: str, tags: list[str], existing: set[str] | None, by_repo: dict[str, list[_TagPlan]],
+                tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]]) -> None:
+        """One repository's tags are in: its plans, and the HEADs that compare them."""
+        rel = self.naming.relative(repo) or repo
+        target_repo = self.naming.target_repository(repo)
+        self.target.check_repository_name(target_repo)
+        absent = existing is not None and target_repo not in existing
+        if absent:
+            with self._lock:
+                self._absent |= {target_repo}
+        plans = by_repo[repo] = [
+            _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
+            for tag in sorted(tags) if matches_include(rel, tag, self.include)]
+        for plan in plans:
+            tasks.append((self._source_digest, plan))
+            if absent:
+                plan.sides = 1
+            else:
+                tasks.append((self._target_digest, plan))
+
+    def _source_digest(self, plan: _TagPlan) -> None:
         try:
             plan.result.source_digest = self.source.manifest_digest(plan.repo, plan.tag)
             if plan.result.source_digest is None:
                 raise RegistryAPIError(f"{plan.result.source}: the tag disappeared from the source")
-            plan.result.target_digest = on_target.result() if on_target is not None else None
-            if plan.result.target_digest == plan.result.source_digest:
-                plan.result.status = "skipped"
-                self._count(verified=1)
-            else:
-                self._plan_tag(plan)  # right away: no barrier between comparing and reading
+        except RegistryExtError as exc:
+            self._fail(plan, str(exc))
+
+    def _target_digest(self, plan: _TagPlan) -> None:
+        try:
+            plan.result.target_digest = self.target.manifest_digest(plan.target_repo, plan.tag)
+        except RegistryExtError as exc:
+            plan.target_error = str(exc)  # reported when the source side worked (see _compare)
+
+    def _read_tag(self, plan: _TagPlan) -> None:
+        """Read what differs: the tag's manifests (see :meth:`_plan_tag`)."""
+        try:
+            self._plan_tag(plan)
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
 
@@ -329,6 +394,8 @@ class Migration:
             plan.result.status = "copied"
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
+        finally:
+            plan.manifests = []  # written (or failed): a big run does not keep every manifest to the end
 
     def _verify(self, plans: list[_TagPlan]) -> None:
         """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
