@@ -423,7 +423,7 @@ class Transport:
             if proxy is None:
                 raise _wrap(exc, "connecting to", f"{scheme}://{bracketed(host)}:{port}") from exc
             error = _wrap(exc, "connecting to", f"{scheme}://{bracketed(host)}:{port} through the proxy {proxy.netloc}")
-            if not any(isinstance(c, ssl.SSLError) for c in _causes(exc)):
+            if not any(isinstance(c, ssl.SSLError) for c in causes(exc)):
                 error.proxy = proxy.netloc  # refused, unknown, or no tunnel: the proxy's failure
             raise error from exc
         return conn, False, proxy is not None and scheme == "http"
@@ -640,7 +640,8 @@ class _TimedHTTPS(http.client.HTTPSConnection, _Timed):
         self._timed()
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it (``__cause__``, else ``__context__``), each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -55,7 +55,8 @@ from mlrun_registry_ext.clients.platform_probe import (
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
-from mlrun_registry_ext.core.manifest import parse_manifest
+from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
+from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
@@ -390,14 +391,6 @@ def plan_prune(repositories: Sequence[RepositoryState], uses: Sequence[ImageUse]
 
 # --- image references -----------------------------------------------------------------------------
 
-def _host_key(host: str, insecure: bool) -> tuple[str, int]:
-    host = host.lower()
-    name, colon, port = host.rpartition(":")
-    if colon and port.isdigit() and not port.endswith("]"):
-        return name, int(port)
-    return host, 80 if insecure else 443
-
-
 def image_use(image: Any, source: str, location: RegistryLocation) -> ImageUse | None:
     """``image`` as a repository of the registry at ``location`` (None: another registry, or not an
     image reference). MLRun's ``.name`` form means the server's own registry: matched loosely."""
@@ -414,8 +407,7 @@ def image_use(image: Any, source: str, location: RegistryLocation) -> ImageUse |
         if repository is None:
             return None
     else:
-        if not ref.registry or _host_key(ref.registry, location.insecure) != _host_key(location.host,
-                                                                                       location.insecure):
+        if not ref.registry or not same_registry(ref.registry, location.host, location.insecure):
             return None
         repository = ref.repository
     tag = ref.tag or (None if ref.digest else "latest")
@@ -768,10 +760,7 @@ class EcrInventory:
     """Reads ECR through boto3: DescribeRepositories, DescribeImages (tags, push times, untagged images)
     and BatchGetImage (the manifests, for index children and blob sizes)."""
 
-    ACCEPT = ["application/vnd.oci.image.index.v1+json",
-              "application/vnd.docker.distribution.manifest.list.v2+json",
-              "application/vnd.oci.image.manifest.v1+json",
-              "application/vnd.docker.distribution.manifest.v2+json"]
+    ACCEPT = list(MANIFEST_MEDIA_TYPES)
 
     def __init__(self, ecr: Any) -> None:
         self.ecr = ecr

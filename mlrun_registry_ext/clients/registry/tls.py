@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Iterator
 
 from mlrun_registry_ext.clients.registry.errors import (
     RegistryConnectionError,
     RegistryTimeoutError,
     RegistryTLSError,
 )
-from mlrun_registry_ext.clients.transport import BodyTooLarge, TransportError, TransportTimeout
+from mlrun_registry_ext.clients.transport import BodyTooLarge, TransportError, TransportTimeout, causes
 from mlrun_registry_ext.core.origin import host_name
 
 __all__ = ["CA_BUNDLE_ENV", "CA_HINT", "connection_error", "describe_tls_error", "is_loopback", "tunnel_refusal"]
@@ -74,15 +73,6 @@ def tunnel_refusal(exc: BaseException) -> str | None:
     return text.removeprefix(f"{_TUNNEL_FAILED}: ")[:100]
 
 
-def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def connection_error(
     exc: TransportError, host: str, ca_bundle: str | None, timeout: float
 ) -> RegistryConnectionError:
@@ -93,7 +83,7 @@ def connection_error(
     if isinstance(exc, BodyTooLarge):
         return RegistryConnectionError(f"{host}: {exc}", kind="too-large", host=host)
     if exc.proxy:  # the proxy failed (refused, unknown name, would not open the tunnel): say so
-        for cause in _cause_chain(exc):
+        for cause in causes(exc):
             if isinstance(cause, OSError) and cause.__class__.__name__ == "gaierror":
                 return RegistryConnectionError(
                     f"cannot resolve the proxy {exc.proxy}: {cause.strerror}", kind="proxy", host=host
@@ -111,7 +101,7 @@ def connection_error(
                 )
         return RegistryConnectionError(f"cannot reach {host} through the proxy {exc.proxy}: {exc}", kind="proxy",
                                        host=host)
-    for cause in _cause_chain(exc):
+    for cause in causes(exc):
         if isinstance(cause, ssl.SSLError):
             kind, message = describe_tls_error(cause, host, ca_bundle)
             return RegistryTLSError(message, kind=kind, host=host)
