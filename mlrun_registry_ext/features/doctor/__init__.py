@@ -30,6 +30,7 @@ from mlrun_registry_ext.features.doctor.checks import (
 from mlrun_registry_ext.features.doctor.render import (
     API,
     AUTH,
+    BASE_IMAGES,
     CONFIGURATION,
     DNS,
     ECR,
@@ -49,6 +50,7 @@ from mlrun_registry_ext.features.doctor.runner import GRACE, Severity, run_each
 __all__ = [
     "API",
     "AUTH",
+    "BASE_IMAGES",
     "CONFIGURATION",
     "DNS",
     "DOCTOR_IMAGE",
