@@ -243,10 +243,11 @@ def _print_report(report: Any, args: argparse.Namespace) -> int:
 
 # --- secret ------------------------------------------------------------------------------------------
 def cmd_secret_apply(args: argparse.Namespace) -> int:
-    service = _registry(args)
-    report = apply_registry_secret(service, namespace=args.namespace, to=_to(args), login_url=args.login_url,
-                                   options=_options(args.option), dry_run=args.dry_run, force=args.force,
-                                   kubeconfig=args.kubeconfig, ecr_token=_ecr_token())
+    resolved = resolve_registry(**_overrides(args), project=getattr(args, "project", None))
+    report = apply_registry_secret(resolved.service, namespace=args.namespace, to=_to(args),
+                                   login_url=args.login_url, options=_options(args.option), dry_run=args.dry_run,
+                                   force=args.force, kubeconfig=args.kubeconfig, ecr_token=_ecr_token(),
+                                   services=resolved.all_services)
     if not report.manifests:
         for note in report.notes:
             sys.stderr.write(f"mlrun-registry: note: {note}\n")

@@ -400,6 +400,7 @@ class ConfigFile:
             except ConfigError as exc:
                 raise ConfigError(f"{where}: services.{name}.{exc.field}".rstrip("."),
                                   exc.detail) from None
+        check_pull_from(services, where)  # issue 12 build fields
         active = data.get("active")
         if active is not None and str(active) not in services:
             raise ConfigError(f"{where}: active", f"{quote(active)} is not a configured service; allowed: "
@@ -407,3 +408,14 @@ class ConfigFile:
         projects = parse_project_map(data.get("projects"), services, where)
         return cls(path=file, services=services, active=str(active) if active is not None else None,
                    projects=projects)
+
+
+# --- issue 12 build fields -------------------------------------------------------------------------
+def check_pull_from(services: Mapping[str, RegistryService], where: str) -> None:
+    """Every ``pull_from`` entry names a service of the same file."""
+    for name, service in services.items():
+        for index, other in enumerate(service.pull_from):
+            if other not in services:
+                raise ConfigError(f"{where}: services.{name}.pull_from[{index}]",
+                                  f"{quote(other)} is not a configured service; allowed: "
+                                  f"{', '.join(n for n in services if n != name) or '(no other service)'}")

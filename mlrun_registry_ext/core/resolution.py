@@ -33,7 +33,7 @@ from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, Config
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
-from mlrun_registry_ext.core.service import DNS1123_LABEL_RE, SERVER_REGISTRY, RegistryService
+from mlrun_registry_ext.core.service import BUILD_FIELDS, DNS1123_LABEL_RE, SERVER_REGISTRY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, quote
 
 
@@ -299,6 +299,10 @@ def resolve_layers(
             sources["resources"] = sources["name"]
         if base.run_registry:
             sources["run_registry"] = sources["name"]
+        for key in BUILD_FIELDS:  # issue 12 build fields: from the service, like resources
+            values[key] = getattr(base, key)
+            if values[key]:
+                sources[key] = sources["name"]
     try:
         resolved_service = RegistryService(**values, namespace_domain=namespace_domain)
     except ConfigError as exc:

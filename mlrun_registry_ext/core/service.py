@@ -43,8 +43,15 @@ def validate_dns1123_subdomain(value: str, field: str) -> str:
 
 
 #: The fields of a registry service, in the order they are checked and shown.
-SERVICE_FIELDS = ("name", "url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle",
-                  "role", "run_registry", "resources")
+SERVICE_FIELDS: tuple[str, ...] = ("name", "url", "username", "password", "image_prefix", "secret_name", "insecure",
+                                    "ca_bundle", "role", "run_registry", "resources")
+# --- issue 12 (several registries in one build, Docker Hub mirror): the build fields ----------------
+#: What a build pulls from besides the push target (config file only, like resources): ``pull_from``
+#: names other services of the config file whose logins the build secret carries; ``mirror`` is a
+#: Docker Hub pull-through mirror (Kaniko's ``--registry-mirror``).
+BUILD_FIELDS = ("pull_from", "mirror")
+SERVICE_FIELDS = (*SERVICE_FIELDS, *BUILD_FIELDS)
+# --- end of the issue 12 build fields ----------------------------------------------------------------
 ROLES = ("system", "user")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -181,6 +188,10 @@ class RegistryService:
     role: str
     run_registry: str | None
     resources: Resources
+    # --- issue 12 build fields (BUILD_FIELDS) ---
+    pull_from: tuple[str, ...]
+    mirror: str | None
+    # ---
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(
@@ -197,6 +208,8 @@ class RegistryService:
         role: str = "user",
         run_registry: str | None = None,
         resources: Any = None,
+        pull_from: Any = (),
+        mirror: str | None = None,
         namespace_domain: str | None = None,
         **unknown: Any,
     ) -> None:
@@ -226,6 +239,8 @@ class RegistryService:
         values["role"] = role
         values["run_registry"] = _run_registry(_text(run_registry, "run_registry"))
         values["resources"] = Resources.parse(resources, "resources")
+        values["pull_from"] = _pull_from(pull_from, values["name"])  # issue 12 build fields
+        values["mirror"] = _mirror(_text(mirror, "mirror"))
         if unknown:
             raise ConfigError(str(next(iter(unknown))), f"unknown field; allowed: {', '.join(SERVICE_FIELDS)}")
         location = RegistryLocation(host, path, values["insecure"], namespace_domain)
@@ -303,7 +318,8 @@ class RegistryService:
         """
         if self.secret_name:
             return self.secret_name
-        return f"mlrun-registry-{self.name}" if self.has_credentials else None
+        # with pull_from the secret carries the other services' logins too, so it exists without our own
+        return f"mlrun-registry-{self.name}" if self.has_credentials or self.pull_from else None
 
     @property
     def aws_secret_name(self) -> str | None:
@@ -334,6 +350,7 @@ class RegistryService:
         """Plain data for JSON output: the password is reported as set or not, never shown."""
         data: dict[str, Any] = {key: getattr(self, key) for key in SERVICE_FIELDS if key != "password"}
         data["resources"] = self.resources.as_kubernetes()
+        data["pull_from"] = list(self.pull_from)
         data["password"] = "set" if self.password is not None else None
         data["provider"] = self.provider.value
         data["host"] = self.host
@@ -365,4 +382,39 @@ def _run_registry(value: str | None) -> str | None:
     host, path, insecure = parse_registry_url(value, "run_registry")
     if insecure:
         raise ConfigError("run_registry", "give the pull registry without a scheme (host[:port][/path])")
+    return f"{host}/{path}" if path else host
+
+
+# --- issue 12 build fields: pull_from, mirror ------------------------------------------------------
+def _pull_from(value: Any, name: str) -> tuple[str, ...]:
+    """Names of other services (DNS-1123 labels, each once, not the service itself); a single name is
+    accepted for a list of one. Whether they exist is checked where the services are known (the
+    config file, :func:`mlrun_registry_ext.core.build.pulled_services`)."""
+    if value is None or value == () or value == []:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError("pull_from", f"expected a list of service names, got {type(value).__name__}")
+    out: list[str] = []
+    for index, item in enumerate(items):
+        where = f"pull_from[{index}]"
+        if not isinstance(item, str):
+            raise ConfigError(where, f"expected a service name, got {type(item).__name__}")
+        validate_dns1123_label(item, where)
+        if item == name:
+            raise ConfigError(where, "a service does not pull from itself: its own login is always in its secret")
+        if item in out:
+            raise ConfigError(where, f"{quote(item)} is named twice; name each service once")
+        out.append(item)
+    return tuple(out)
+
+
+def _mirror(value: str | None) -> str | None:
+    """A Docker Hub mirror as Kaniko's ``--registry-mirror`` takes it: host[:port][/path], no scheme
+    (Kaniko talks HTTPS to it)."""
+    if not value:
+        return None
+    host, path, insecure = parse_registry_url(value, "mirror")
+    if insecure or "://" in value:
+        raise ConfigError("mirror", "give the mirror without a scheme (host[:port][/path]); Kaniko uses HTTPS")
     return f"{host}/{path}" if path else host

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlrun_registry_ext.core import gourl
+from mlrun_registry_ext.core.build import kaniko_flags
 from mlrun_registry_ext.core.kinds import (
     ALL_KINDS,
     MLRUN_BUILT_KINDS,
@@ -106,6 +108,9 @@ class PushTarget:
     reverse_proxy: PushTarget | None = None
     #: A ready image with nothing to build: only the pull secret is written.
     ready_image: bool = False
+    #: Kaniko flags for the build (issue 12: ``--registry-mirror``); MLRun: ``spec.build.extra_args``,
+    #: Nuclio: ``spec.build.flags`` (already in :attr:`nuclio`).
+    build_flags: tuple[str, ...] = ()
 
     @property
     def typed_notes(self) -> tuple[Note, ...]:
@@ -218,12 +223,14 @@ def push_target(
     source: str = "explicit",
     nuclio_name: str | None = None,
     server_registry: str | None = None,
+    pulled: Sequence[RegistryService] = (),
 ) -> PushTarget:
     """The full target for one function; raises :class:`ConfigError` when no valid target exists.
 
     ``nuclio_name`` is the Nuclio function's own name when it is deployed without MLRun (MLRun names it
     ``<project>-<function>``). ``server_registry`` is the MLRun server's ``docker_registry``
-    (client-spec), used to predict where a '.' image really lands.
+    (client-spec), used to predict where a '.' image really lands. ``pulled``: the services the build
+    pulls from (``service.pull_from``, :func:`~.build.pulled_services`); they add Kaniko flags.
     """
     builder = builder_for(kind)
     validate_project(project)
@@ -240,15 +247,25 @@ def push_target(
             # (get_fullname); its build keys travel in spec.config like for the nuclio kinds.
             proxy = _nuclio_target(service, project, function, "remote", tag, nuclio_naming or NuclioNaming(),
                                    source, nuclio_name or nuclio_function_name(project, function, tag))
-            target = target.replace(reverse_proxy=proxy)
+            target = target.replace(reverse_proxy=_with_flags(proxy, kaniko_flags(service, pulled)))
+        return _with_flags(target, kaniko_flags(service, pulled))
+    return _with_flags(_nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
+                                      nuclio_name or nuclio_function_name(project, function, tag)),
+                       kaniko_flags(service, pulled))
+
+
+def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
+    """Issue 12: the Kaniko flags on the target; a Nuclio build carries them in ``spec.build.flags``."""
+    if not flags:
         return target
-    return _nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
-                          nuclio_name or nuclio_function_name(project, function, tag))
+    if target.builder == "nuclio":
+        return target.replace(build_flags=flags, nuclio={**(target.nuclio or {}), "spec.build.flags": list(flags)})
+    return target.replace(build_flags=flags)
 
 
 def project_image_target(service: RegistryService, project: str, tag: str | None = None,
                          source: str = "explicit", *, mlrun_naming: MLRunNaming | None = None,
-                         server_registry: str | None = None) -> PushTarget:
+                         server_registry: str | None = None, pulled: Sequence[RegistryService] = ()) -> PushTarget:
     """The project's image (``project.build_image()``), named so the MLRun server accepts it.
 
     ``build_image`` builds through a job named ``mlrun--project--image--builder`` (mlrun 1.12.1
@@ -279,7 +296,7 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
                                         f"server's prefix check wants is not valid here ({exc.detail}); a server "
                                         f"that enforces its prefix on this registry refuses build_image()")
         target = target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
-    return target.replace(function="(project image)")
+    return _with_flags(target.replace(function="(project image)"), kaniko_flags(service, pulled))
 
 
 def parse_mlrun_docker_registry(docker_registry: str) -> tuple[str | None, str | None]:

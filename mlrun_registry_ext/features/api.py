@@ -27,6 +27,7 @@ from mlrun_registry_ext.clients.local_config import (
     namespace_domain as read_namespace_domain,
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
+from mlrun_registry_ext.core.build import pulled_services
 from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
@@ -153,7 +154,8 @@ class ActiveRegistry:
         self.check_gates()
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
                            nuclio_naming=self._nuclio_naming(), source=self.resolved.source,
-                           nuclio_name=nuclio_name, server_registry=self.platform.docker_registry)
+                           nuclio_name=nuclio_name, server_registry=self.platform.docker_registry,
+                           pulled=self.pulled())
 
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
         """The image ``project.build_image()`` builds, named so the server's prefix check passes."""
@@ -165,7 +167,11 @@ class ActiveRegistry:
         self.check_gates()
         return project_image_target(self.service, project, tag, source=self.resolved.source,
                                     mlrun_naming=self.platform.mlrun_naming,
-                                    server_registry=self.platform.docker_registry)
+                                    server_registry=self.platform.docker_registry, pulled=self.pulled())
+
+    def pulled(self) -> tuple[RegistryService, ...]:
+        """The services this registry's builds pull from (``pull_from``, looked up among the configured)."""
+        return pulled_services(self.service, self.resolved.all_services)
 
     def _nuclio_naming(self) -> NuclioNaming:
         """The dashboard's naming, with its push registry when the environment names it (the dashboard's

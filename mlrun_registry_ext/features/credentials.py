@@ -23,6 +23,7 @@ from typing import Any
 from mlrun_registry_ext.clients.aws import create_repositories, get_ecr_token, verify_permissions
 from mlrun_registry_ext.clients.kube import ApplyResult, connect, copy_manifest, ensure_namespace_value, secret_summary
 from mlrun_registry_ext.core import credentials as core
+from mlrun_registry_ext.core.build import MergedLogins, pulled_services
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
@@ -103,12 +104,20 @@ def registry_secret_manifests(
     options: Mapping[str, str] | None = None,
     ecr_token: Any = None,
     fetch_ecr_token: bool = True,
+    services: Mapping[str, RegistryService] | None = None,
     **overrides: Any,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The Secret manifests the service needs in ``namespace`` and notes. Pure for non-ECR registries;
     for ECR, the pull secret's token comes from ``ecr_token`` or boto3 (never from ``options``: option
-    values are command-line text)."""
+    values are command-line text).
+
+    With ``pull_from`` (issue 12) the docker config secret is ONE secret with every login merged: the
+    service's own and those of the services it names (looked up in ``services``, default: the resolved
+    registry's configured services); see :mod:`mlrun_registry_ext.core.build` for why one."""
+    if services is None:
+        services = _services_of(registry)
     service = _service(registry, **overrides)
+    pulled = pulled_services(service, services or {}) if service.pull_from else ()
     core.validate_namespace(namespace)
     opts = core.check_provider_options(service.provider, options)
     plan = core.secret_plan(service, secret_name)
@@ -126,7 +135,9 @@ def registry_secret_manifests(
             else:
                 expires = None
             if token is not None:
-                login = core.docker_login(service, login_url=login_url, options=opts, ecr_token=token)
+                login: Any = core.docker_login(service, login_url=login_url, options=opts, ecr_token=token)
+                if pulled:
+                    login = MergedLogins((login, *_pulled_logins(pulled, fetch_ecr_token, notes)))
                 manifest = core.docker_config_secret(
                     plan.docker_config, namespace, login, service=service,
                     annotations={core.EXPIRES_ANNOTATION: expires} if expires else None)
@@ -143,9 +154,46 @@ def registry_secret_manifests(
         hint = service.rules.credential_hint
         raise ConfigError("username", f"the {service.provider.value} service has no username/password to store "
                                       f"in a secret ({hint})")
-    login = core.docker_login(service, login_url=login_url, options=opts)
-    manifests.append(core.docker_config_secret(plan.docker_config, namespace, login, service=service))
+    if not pulled:
+        login = core.docker_login(service, login_url=login_url, options=opts)
+        manifests.append(core.docker_config_secret(plan.docker_config, namespace, login, service=service))
+        return manifests, notes
+    own = [core.docker_login(service, login_url=login_url, options=opts)] if service.has_credentials else []
+    logins = [*own, *_pulled_logins(pulled, fetch_ecr_token, notes)]
+    if not logins:
+        raise ConfigError("pull_from", f"neither {service.name!r} nor the services it pulls from "
+                                       f"({', '.join(service.pull_from)}) have a login to store")
+    merged = MergedLogins(tuple(logins))
+    merged.docker_config()  # two different logins for one host: refused before anything is written
+    manifests.append(core.docker_config_secret(plan.docker_config, namespace, merged, service=service))
+    notes.append(f"{plan.docker_config} carries the logins for {merged.key}: the build secret (MLRun "
+                 "spec.build.secret, Nuclio spec.imagePullSecrets) and the functions' pull secret")
     return manifests, notes
+
+
+def _services_of(registry: Any) -> Mapping[str, RegistryService]:
+    """The configured services a resolved registry knows (empty for a bare RegistryService)."""
+    resolved = getattr(registry, "resolved", registry)
+    found = getattr(resolved, "all_services", None)
+    return found if isinstance(found, dict) else {}
+
+
+def _pulled_logins(pulled: Iterable[RegistryService], fetch_ecr_token: bool, notes: list[str]) -> list[Any]:
+    """The docker logins of the services a build pulls from: an ECR token fetched with that service's
+    keys (or the caller's AWS identity), a username/password login, or nothing for an anonymous one."""
+    out: list[Any] = []
+    for other in pulled:
+        if other.rules.token_login:
+            if not fetch_ecr_token:
+                notes.append(f"{other.name}: no ECR token fetched (dry run without AWS): its login is left out")
+                continue
+            out.append(core.docker_login(other, ecr_token=get_ecr_token(other).token))
+            notes.append(f"{other.name}: the ECR token in the merged secret is valid 12 hours")
+        elif other.has_credentials:
+            out.append(core.docker_login(other))
+        else:
+            notes.append(f"{other.name}: no login configured, pulled anonymously")
+    return out
 
 
 def apply_registry_secret(
@@ -161,6 +209,7 @@ def apply_registry_secret(
     kubeconfig: str | None = None,
     client: Any = None,
     ecr_token: Any = None,
+    services: Mapping[str, RegistryService] | None = None,
     **overrides: Any,
 ) -> SecretReport:
     """Create or update the service's secret(s) in ``namespace`` and every ``to`` namespace, idempotently.
@@ -171,7 +220,7 @@ def apply_registry_secret(
     main, targets = _namespaces(namespace, to)
     first, notes = registry_secret_manifests(registry, namespace=main, secret_name=secret_name,
                                              login_url=login_url, options=options, ecr_token=ecr_token,
-                                             **overrides)
+                                             services=services, **overrides)
     # the same docker configs in the other namespaces (one token fetch, identical data); the AWS
     # credentials file stays where Kaniko runs (functions' namespaces only need to pull)
     manifests = list(first)

@@ -101,6 +101,20 @@ def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None)
     return target
 
 
+def _add_extra_args(build: Any, flags: tuple[str, ...]) -> None:
+    """Issue 12: the target's Kaniko flags in ``spec.build.extra_args`` (a string the server splits on
+    whitespace), each added once after what the user wrote; idempotent. A flag the user already set
+    (``--registry-mirror=...`` or ``--registry-mirror ...``) is left as the user wrote it."""
+    if not flags:
+        return
+    current = str(getattr(build, "extra_args", None) or "")
+    tokens = current.split()
+    given = {token.split("=", 1)[0] for token in tokens if token.startswith("--")}
+    added = [flag for flag in flags if flag.split("=", 1)[0] not in given]
+    if added:
+        build.extra_args = " ".join([*tokens, *added])
+
+
 def _apply(fn: Any, target: PushTarget) -> None:
     mlrun_image = target.spec_image or target.image
     if target.builder == "mlrun":
@@ -111,6 +125,7 @@ def _apply(fn: Any, target: PushTarget) -> None:
             fn.spec.build.image = mlrun_image
             if target.secret:
                 fn.spec.build.secret = target.secret
+            _add_extra_args(fn.spec.build, target.build_flags)
         if target.reverse_proxy is not None:
             proxy_ready = bool(getattr(fn.status, "container_image", None)) or _nuclio_image_ready(fn)
             if proxy_ready:
@@ -188,6 +203,7 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     build.image = image.spec_image or image.image
     if image.secret:
         build.secret = image.secret
+    _add_extra_args(build, image.build_flags)
     _patch_build_image(project)
     for key, reason in skipped.items():
         warn_once(f"project {name}: function {key!r} not configured: {reason}")

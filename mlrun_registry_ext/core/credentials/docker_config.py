@@ -27,7 +27,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlrun_registry_ext.core.providers import (
     DOCKERHUB_LOGIN_KEY,
@@ -78,6 +78,19 @@ class DockerLogin:
 
     def docker_config_json(self) -> str:
         return json.dumps(self.docker_config(), separators=(",", ":"), sort_keys=True)
+
+
+class DockerConfigSource(Protocol):
+    """What a docker config Secret is made from: one :class:`DockerLogin` or several merged
+    (:class:`mlrun_registry_ext.core.build.MergedLogins`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    def docker_config_json(self) -> str: ...
 
 
 def normalise_login_host(login_url: str, field: str = "login_url") -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlrun_registry_ext.core.credentials.docker_config import DockerLogin, b64
+from mlrun_registry_ext.core.credentials.docker_config import DockerConfigSource, b64
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import (
     RegistryService,
@@ -75,7 +75,7 @@ def validate_secret_name(value: str, field: str = "secret_name") -> str:
 def docker_config_secret(
     name: str,
     namespace: str,
-    login: DockerLogin,
+    login: DockerConfigSource,
     *,
     service: RegistryService | None = None,
     labels: Mapping[str, str] | None = None,

@@ -116,6 +116,9 @@ class RegistryProvider:
     #: When set, the doctor's authentication check says this instead of logging in with the
     #: service's username/password (:attr:`token_login` providers: a provider check covers the login).
     doctor_auth_detail: ClassVar[str | None] = None
+    #: Where image names without a registry come from (Docker Hub): anonymous pulls there are rate
+    #: limited (kaniko issue 2399, ``TOOMANYREQUESTS``), so a login or a mirror matters (issue 12).
+    default_image_source: ClassVar[bool] = False
 
     # --- detection -----------------------------------------------------------------------------
     @classmethod

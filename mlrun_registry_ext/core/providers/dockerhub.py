@@ -14,6 +14,7 @@ DOCKERHUB_LOGIN_KEY = "https://index.docker.io/v1/"
 class DockerHubProvider(RegistryProvider):
     provider = Provider.DOCKERHUB
     credential_hint = "a Docker Hub user and an access token"
+    default_image_source = True
 
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:

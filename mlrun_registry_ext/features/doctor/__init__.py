@@ -30,6 +30,7 @@ from mlrun_registry_ext.features.doctor.checks import (
 from mlrun_registry_ext.features.doctor.render import (
     API,
     AUTH,
+    BASE_IMAGES,
     CONFIGURATION,
     DNS,
     ECR,
@@ -49,6 +50,7 @@ from mlrun_registry_ext.features.doctor.runner import GRACE, Severity, run_each
 __all__ = [
     "API",
     "AUTH",
+    "BASE_IMAGES",
     "CONFIGURATION",
     "DNS",
     "DOCTOR_IMAGE",
@@ -85,12 +87,15 @@ def doctor(
         services = [services]
     end = time.monotonic() + timeout
     platform = _PlatformOnce(timeout=timeout / 2)
+    configured: dict[str, RegistryService] = {}
     if services is None:
         # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
         # the registry checks keep the rest even when the MLRun API drips its answer
         active = resolve(probe_timeout=timeout / 2)
         platform = _PlatformOnce(active.platform)
         services = list(active.resolved.all_services.values()) if all else [active.service]
+        configured = dict(active.resolved.all_services)
     if not services:
         raise ConfigError("services", "no registry service to check")
-    return DoctorReport(run_each(lambda s: _RegistryDoctor(s, timeout, platform, end).run(), services))
+    configured = configured or {s.name: s for s in services}  # pull_from among the given services
+    return DoctorReport(run_each(lambda s: _RegistryDoctor(s, timeout, platform, end, configured).run(), services))

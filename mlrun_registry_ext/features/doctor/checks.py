@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +36,7 @@ from mlrun_registry_ext.clients.registry.errors import (
 )
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import TransportError, proxy_for
+from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
@@ -43,6 +44,7 @@ from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExt
 from mlrun_registry_ext.features.doctor.render import (
     API,
     AUTH,
+    BASE_IMAGES,
     CONFIGURATION,
     DNS,
     PULL,
@@ -85,8 +87,10 @@ class _RegistryDoctor:
     """
 
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
-                 end: float | None = None) -> None:
+                 end: float | None = None, services: Mapping[str, RegistryService] | None = None) -> None:
         self.platform = platform
+        #: the configured services, for ``pull_from`` (issue 12)
+        self.services = services or {}
         self.service = service
         self.timeout = timeout
         #: when the whole doctor run must be over (monotonic): every check gets what is left
@@ -115,6 +119,7 @@ class _RegistryDoctor:
                 self._provider_checks("network")
                 if self.service.docker_secret_name and cluster_configured():
                     self._check(PULL_SECRET, self.pull_secret)
+                self._check(BASE_IMAGES, self.base_images, local=True)
                 self.report.checks.insert(1, self._finish(VERSION_GATES, gates))
             self._provider_checks("always")
         finally:
@@ -210,6 +215,11 @@ class _RegistryDoctor:
         if service.insecure and not is_loopback(self.hostname):
             return True, f"{detail}; plain HTTP: credentials and images travel unencrypted", "warning"
         return True, detail, "info"
+
+    def base_images(self, budget: _Budget) -> Outcome:
+        """Issue 12: base images from Docker Hub without a login or mirror hit its rate limit."""
+        anonymous, detail = dockerhub_pull(self.service, pulled_services(self.service, self.services))
+        return True, detail, "warning" if anonymous else "info"
 
     def version_gates(self, budget: _Budget) -> Outcome:
         warnings = check_version_gates(self.service, self.platform.get())

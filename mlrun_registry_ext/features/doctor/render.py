@@ -32,6 +32,8 @@ PULL = "pull permission"
 ECR = ECR_CHECK
 ON_CLUSTER = ON_CLUSTER_CHECK
 PULL_SECRET = "pull secret in cluster"
+#: Issue 12: where builds get Docker Hub base images (a login, a mirror, or anonymously: rate limited).
+BASE_IMAGES = "Docker Hub base images"
 
 
 @dataclass(frozen=True)
