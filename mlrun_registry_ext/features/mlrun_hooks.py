@@ -16,7 +16,7 @@ from typing import Any
 
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget
+from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget, kaniko_cache_args
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import ActiveRegistry, as_active, warn_once
 
@@ -101,6 +101,25 @@ def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None)
     return target
 
 
+def _with_cache_args(extra_args: str | None, cache_repo: str) -> str:
+    """``extra_args`` with Kaniko's layer cache flags (an earlier ``--cache``/``--cache-repo`` replaced,
+    everything else the user wrote kept in order)."""
+    kept: list[str] = []
+    words = (extra_args or "").split()
+    skip_value = False
+    for word in words:
+        if skip_value and not word.startswith("--"):
+            skip_value = False
+            continue
+        skip_value = False
+        flag = word.split("=", 1)[0]
+        if flag in ("--cache", "--cache-repo"):
+            skip_value = "=" not in word and flag == "--cache-repo"
+            continue
+        kept.append(word)
+    return " ".join([*kept, *kaniko_cache_args(cache_repo)])
+
+
 def _apply(fn: Any, target: PushTarget) -> None:
     mlrun_image = target.spec_image or target.image
     if target.builder == "mlrun":
@@ -111,6 +130,8 @@ def _apply(fn: Any, target: PushTarget) -> None:
             fn.spec.build.image = mlrun_image
             if target.secret:
                 fn.spec.build.secret = target.secret
+            if target.cache_repo:
+                fn.spec.build.extra_args = _with_cache_args(fn.spec.build.extra_args, target.cache_repo)
         if target.reverse_proxy is not None:
             proxy_ready = bool(getattr(fn.status, "container_image", None)) or _nuclio_image_ready(fn)
             if proxy_ready:

@@ -133,3 +133,13 @@ def docker_login(
     username = rules.login_user(service.username, service.password, opts, service.path)
     return DockerLogin(key=key, username=username, password=service.password)
 
+
+
+def credential_helper_config(service: RegistryService) -> dict[str, Any]:
+    """Kaniko's config.json for ``auth: workload-identity``: ``credHelpers`` names the provider's helper
+    for the host, and ``auths`` stays empty, because a static ``auths`` entry for the host is used before
+    the helper and hides it (kaniko issues 2526, 1805, 2059)."""
+    helper = service.rules.credential_helper
+    if not service.workload_identity or helper is None:
+        raise ConfigError("auth", "a credential-helper config is only for auth: workload-identity")
+    return {"auths": {}, "credHelpers": {service.rules.login_key(service.host): helper}}

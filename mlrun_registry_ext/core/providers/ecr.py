@@ -24,6 +24,10 @@ ECR_HOST_RE = re.compile(
     r"^(?P<account>\d{12})\.dkr[.-]ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)\."
     r"(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)\Z"
 )
+#: An IAM role ARN (commercial, China, GovCloud and ISO partitions).
+IAM_ROLE_ARN_RE = re.compile(r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+#: IRSA's service-account annotation (EKS "IAM roles for service accounts").
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ECR_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 #: The docker login user of an ECR token.
 ECR_TOKEN_USER = "AWS"
@@ -86,6 +90,16 @@ class EcrProvider(RegistryProvider):
     doctor_checks: ClassVar[tuple[DoctorCheck, ...]] = (DoctorCheck(ECR_CHECK, "network", probe=ECR_PROBE),)
     # ECR's username/password are AWS keys: the registry login is a token from the AWS API.
     doctor_auth_detail = "ECR logins are tokens from the AWS API (GetAuthorizationToken): see the ECR check"
+    credential_helper = "ecr-login"
+    identity_annotation = IRSA_ANNOTATION
+    identity_hint = ("an IAM role ARN (arn:aws:iam::<account>:role/<name>) for IRSA, or none for EKS Pod "
+                     "Identity (the association names the role)")
+
+    def validate_identity(self, identity: str | None, field: str = "identity") -> None:
+        """IRSA needs the role ARN on the service account; EKS Pod Identity needs nothing there (the
+        association made with ``aws eks create-pod-identity-association`` names the role)."""
+        if identity is not None and not IAM_ROLE_ARN_RE.fullmatch(identity):
+            raise ConfigError(field, f"not an IAM role ARN; expected {self.identity_hint}")
 
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:
