@@ -248,3 +248,19 @@ def test_mlrun_build_body_carries_cache_flags_and_the_helper_secret(mlrun_api, t
                                            "--cache-repo=us-docker.pkg.dev/p/r/func-fraud-trainer/cache")
     assert spec["build"]["secret"] == "mlrun-registry-gar"
     assert not spec.get("image_pull_secret")
+
+
+def test_ecr_cache_repository_is_created_with_a_lifecycle_policy_that_expires_it(aws) -> None:
+    import boto3
+
+    from mlrun_registry_ext.clients.aws import ensure_repositories
+
+    svc = RegistryService(url=f"{ECR}/team", cache=True)
+    ensure_repositories(svc, ["team/func-fraud-trainer"], with_cache=True)
+    ecr = boto3.client("ecr")
+    policy = json.loads(ecr.get_lifecycle_policy(repositoryName="team/func-fraud-trainer/cache")
+                        ["lifecyclePolicyText"])
+    assert policy["rules"][0]["selection"]["countType"] == "sinceImagePushed"
+    assert policy["rules"][0]["action"] == {"type": "expire"}
+    with pytest.raises(ecr.exceptions.LifecyclePolicyNotFoundException):
+        ecr.get_lifecycle_policy(repositoryName="team/func-fraud-trainer")

@@ -37,7 +37,7 @@ from mlrun_registry_ext.core.credentials.iam import (
     evaluate_policies,
 )
 from mlrun_registry_ext.core.providers import PushPreparation, ecr_token_password
-from mlrun_registry_ext.core.providers.ecr import repositories_with_cache
+from mlrun_registry_ext.core.providers.ecr import cache_lifecycle_policy, is_cache_repository, repositories_with_cache
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
@@ -304,6 +304,11 @@ def create_repositories(
                 if exc.response.get("Error", {}).get("Code") != "RepositoryAlreadyExistsException":
                     raise
         if created is not None:
+            if is_cache_repository(name):
+                # Kaniko's layer cache: created with the policy that expires it
+                with aws_errors(f"ecr PutLifecyclePolicy {name}"):
+                    ecr.put_lifecycle_policy(registryId=account, repositoryName=name,
+                                             lifecyclePolicyText=json.dumps(cache_lifecycle_policy()))
             results.append(RepositoryResult(name, "created", created["repository"]["repositoryArn"]))
             continue
         with aws_errors(f"ecr DescribeRepositories {name}"):

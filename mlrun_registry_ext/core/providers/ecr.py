@@ -12,7 +12,7 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mlrun_registry_ext.core.notes import Note
 from mlrun_registry_ext.core.origin import host_name
@@ -77,6 +77,28 @@ def repositories_with_cache(repositories: Iterable[str], with_cache: bool = True
             if name not in out:
                 out.append(name)
     return out
+
+
+#: Days a Kaniko cache image lives in ``<repo>/cache`` unless ``ecr lifecycle --cache-days`` says otherwise.
+DEFAULT_CACHE_DAYS = 7
+
+
+def cache_lifecycle_policy(days: int = DEFAULT_CACHE_DAYS) -> dict[str, Any]:
+    """For Kaniko's ``<repo>/cache`` repositories: every cache image expires ``days`` after its push
+    (a cache entry is only worth its reuse; a miss costs one rebuild of a layer), so the cache never
+    reaches ECR's per-repository image limit (kaniko 3089)."""
+    if days < 1:
+        raise ConfigError("--cache-days", f"{days} is not allowed; expected 1 or more")
+    return {"rules": [
+        {"rulePriority": 1, "description": f"expire Kaniko cache images {days} day(s) after push",
+         "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days",
+                       "countNumber": days},
+         "action": {"type": "expire"}},
+    ]}
+
+
+def is_cache_repository(name: str) -> bool:
+    return name.endswith("/cache")
 
 
 class EcrProvider(RegistryProvider):
