@@ -37,7 +37,7 @@ from mlrun_registry_ext.core.credentials.iam import (
     evaluate_policies,
 )
 from mlrun_registry_ext.core.providers import PushPreparation, ecr_token_password
-from mlrun_registry_ext.core.providers.ecr import repositories_with_cache
+from mlrun_registry_ext.core.providers.ecr import cache_lifecycle_policy, is_cache_repository, repositories_with_cache
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
@@ -304,6 +304,11 @@ def create_repositories(
                 if exc.response.get("Error", {}).get("Code") != "RepositoryAlreadyExistsException":
                     raise
         if created is not None:
+            if is_cache_repository(name):
+                # Kaniko's layer cache: created with the policy that expires it
+                with aws_errors(f"ecr PutLifecyclePolicy {name}"):
+                    ecr.put_lifecycle_policy(registryId=account, repositoryName=name,
+                                             lifecyclePolicyText=json.dumps(cache_lifecycle_policy()))
             results.append(RepositoryResult(name, "created", created["repository"]["repositoryArn"]))
             continue
         with aws_errors(f"ecr DescribeRepositories {name}"):
@@ -478,12 +483,58 @@ def verify_permissions(
     return report
 
 
+# --- workload identity (IRSA) -------------------------------------------------------------------------
+#: What EKS injects into a pod whose service account carries eks.amazonaws.com/role-arn.
+WEB_IDENTITY_ENV = ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def web_identity_ecr_token(service: RegistryService, role_arn: str, token_file: str) -> EcrToken:
+    """IRSA's exchange, step by step as the ecr-login helper does it: STS ``AssumeRoleWithWebIdentity``
+    with the projected service-account token, then ECR ``GetAuthorizationToken`` with the returned
+    temporary credentials. The token file is read with the package's file rules (regular, <= 1 MiB)."""
+    import boto3
+
+    account, region = _require_ecr(service)
+    from mlrun_registry_ext.clients.local_config import read_text_file
+
+    token = read_text_file(Path(token_file), "AWS_WEB_IDENTITY_TOKEN_FILE").strip()
+    sts = boto3.Session(region_name=region).client("sts", config=_botocore_config())
+    with aws_errors("sts AssumeRoleWithWebIdentity"):
+        answer = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="mlrun-registry-ext",
+                                                   WebIdentityToken=token, DurationSeconds=900)
+    creds = answer.get("Credentials") or {}
+    if not creds.get("AccessKeyId"):
+        raise RegistryAPIError("sts AssumeRoleWithWebIdentity: the answer carried no credentials")
+    assumed = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds.get("SessionToken"), region_name=region)
+    return _fetch_token(service, assumed, account, time.time())
+
+
+def check_web_identity(service: RegistryService, environ: Mapping[str, str]) -> tuple[str, bool, str]:
+    """The doctor's web-identity check: the role EKS injected must match the service's ``identity``, and
+    the exchange must give an ECR token."""
+    role_arn, token_file = (environ.get(key) for key in WEB_IDENTITY_ENV)
+    if not role_arn or not token_file:
+        return ("ecr web identity", False, "AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE are not set: this pod's "
+                                           "service account has no eks.amazonaws.com/role-arn (IRSA)")
+    if service.identity and role_arn != service.identity:
+        return ("ecr web identity", False, f"the pod's role {role_arn} is not the service's identity "
+                                           f"{service.identity}")
+    try:
+        token = web_identity_ecr_token(service, role_arn, token_file)
+    except (RegistryAPIError, ConfigError) as exc:
+        return ("ecr web identity", False, str(exc))
+    return ("ecr web identity", True, f"{role_arn}: ECR token valid until {token.expires_iso()}")
+
+
 def check_ecr(service: RegistryService) -> list[tuple[str, bool, str]]:
     """Doctor checks for ECR: identity, token, permissions. Each (name, ok, detail); never raises for
     an AWS answer (a failed check carries the one-line reason)."""
     if service.ecr is None:
         return []
     out: list[tuple[str, bool, str]] = []
+    if service.workload_identity and service.identity:
+        out.append(check_web_identity(service, os.environ))
     boto_session = None
     try:
         boto_session = session(service)
@@ -517,6 +568,7 @@ __all__ = [
     "RepositoryResult",
     "caller_identity",
     "check_ecr",
+    "check_web_identity",
     "create_repositories",
     "ecr_repository_arn",
     "ensure_repositories",
@@ -525,4 +577,5 @@ __all__ = [
     "repositories_with_cache",
     "session",
     "verify_permissions",
+    "web_identity_ecr_token",
 ]

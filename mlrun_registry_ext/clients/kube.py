@@ -226,6 +226,29 @@ class KubeClient:
                 f"secret/{name} not found in namespace '{source_namespace}'; nothing to copy")
         return [self.apply_secret(copy_manifest(source, target), force=force) for target in target_list]
 
+    # --- service accounts (workload identity) ---------------------------------------------------
+    def patch_service_account(self, manifest: Mapping[str, Any]) -> ApplyResult:
+        """Give a ServiceAccount the manifest's annotations and labels: create it when absent, else a
+        merge patch of only those keys (the account's other annotations, labels and secrets stay)."""
+        meta = manifest["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        validate_namespace(namespace)
+        wanted = {"annotations": dict(meta.get("annotations") or {}), "labels": dict(meta.get("labels") or {})}
+        try:
+            current = self._call("get", "serviceaccounts", namespace, name,
+                                 self.core.read_namespaced_service_account, name, namespace)
+        except _NotFound:
+            self._call("create", "serviceaccounts", namespace, name, self.core.create_namespaced_service_account,
+                       namespace, dict(manifest))
+            return ApplyResult(namespace, name, "created")
+        have = current.get("metadata") or {}
+        if all((have.get(part) or {}).get(k) == v for part, values in wanted.items() for k, v in values.items()):
+            return ApplyResult(namespace, name, "unchanged")
+        patch = {"metadata": {part: values for part, values in wanted.items() if values}}
+        self._call("patch", "serviceaccounts", namespace, name, self.core.patch_namespaced_service_account,
+                   name, namespace, patch)
+        return ApplyResult(namespace, name, "updated")
+
     # --- deployments ---------------------------------------------------------------------------
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

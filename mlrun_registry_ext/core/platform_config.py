@@ -105,6 +105,35 @@ class PlatformConfig:
         return yaml.safe_dump(self.helm_values(), sort_keys=False)
 
 
+#: Nuclio's dashboard-wide Kaniko cache repository (nuclio/nuclio ``pkg/containerimagebuilderpusher/types.go``
+#: ``NewContainerBuilderConfiguration`` at 2b002e8: ``NUCLIO_BUILD_CACHE_REPO``, read with this legacy key
+#: as fallback, which is the only key of the 1.14 line); Kaniko gets ``--cache=true`` unless a function
+#: sets ``spec.build.noCache``.
+NUCLIO_CACHE_REPO_ENV = "NUCLIO_DASHBOARD_KANIKO_CACHE_REPO"
+#: mlconf ``function.spec.service_account.default``: the service account of MLRun's function and Kaniko
+#: pods when the function names none (mlrun/api/utils/builder.py make_kaniko_pod,
+#: resolve_project_default_service_account).
+MLRUN_SERVICE_ACCOUNT_ENV = "MLRUN_FUNCTION__SPEC__SERVICE_ACCOUNT__DEFAULT"
+
+
+def _identity_and_cache(service: RegistryService, mlrun_env: dict[str, str], nuclio_env: dict[str, str]
+                        ) -> list[str]:
+    notes: list[str] = []
+    if service.cache:
+        cache_repo = f"{service.host}/{service.rules.cache_repository(service.path or 'nuclio')}"
+        nuclio_env[NUCLIO_CACHE_REPO_ENV] = cache_repo
+        notes.append(f"Kaniko layer cache: MLRun builds get --cache-repo=<image repository>/cache in each "
+                     f"function's spec.build.extra_args; Nuclio builds share {cache_repo}")
+    if service.workload_identity:
+        if service.service_account != "default":
+            mlrun_env[MLRUN_SERVICE_ACCOUNT_ENV] = service.service_account
+        annotations, labels = service.rules.service_account_metadata(service.identity)
+        meta = ", ".join(f"{k}={v}" for k, v in {**annotations, **labels}.items()) or "no annotation (EKS Pod Identity)"
+        notes.append(f"workload identity: service account {service.service_account} in the MLRun and functions' "
+                     f"namespaces needs {meta} (`mlrun-registry secret apply` patches it)")
+    return notes
+
+
 def _quote(value: str) -> str:
     return value if value and all(c.isalnum() or c in "-_./:" for c in value) else f"'{value}'"
 
@@ -151,6 +180,7 @@ def platform_config(service: RegistryService) -> PlatformConfig:
     if service.image_prefix:
         template = service.image_prefix + NUCLIO_DEFAULT_PREFIX_TEMPLATE
         nuclio_env["NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"] = template
+    notes.extend(_identity_and_cache(service, mlrun_env, nuclio_env))
     notes.extend(service.rules.platform_notes(service.has_credentials, service.aws_secret_name, docker_secret))
     if docker_secret:
         notes.append(f"copy the secret {docker_secret} to every namespace functions deploy to")

@@ -33,7 +33,13 @@ from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, Config
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
-from mlrun_registry_ext.core.service import BUILD_FIELDS, DNS1123_LABEL_RE, SERVER_REGISTRY, RegistryService
+from mlrun_registry_ext.core.service import (
+    BUILD_FIELDS,
+    DNS1123_LABEL_RE,
+    IDENTITY_FIELDS,
+    SERVER_REGISTRY,
+    RegistryService,
+)
 from mlrun_registry_ext.errors import ConfigError, quote
 
 
@@ -92,7 +98,7 @@ class ResolvedRegistry:
         public = self.service.public_dict()
         out = []
         for key in ("name", "url", "provider", "username", "password", "image_prefix", "secret_name",
-                    "insecure", "ca_bundle", "role", "run_registry", "resources"):
+                    "insecure", "ca_bundle", "role", "run_registry", "resources", *IDENTITY_FIELDS):
             value = public.get(key)
             if key == "secret_name" and not value and self.service.docker_secret_name:
                 value = f"{self.service.docker_secret_name} (derived)"
@@ -293,6 +299,9 @@ def resolve_layers(
         values["role"] = base.role
         values["resources"] = base.resources
         values["run_registry"] = base.run_registry
+        for key in IDENTITY_FIELDS:  # workload identity and the layer cache: the config file's service only
+            values[key] = getattr(base, key)
+            sources[key] = sources["name"]
         if base.role != "user":
             sources["role"] = sources["name"]
         if not base.resources.empty:

@@ -191,7 +191,11 @@ class RegistryService:
     # --- issue 12 build fields (BUILD_FIELDS) ---
     pull_from: tuple[str, ...]
     mirror: str | None
-    # ---
+    # --- workload identity and the Kaniko layer cache (IDENTITY_FIELDS) ---
+    auth: str
+    identity: str | None
+    service_account: str
+    cache: bool
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(
@@ -241,11 +245,15 @@ class RegistryService:
         values["resources"] = Resources.parse(resources, "resources")
         values["pull_from"] = _pull_from(pull_from, values["name"])  # issue 12 build fields
         values["mirror"] = _mirror(_text(mirror, "mirror"))
+        identity_values = _pop_identity_fields(unknown)
         if unknown:
-            raise ConfigError(str(next(iter(unknown))), f"unknown field; allowed: {', '.join(SERVICE_FIELDS)}")
+            raise ConfigError(str(next(iter(unknown))),
+                              f"unknown field; allowed: {', '.join((*SERVICE_FIELDS, *IDENTITY_FIELDS))}")
         location = RegistryLocation(host, path, values["insecure"], namespace_domain)
         values["url"] = location.url
         values["location"] = location
+        values.update(_check_identity_fields(identity_values, location, bool(values["username"]
+                                                                              or values["password"] is not None)))
         for key, value in values.items():
             object.__setattr__(self, key, value)
         check_credential_pair(self.username, self.password is not None)
@@ -314,12 +322,27 @@ class RegistryService:
     def docker_secret_name(self) -> str | None:
         """The ``kubernetes.io/dockerconfigjson`` secret builds and pods use (None: no secret needed).
 
-        An explicit ``secret_name`` wins; with credentials and no name, a name derived from the service.
+        An explicit ``secret_name`` wins; with credentials (or workload identity: the Kaniko config that
+        names the credential helper) and no name, a name derived from the service.
         """
         if self.secret_name:
             return self.secret_name
-        # with pull_from the secret carries the other services' logins too, so it exists without our own
-        return f"mlrun-registry-{self.name}" if self.has_credentials or self.pull_from else None
+        # with pull_from the secret carries the other services' logins too, so it exists without our own;
+        # with workload identity it holds the credential-helper config
+        helper_config = self.workload_identity and self.rules.build_secret_per_function
+        return f"mlrun-registry-{self.name}" if self.has_credentials or self.pull_from or helper_config else None
+
+    # --- workload identity and the Kaniko layer cache ----------------------------------------
+    @property
+    def workload_identity(self) -> bool:
+        """``auth: workload-identity``: no keys; builds log in through the provider's credential helper."""
+        return self.auth == AUTH_WORKLOAD_IDENTITY
+
+    def cache_repository(self, repository: str) -> str | None:
+        """Kaniko's ``--cache-repo`` for a build pushing to ``repository`` (None: cache off)."""
+        if not self.cache:
+            return None
+        return f"{self.host}/{self.rules.cache_repository(repository)}"
 
     @property
     def aws_secret_name(self) -> str | None:
@@ -338,7 +361,7 @@ class RegistryService:
 
     def fields(self) -> dict[str, Any]:
         """The fields as given to the constructor (the password still a :class:`SecretText`)."""
-        return {key: getattr(self, key) for key in SERVICE_FIELDS}
+        return {key: getattr(self, key) for key in (*SERVICE_FIELDS, *IDENTITY_FIELDS)}
 
     def replace(self, **changes: Any) -> RegistryService:
         """A validated copy with ``changes`` applied."""
@@ -351,6 +374,7 @@ class RegistryService:
         data: dict[str, Any] = {key: getattr(self, key) for key in SERVICE_FIELDS if key != "password"}
         data["resources"] = self.resources.as_kubernetes()
         data["pull_from"] = list(self.pull_from)
+        data.update({key: getattr(self, key) for key in IDENTITY_FIELDS})
         data["password"] = "set" if self.password is not None else None
         data["provider"] = self.provider.value
         data["host"] = self.host
@@ -373,6 +397,52 @@ class RegistryService:
             if v not in (None, "", {}, False) or k in ("insecure",)
         )
         return f"<table><caption>Registry service <b>{html.escape(self.name)}</b></caption>{rows}</table>"
+
+
+# --- workload identity and the Kaniko layer cache (issue 12, items 2 and 3) ---------------------------------
+#: ``auth``: ``keys`` (username/password, or the cluster's ambient role when blank) or ``workload-identity``.
+AUTH_KEYS = "keys"
+AUTH_WORKLOAD_IDENTITY = "workload-identity"
+AUTH_MODES = (AUTH_KEYS, AUTH_WORKLOAD_IDENTITY)
+#: Fields of this block (config file only), kept apart from SERVICE_FIELDS: ``auth``; ``identity`` (the
+#: cloud identity the Kubernetes service account maps to: an IAM role ARN, a Google service account, an
+#: Azure client id); ``service_account`` (the Kubernetes service account builds and functions run as);
+#: ``cache`` (Kaniko's layer cache in the provider's cache repository).
+IDENTITY_FIELDS = ("auth", "identity", "service_account", "cache")
+DEFAULT_SERVICE_ACCOUNT = "default"
+
+
+def _pop_identity_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data.pop(key) for key in IDENTITY_FIELDS if key in data}
+
+
+def _check_identity_fields(data: dict[str, Any], location: RegistryLocation, has_keys: bool) -> dict[str, Any]:
+    """The block's values, checked against the provider (its class says what it accepts)."""
+    rules = location.rules
+    auth = data.get("auth") or AUTH_KEYS
+    if auth not in AUTH_MODES:
+        raise ConfigError("auth", f"{quote(auth)} is not allowed; allowed: {', '.join(AUTH_MODES)}")
+    identity = _text(data.get("identity"), "identity")
+    account = _text(data.get("service_account"), "service_account") or DEFAULT_SERVICE_ACCOUNT
+    validate_dns1123_subdomain(account, "service_account")
+    if auth == AUTH_WORKLOAD_IDENTITY:
+        if rules.credential_helper is None:
+            raise ConfigError("auth", f"workload-identity is available for ECR, ACR, GCR and Artifact Registry; "
+                                      f"{rules.provider.value} takes {rules.credential_hint}")
+        if has_keys:
+            raise ConfigError("username", "auth: workload-identity takes no username/password: the build logs in "
+                                          f"through the {rules.credential_helper} credential helper")
+        rules.validate_identity(identity, "identity")
+    elif identity is not None:
+        raise ConfigError("identity", "an identity is used only with auth: workload-identity")
+    cache = parse_bool(data.get("cache", False), "cache")
+    if cache:
+        if location.is_server_default:
+            raise ConfigError("cache", "'.' is the MLRun server's own registry: give the registry URL for a "
+                                       "cache repository")
+        if rules.cache_off_reason:
+            raise ConfigError("cache", rules.cache_off_reason)
+    return {"auth": auth, "identity": identity, "service_account": account, "cache": cache}
 
 
 def _run_registry(value: str | None) -> str | None:

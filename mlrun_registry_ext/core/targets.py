@@ -111,6 +111,8 @@ class PushTarget:
     #: Kaniko flags for the build (issue 12: ``--registry-mirror``); MLRun: ``spec.build.extra_args``,
     #: Nuclio: ``spec.build.flags`` (already in :attr:`nuclio`).
     build_flags: tuple[str, ...] = ()
+    #: Kaniko's ``--cache-repo`` (the service's ``cache``; MLRun builds: ``spec.build.extra_args``).
+    cache_repo: str | None = None
 
     @property
     def typed_notes(self) -> tuple[Note, ...]:
@@ -208,7 +210,19 @@ def secrets_for(service: RegistryService, builder: Builder) -> tuple[str | None,
     docker_secret = service.docker_secret_name
     rules = service.rules
     notes.extend(rules.build_notes(builder, service.has_credentials, service.aws_secret_name))
+    if service.workload_identity:
+        # the secret holds only Kaniko's credHelpers: the build logs in with the pod's identity, while the
+        # running function's image is pulled by the node (kubelet), which a helper config cannot serve
+        return (docker_secret if rules.build_secret_per_function else None), None, notes
     return (docker_secret if rules.build_secret_per_function else None), docker_secret, notes
+
+
+def kaniko_cache_args(cache_repo: str) -> list[str]:
+    """The Kaniko flags for a layer cache, as single ``--flag=value`` words: the MLRun server
+    (``mlrun/api/utils/builder.py`` ``_validate_extra_args`` / ``_parse_extra_args``, mlrun 1.5.2; the same
+    on mlrun/mlrun main) splits ``extra_args`` on white space, wants it to start with ``--`` and checks only
+    ``--build-arg`` values; a flag it does not set itself is appended to Kaniko's arguments."""
+    return ["--cache=true", f"--cache-repo={cache_repo}"]
 
 
 def push_target(
@@ -366,9 +380,11 @@ def _mlrun_target(service: RegistryService, project: str, function: str, kind: s
         registry = service.url
     _check_enforced_prefix(spec_image or image, rendered, name, naming)
     secret, pull_secret, secret_notes = secrets_for(service, "mlrun")
+    cache_repo = None if service.is_server_default else service.cache_repository(repository)
     return PushTarget(project=project, function=function, kind=kind, builder="mlrun", tag=tag, image=image,
                       registry=registry, repository=repository, secret=secret, pull_secret=pull_secret,
-                      source=source, spec_image=spec_image, **_notes(notes + secret_notes))
+                      source=source, spec_image=spec_image, cache_repo=cache_repo,
+                      **_notes(notes + secret_notes))
 
 
 def _check_enforced_prefix(image: str, rendered: str, name: str, naming: MLRunNaming) -> None:

@@ -16,7 +16,8 @@ default credential chain. ``dry_run=True`` builds the manifests without a cluste
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,9 @@ def registry_secret_manifests(
     plan = core.secret_plan(service, secret_name)
     notes: list[str] = []
     manifests: list[dict[str, Any]] = []
+    if service.workload_identity:
+        logins = _pulled_logins(pulled, fetch_ecr_token, notes) if pulled else []
+        return _workload_identity_manifests(service, namespace, plan, logins, notes)
     if service.rules.token_login:
         if plan.aws_credentials:
             manifests.append(core.aws_credentials_secret(plan.aws_credentials, namespace, service))
@@ -196,6 +200,29 @@ def _pulled_logins(pulled: Iterable[RegistryService], fetch_ecr_token: bool, not
     return out
 
 
+def _workload_identity_manifests(service: RegistryService, namespace: str, plan: core.SecretPlan,
+                                 pulled: Sequence[Any], notes: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """``auth: workload-identity``: the service account's annotation and labels, and (where the build
+    mounts a per-function secret) Kaniko's config naming the credential helper, without a login for the
+    host (``pulled``: the logins of the registries in ``pull_from`` stay in it)."""
+    rules = service.rules
+    manifests: list[dict[str, Any]] = []
+    notes.append(f"workload identity: Kaniko logs in to {service.host} through docker-credential-"
+                 f"{rules.credential_helper}, with the identity of service account {service.service_account}")
+    if plan.docker_config:
+        manifests.append(core.helper_config_secret(plan.docker_config, namespace, service, pulled))
+    else:
+        notes.append("ECR: MLRun and Nuclio mount no per-function build secret for ECR; Kaniko's own config "
+                     "already names ecr-login, which reads the web identity (IRSA) or EKS Pod Identity")
+    manifests.append(core.service_account_manifest(service, namespace))
+    if service.identity is None:
+        notes.append(f"EKS Pod Identity: no annotation; create the association for service account "
+                     f"{service.service_account} (aws eks create-pod-identity-association)")
+    notes.append("image pulls of running functions go through the node (kubelet), not the workload identity: "
+                 "give the nodes pull rights on the registry")
+    return manifests, notes
+
+
 def apply_registry_secret(
     registry: Any = None,
     *,
@@ -225,15 +252,23 @@ def apply_registry_secret(
     # credentials file stays where Kaniko runs (functions' namespaces only need to pull)
     manifests = list(first)
     for ns in targets:
-        manifests += [_readdress(m, ns, copy_manifest) for m in first if m["type"] == core.DOCKER_CONFIG_TYPE]
+        manifests += [_readdress(m, ns, copy_manifest) for m in first if m.get("type") == core.DOCKER_CONFIG_TYPE]
+        manifests += [_readdress_account(m, ns) for m in first if m["kind"] == "ServiceAccount"]
     report = SecretReport(manifests=manifests, notes=notes, dry_run=dry_run)
     if dry_run:
         report.results = [ApplyResult(m["metadata"]["namespace"], m["metadata"]["name"], "would-apply")
                           for m in manifests]
         return report
     kube = client or _kube(kubeconfig)
-    report.results = [kube.apply_secret(m, force=force) for m in manifests]
+    report.results = [kube.patch_service_account(m) if m["kind"] == "ServiceAccount" else
+                      kube.apply_secret(m, force=force) for m in manifests]
     return report
+
+
+def _readdress_account(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    copied = json.loads(json.dumps(manifest))
+    copied["metadata"]["namespace"] = namespace
+    return copied
 
 
 def _readdress(manifest: Mapping[str, Any], namespace: str, copier: Any) -> dict[str, Any]:

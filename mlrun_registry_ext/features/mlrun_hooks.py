@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget
+from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget, kaniko_cache_args
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import ActiveRegistry, as_active, warn_once
 
@@ -101,18 +101,37 @@ def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None)
     return target
 
 
-def _add_extra_args(build: Any, flags: tuple[str, ...]) -> None:
-    """Issue 12: the target's Kaniko flags in ``spec.build.extra_args`` (a string the server splits on
-    whitespace), each added once after what the user wrote; idempotent. A flag the user already set
-    (``--registry-mirror=...`` or ``--registry-mirror ...``) is left as the user wrote it."""
+#: Kaniko flags this package owns in ``spec.build.extra_args`` -> whether a value may follow as its own
+#: word: an earlier value is replaced, never duplicated (the cache follows the service's ``cache``).
+_OWNED_FLAGS = {"--cache": False, "--cache-repo": True}
+
+
+def _add_extra_args(build: Any, flags: Sequence[str]) -> None:
+    """Kaniko flags in ``spec.build.extra_args``, the string the MLRun server splits on whitespace (it
+    takes words starting with ``--`` as flags and drops those it sets itself); idempotent.
+
+    The flags in :data:`_OWNED_FLAGS` (the layer cache) are replaced when ``flags`` carries them; any
+    other flag the user already set (``--registry-mirror=...`` or ``--registry-mirror ...``) is left as
+    written and not added again. The rest of what the user wrote keeps its order, ours comes after.
+    """
     if not flags:
         return
-    current = str(getattr(build, "extra_args", None) or "")
-    tokens = current.split()
-    given = {token.split("=", 1)[0] for token in tokens if token.startswith("--")}
+    replaced = {flag.split("=", 1)[0] for flag in flags} & _OWNED_FLAGS.keys()
+    kept: list[str] = []
+    skip_value = False
+    for word in str(getattr(build, "extra_args", None) or "").split():
+        if skip_value and not word.startswith("--"):
+            skip_value = False
+            continue
+        skip_value = False
+        name = word.split("=", 1)[0]
+        if name in replaced:
+            skip_value = _OWNED_FLAGS[name] and "=" not in word
+            continue
+        kept.append(word)
+    given = {word.split("=", 1)[0] for word in kept if word.startswith("--")}
     added = [flag for flag in flags if flag.split("=", 1)[0] not in given]
-    if added:
-        build.extra_args = " ".join([*tokens, *added])
+    build.extra_args = " ".join([*kept, *added])
 
 
 def _apply(fn: Any, target: PushTarget) -> None:
@@ -125,7 +144,8 @@ def _apply(fn: Any, target: PushTarget) -> None:
             fn.spec.build.image = mlrun_image
             if target.secret:
                 fn.spec.build.secret = target.secret
-            _add_extra_args(fn.spec.build, target.build_flags)
+            cache = kaniko_cache_args(target.cache_repo) if target.cache_repo else []
+            _add_extra_args(fn.spec.build, [*target.build_flags, *cache])
         if target.reverse_proxy is not None:
             proxy_ready = bool(getattr(fn.status, "container_image", None)) or _nuclio_image_ready(fn)
             if proxy_ready:
@@ -203,7 +223,7 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     build.image = image.spec_image or image.image
     if image.secret:
         build.secret = image.secret
-    _add_extra_args(build, image.build_flags)
+    _add_extra_args(build, [*image.build_flags, *(kaniko_cache_args(image.cache_repo) if image.cache_repo else [])])
     _patch_build_image(project)
     for key, reason in skipped.items():
         warn_once(f"project {name}: function {key!r} not configured: {reason}")

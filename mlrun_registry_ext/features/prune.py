@@ -57,6 +57,7 @@ from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
+from mlrun_registry_ext.core.providers.ecr import cache_lifecycle_policy
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
@@ -913,16 +914,9 @@ def ecr_lifecycle_policy(keep: int = DEFAULT_KEEP, *, untagged_days: int = 1) ->
 
 
 def ecr_cache_lifecycle_policy(days: int = 7) -> dict[str, Any]:
-    """For Kaniko's ``<repo>/cache`` repositories: every cache image expires ``days`` after its push
-    (a cache entry is only worth its reuse; a miss costs one rebuild of a layer)."""
-    if days < 1:
-        raise ConfigError("--cache-days", f"{days} is not allowed; expected 1 or more")
-    return {"rules": [
-        {"rulePriority": 1, "description": f"expire Kaniko cache images {days} day(s) after push",
-         "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days",
-                       "countNumber": days},
-         "action": {"type": "expire"}},
-    ]}
+    """For Kaniko's ``<repo>/cache`` repositories (the rule lives with the ECR provider, which also
+    puts it on every cache repository it creates)."""
+    return cache_lifecycle_policy(days)
 
 
 def apply_ecr_lifecycle(service: RegistryService, *, keep: int = DEFAULT_KEEP, cache_days: int = 7,

@@ -31,6 +31,7 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 
 SECRET_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/]+))?$")
 DEPLOY_RE = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments(?:/(?P<name>[^/]+))?$")
+SA_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/serviceaccounts(?:/(?P<name>[^/]+))?$")
 NAMESPACE_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)$")
 VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -96,6 +97,7 @@ class KubeStandIn:
     namespaces: set[str] = field(default_factory=lambda: {"default", "mlrun", "nuclio", "team-a", "team-b"})
     secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    service_accounts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: (namespace, verb) pairs answered with 403; verb "*" forbids everything in the namespace.
     forbidden: set[tuple[str, str]] = field(default_factory=set)
     #: Next N PUTs on secrets answer 409 Conflict as if another writer got there first.
@@ -177,7 +179,13 @@ class KubeStandIn:
             return self._secrets(method, m["ns"], m["name"], headers, body)
         if m := DEPLOY_RE.match(path):
             return self._deployments(method, m["ns"], m["name"], headers, body)
+        if m := SA_RE.match(path):
+            return self._service_accounts(method, m["ns"], m["name"], headers, body)
         return 404, status(404, "NotFound", "the server could not find the requested resource")
+
+    def _service_accounts(self, method: str, ns: str, name: str | None, headers: Any,
+                          body: Any) -> tuple[int, dict[str, Any]]:
+        return _service_accounts_handler(self, method, ns, name, headers, body)
 
     def _not_found(self, resource: str, name: str) -> ApiError:
         return ApiError(status(404, "NotFound", f'{resource} "{name}" not found',
@@ -273,6 +281,37 @@ class KubeStandIn:
             self.deployments[(ns, name)] = new
             return 200, copy.deepcopy(new)
         raise ApiError(status(405, "MethodNotAllowed", "method not allowed"))
+
+
+def _service_accounts_handler(standin: KubeStandIn, method: str, ns: str, name: str | None, headers: Any,
+                              body: Any) -> tuple[int, dict[str, Any]]:
+    """ServiceAccounts: GET, POST (create) and PATCH (strategic merge / merge patch of metadata, which
+    for string maps such as annotations and labels is the same merge)."""
+    standin._check_rbac(ns, VERBS[method] if name or method != "GET" else "list", "serviceaccounts", name)
+    if ns not in standin.namespaces:
+        raise ApiError(status(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"}))
+    if name is None:
+        if method != "POST":
+            raise ApiError(status(405, "MethodNotAllowed", "method not allowed"))
+        new_name = body["metadata"]["name"]
+        if (ns, new_name) in standin.service_accounts:
+            raise ApiError(status(409, "AlreadyExists", f'serviceaccounts "{new_name}" already exists',
+                                  {"name": new_name, "kind": "serviceaccounts"}))
+        body["metadata"]["namespace"] = ns
+        standin._stamp(body, new=True)
+        standin.service_accounts[(ns, new_name)] = body
+        return 201, copy.deepcopy(body)
+    current = standin.service_accounts.get((ns, name))
+    if current is None:
+        raise standin._not_found("serviceaccounts", name)
+    if method == "GET":
+        return 200, copy.deepcopy(current)
+    if method == "PATCH":
+        new = merge_patch(current, body)
+        standin._stamp(new, new=False)
+        standin.service_accounts[(ns, name)] = new
+        return 200, copy.deepcopy(new)
+    raise ApiError(status(405, "MethodNotAllowed", "method not allowed"))
 
 
 def _handler_for(standin: KubeStandIn) -> type[BaseHTTPRequestHandler]:

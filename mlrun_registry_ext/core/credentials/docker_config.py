@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -146,3 +146,21 @@ def docker_login(
     username = rules.login_user(service.username, service.password, opts, service.path)
     return DockerLogin(key=key, username=username, password=service.password)
 
+
+
+def credential_helper_config(service: RegistryService, pulled: Sequence[DockerLogin] = ()) -> dict[str, Any]:
+    """Kaniko's config.json for ``auth: workload-identity``: ``credHelpers`` names the provider's helper
+    for the host, and ``auths`` has no entry for it, because a static ``auths`` entry for the host is
+    used before the helper and hides it (kaniko issues 2526, 1805, 2059). ``pulled``: the logins of the
+    other registries the build pulls from (``pull_from``), which keep their static entries."""
+    helper = service.rules.credential_helper
+    if not service.workload_identity or helper is None:
+        raise ConfigError("auth", "a credential-helper config is only for auth: workload-identity")
+    key = service.rules.login_key(service.host)
+    auths: dict[str, dict[str, str]] = {}
+    for login in pulled:
+        if login.key == key:
+            raise ConfigError("pull_from", f"a login for {key} would hide the credential helper that "
+                                           "workload identity uses for it; leave that service out of pull_from")
+        auths.setdefault(login.key, login.entry())
+    return {"auths": auths, "credHelpers": {key: helper}}

@@ -8,12 +8,18 @@ inside base64 ``data``; reprs and errors never show them.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlrun_registry_ext.core.credentials.docker_config import DockerConfigSource, b64
+from mlrun_registry_ext.core.credentials.docker_config import (
+    DockerConfigSource,
+    DockerLogin,
+    b64,
+    credential_helper_config,
+)
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
 from mlrun_registry_ext.core.service import (
     RegistryService,
@@ -98,6 +104,38 @@ def docker_config_secret(
         "type": DOCKER_CONFIG_TYPE,
         "data": {DOCKER_CONFIG_KEY: b64(login.docker_config_json())},
     }
+
+
+def helper_config_secret(name: str, namespace: str, service: RegistryService,
+                         pulled: Sequence[DockerLogin] = ()) -> dict[str, Any]:
+    """The ``kubernetes.io/dockerconfigjson`` Secret for ``auth: workload-identity``: no login for the
+    host, only its credential helper, plus the logins of the registries it pulls from
+    (:func:`.docker_config.credential_helper_config`)."""
+    validate_secret_name(name, "secret_name")
+    validate_namespace(namespace)
+    config = json.dumps(credential_helper_config(service, pulled), separators=(",", ":"), sort_keys=True)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": managed_labels(KIND_DOCKER_CONFIG, service),
+                     "annotations": {LOGIN_ANNOTATION: service.rules.login_key(service.host)}},
+        "type": DOCKER_CONFIG_TYPE,
+        "data": {DOCKER_CONFIG_KEY: b64(config)},
+    }
+
+
+def service_account_manifest(service: RegistryService, namespace: str) -> dict[str, Any]:
+    """The builder's and functions' ServiceAccount with the provider's workload-identity annotation and
+    labels (applied as a merge patch: other annotations and labels on the account stay)."""
+    validate_namespace(namespace)
+    annotations, labels = service.rules.service_account_metadata(service.identity)
+    metadata: dict[str, Any] = {"name": service.service_account, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = annotations
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
 
 
 def managed_labels(kind: str, service: RegistryService | None = None,

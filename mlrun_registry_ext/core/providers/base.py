@@ -120,6 +120,34 @@ class RegistryProvider:
     #: limited (kaniko issue 2399, ``TOOMANYREQUESTS``), so a login or a mirror matters (issue 12).
     default_image_source: ClassVar[bool] = False
 
+    # --- workload identity and the layer cache (issue 12) ----------------------------------------
+    #: The Kaniko credential helper (``docker-credential-<name>``, built into Kaniko's image) that logs in
+    #: with the pod's workload identity; None: the provider has no workload identity.
+    credential_helper: ClassVar[str | None] = None
+    #: The service-account annotation that maps it to the cloud identity (``identity``).
+    identity_annotation: ClassVar[str | None] = None
+    #: Labels the service account (and, for Azure, the pods) need.
+    identity_labels: ClassVar[Mapping[str, str]] = {}
+    #: What ``identity`` is, for errors.
+    identity_hint: ClassVar[str] = ""
+    #: Why Kaniko's layer cache is off on this provider (None: ``<repo>/cache`` is accepted).
+    cache_off_reason: ClassVar[str | None] = None
+
+    def validate_identity(self, identity: str | None, field: str = "identity") -> None:
+        """The identity is required and checked by each provider with workload identity."""
+        if identity is None:
+            raise ConfigError(field, f"auth: workload-identity needs the identity: {self.identity_hint}")
+
+    def service_account_metadata(self, identity: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        """(annotations, labels) of the builder's and functions' service account."""
+        annotations = {self.identity_annotation: identity} if self.identity_annotation and identity else {}
+        return annotations, dict(self.identity_labels)
+
+    def cache_repository(self, repository: str) -> str:
+        """Kaniko's cache repository for images pushed to ``repository``: ``<repository>/cache``, the path
+        MLRun's and Nuclio's ECR init containers create."""
+        return f"{repository}/cache"
+
     # --- detection -----------------------------------------------------------------------------
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:

@@ -15,6 +15,9 @@ class DockerHubProvider(RegistryProvider):
     provider = Provider.DOCKERHUB
     credential_hint = "a Docker Hub user and an access token"
     default_image_source = True
+    cache_off_reason = ("Kaniko's layer cache is off on Docker Hub: repositories are exactly NAMESPACE/REPOSITORY, "
+                        "so <repo>/cache is not a valid name, and every cache layer pulled counts against "
+                        "Docker Hub's pull rate limit")
 
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:

@@ -12,7 +12,7 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mlrun_registry_ext.core.notes import Note
 from mlrun_registry_ext.core.origin import host_name
@@ -24,6 +24,10 @@ ECR_HOST_RE = re.compile(
     r"^(?P<account>\d{12})\.dkr[.-]ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9-]+)\."
     r"(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)\Z"
 )
+#: An IAM role ARN (commercial, China, GovCloud and ISO partitions).
+IAM_ROLE_ARN_RE = re.compile(r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+#: IRSA's service-account annotation (EKS "IAM roles for service accounts").
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ECR_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 #: The docker login user of an ECR token.
 ECR_TOKEN_USER = "AWS"
@@ -75,6 +79,28 @@ def repositories_with_cache(repositories: Iterable[str], with_cache: bool = True
     return out
 
 
+#: Days a Kaniko cache image lives in ``<repo>/cache`` unless ``ecr lifecycle --cache-days`` says otherwise.
+DEFAULT_CACHE_DAYS = 7
+
+
+def cache_lifecycle_policy(days: int = DEFAULT_CACHE_DAYS) -> dict[str, Any]:
+    """For Kaniko's ``<repo>/cache`` repositories: every cache image expires ``days`` after its push
+    (a cache entry is only worth its reuse; a miss costs one rebuild of a layer), so the cache never
+    reaches ECR's per-repository image limit (kaniko 3089)."""
+    if days < 1:
+        raise ConfigError("--cache-days", f"{days} is not allowed; expected 1 or more")
+    return {"rules": [
+        {"rulePriority": 1, "description": f"expire Kaniko cache images {days} day(s) after push",
+         "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days",
+                       "countNumber": days},
+         "action": {"type": "expire"}},
+    ]}
+
+
+def is_cache_repository(name: str) -> bool:
+    return name.endswith("/cache")
+
+
 class EcrProvider(RegistryProvider):
     provider = Provider.ECR
     ambient_auth = "the cluster's IAM role (instance profile or IRSA)"
@@ -86,6 +112,16 @@ class EcrProvider(RegistryProvider):
     doctor_checks: ClassVar[tuple[DoctorCheck, ...]] = (DoctorCheck(ECR_CHECK, "network", probe=ECR_PROBE),)
     # ECR's username/password are AWS keys: the registry login is a token from the AWS API.
     doctor_auth_detail = "ECR logins are tokens from the AWS API (GetAuthorizationToken): see the ECR check"
+    credential_helper = "ecr-login"
+    identity_annotation = IRSA_ANNOTATION
+    identity_hint = ("an IAM role ARN (arn:aws:iam::<account>:role/<name>) for IRSA, or none for EKS Pod "
+                     "Identity (the association names the role)")
+
+    def validate_identity(self, identity: str | None, field: str = "identity") -> None:
+        """IRSA needs the role ARN on the service account; EKS Pod Identity needs nothing there (the
+        association made with ``aws eks create-pod-identity-association`` names the role)."""
+        if identity is not None and not IAM_ROLE_ARN_RE.fullmatch(identity):
+            raise ConfigError(field, f"not an IAM role ARN; expected {self.identity_hint}")
 
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:

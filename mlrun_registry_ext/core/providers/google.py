@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -12,6 +13,8 @@ from mlrun_registry_ext.core.providers.base import Provider, RegistryProvider
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.errors import ConfigError
 
+#: A Google service account's e-mail (GKE Workload Identity maps the Kubernetes one to it).
+GSA_RE = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9][-a-z0-9.:]*\.iam\.gserviceaccount\.com")
 GCR_USERS = ("_json_key", "_json_key_base64", "oauth2accesstoken")
 _USER_BY_OPTION = {"json_key": "_json_key", "json_key_base64": "_json_key_base64", "access_token": "oauth2accesstoken"}
 
@@ -21,6 +24,14 @@ class GcrProvider(RegistryProvider):
     ambient_auth = "the node's or workload identity's service account"
     credential_hint = "_json_key with a service-account JSON key, or oauth2accesstoken with an access token"
     login_options: ClassVar[Mapping[str, str]] = {"auth": "json_key, json_key_base64 or access_token"}
+    credential_helper = "gcr"
+    identity_annotation = "iam.gke.io/gcp-service-account"
+    identity_hint = "a Google service account, <name>@<project>.iam.gserviceaccount.com (GKE Workload Identity)"
+
+    def validate_identity(self, identity: str | None, field: str = "identity") -> None:
+        super().validate_identity(identity, field)
+        if identity is not None and not GSA_RE.fullmatch(identity):
+            raise ConfigError(field, f"not a Google service account; expected {self.identity_hint}")
 
     @classmethod
     def matches(cls, host: str, bare: str, namespace_domain: str | None) -> bool:
