@@ -45,6 +45,11 @@ def validate_dns1123_subdomain(value: str, field: str) -> str:
 #: The fields of a registry service, in the order they are checked and shown.
 SERVICE_FIELDS = ("name", "url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle",
                   "role", "run_registry", "resources")
+# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+#: ``platform_images: true`` on a ``role: system`` service makes it the internal registry of every image
+#: the platform pulls by itself (core.platform_images); at most one service in a config file.
+SERVICE_FIELDS += ("platform_images",)
+# --- end air gap --------------------------------------------------------------------------------
 ROLES = ("system", "user")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -181,6 +186,7 @@ class RegistryService:
     role: str
     run_registry: str | None
     resources: Resources
+    platform_images: bool  # air gap (issue 12 item 6)
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(
@@ -226,6 +232,12 @@ class RegistryService:
         values["role"] = role
         values["run_registry"] = _run_registry(_text(run_registry, "run_registry"))
         values["resources"] = Resources.parse(resources, "resources")
+        # --- air gap (issue 12 item 6): the internal registry of the platform's own images ----------
+        values["platform_images"] = parse_bool(unknown.pop("platform_images", False), "platform_images")
+        if values["platform_images"] and role != "system":
+            raise ConfigError("platform_images", "only a 'role: system' service holds the images the platform "
+                                                 "pulls by itself; add role: system")
+        # --- end air gap ----------------------------------------------------------------------------
         if unknown:
             raise ConfigError(str(next(iter(unknown))), f"unknown field; allowed: {', '.join(SERVICE_FIELDS)}")
         location = RegistryLocation(host, path, values["insecure"], namespace_domain)
