@@ -170,13 +170,13 @@ def platform_images(mlrun_version: str, nuclio_version: str = DEFAULT_NUCLIO_VER
     ]
     seen: dict[str, PlatformImage] = {}
     for reference, purpose in wanted:
-        image = PlatformImage(purpose, *split_public(reference))
-        if image.source in seen:
-            first = seen[image.source]
-            seen[image.source] = PlatformImage(f"{first.purpose}; {purpose}", first.registry, first.repository,
+        found = PlatformImage(purpose, *split_public(reference))
+        if found.source in seen:
+            first = seen[found.source]
+            seen[found.source] = PlatformImage(f"{first.purpose}; {purpose}", first.registry, first.repository,
                                                first.tag)
         else:
-            seen[image.source] = image
+            seen[found.source] = found
     return tuple(seen.values())
 
 

@@ -43,8 +43,9 @@ def validate_dns1123_subdomain(value: str, field: str) -> str:
 
 
 #: The fields of a registry service, in the order they are checked and shown.
-SERVICE_FIELDS = ("name", "url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle",
-                  "role", "run_registry", "resources")
+SERVICE_FIELDS: tuple[str, ...] = (
+    "name", "url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle", "role",
+    "run_registry", "resources")
 # --- air gap (issue 12 item 6) ------------------------------------------------------------------
 #: ``platform_images: true`` on a ``role: system`` service makes it the internal registry of every image
 #: the platform pulls by itself (core.platform_images); at most one service in a config file.
