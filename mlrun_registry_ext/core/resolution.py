@@ -293,6 +293,7 @@ def resolve_layers(
         values["role"] = base.role
         values["resources"] = base.resources
         values["run_registry"] = base.run_registry
+        values["platform_images"] = base.platform_images  # air gap (issue 12 item 6)
         if base.role != "user":
             sources["role"] = sources["name"]
         if not base.resources.empty:
