@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlrun_registry_ext.core.platform_images import (
     MLRUN_DEFAULTS,
@@ -245,3 +247,31 @@ def test_doctor_images_is_over_within_its_timeout_when_the_registry_does_not_ans
     assert elapsed < 6  # interpreter start-up plus the 1 s deadline
     checks = json.loads(result.stdout)["checks"]
     assert all(not c["ok"] for c in checks[1:]) and len(checks) == len(platform_images(MLRUN, NUCLIO)) + 1
+
+
+# --- the override's parser ------------------------------------------------------------------------
+@given(st.text(max_size=120))
+@settings(max_examples=300, deadline=None)
+def test_any_public_sources_text_is_read_or_refused_in_one_line(text: str) -> None:
+    from mlrun_registry_ext.core.platform_images import parse_source_overrides
+    from mlrun_registry_ext.errors import ConfigError
+
+    try:
+        parsed = parse_source_overrides(text)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("MLRUN_REGISTRY_EXT_PLATFORM_SOURCES")
+    else:
+        assert all(name == name.lower() and url for name, url in parsed.items())
+
+
+@given(st.from_regex(r"([a-z0-9.-]{1,20}(:[0-9]{2,5})?/)?[a-z0-9._/-]{1,30}(:[A-Za-z0-9._-]{1,20})?", fullmatch=True))
+@settings(max_examples=300, deadline=None)
+def test_a_public_reference_keeps_its_path_and_tag_on_the_internal_registry(reference: str) -> None:
+    from mlrun_registry_ext.core.platform_images import PlatformImage, split_public
+
+    registry, repository, tag = split_public(reference)
+    image = PlatformImage("test", registry, repository, tag)
+    internal = image.internal("registry.corp:5000/platform")
+    assert internal.startswith("registry.corp:5000/platform/") and internal.endswith(f":{tag}")
+    if registry == "docker.io":
+        assert not image.path.startswith("library/")
