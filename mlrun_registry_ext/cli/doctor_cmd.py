@@ -27,6 +27,11 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="bound on the whole run, in seconds (default: 5): the doctor is over by then",
     )
+    parser.add_argument(
+        "--images", action="store_true",
+        help="air gap: check that every image the installed MLRun and Nuclio pull by themselves resolves on "
+             "the platform_images service (instead of the registry checks)",
+    )
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_doctor)
 
@@ -42,7 +47,9 @@ def _seconds(text: str) -> float:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    report = doctor(all=args.all, timeout=args.timeout)
+    if args.images and args.all:
+        raise ConfigError("--images", "not with --all: --images checks the platform_images service only")
+    report = doctor(all=args.all, timeout=args.timeout, images=args.images)
     if args.json:
         print_json(report.to_dict())
     else:

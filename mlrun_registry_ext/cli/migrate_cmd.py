@@ -29,11 +29,14 @@ from mlrun_registry_ext.clients.local_config import namespace_domain
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
+from mlrun_registry_ext.core.platform_images import SOURCES_ENV, parse_source_overrides
 from mlrun_registry_ext.core.service import RegistryService, Resources
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
 from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
+from mlrun_registry_ext.features.migrate.platform import migrate_platform_images
+from mlrun_registry_ext.features.platform_images import image_plan, images_service
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.features.migrate.rewrite import RewriteReport
@@ -91,6 +94,11 @@ def register(sub: Any) -> None:
     fns.add_argument("--apply", action="store_true",
                      help="also perform the Nuclio dashboard redeploys (PUT /api/functions/<name>) instead of "
                           "printing them")
+    airgap = parser.add_argument_group("air gap")
+    airgap.add_argument("--platform-images", action="store_true",
+                        help="copy the images the installed MLRun and Nuclio pull by themselves (Kaniko, base, "
+                             "onbuild, MLRun images) from their public registries into the platform_images "
+                             "service (the internal registry)")
     job = parser.add_argument_group("running inside the cluster")
     job.add_argument("--emit-job", action="store_true",
                      help="print a Kubernetes Job that runs this migration next to the registry, and exit")
@@ -371,6 +379,8 @@ def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.platform_images:
+        return _platform_images(args)
     shard, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target = build_services(args)
@@ -417,3 +427,46 @@ def _print_report(args: argparse.Namespace, report: MigrationReport, rewritten: 
                 out.print(line, markup=False, soft_wrap=True)
     ok = report.ok and (rewritten is None or rewritten.ok)
     return 0 if ok else 1
+
+
+# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+#: What ``--platform-images`` decides itself: the sources, the target, the selection and the naming.
+_NOT_WITH_PLATFORM_IMAGES = ("source", "target", "project", "include", "rename", "image_prefix", "shard",
+                             "rewrite_functions", "emit_job", "shards")
+
+
+def _platform_images(args: argparse.Namespace) -> int:
+    """``migrate --platform-images``: the public sources, the images and the target come from the
+    configuration (the ``platform_images`` service), the installed versions and the environment."""
+    for name in _NOT_WITH_PLATFORM_IMAGES:
+        if getattr(args, name) not in (None, False, []):
+            raise ConfigError(f"--{name.replace('_', '-')}".replace("--source", "--from").replace("--target", "--to"),
+                              "not with --platform-images: it copies the platform's images from their public "
+                              "registries into the platform_images service")
+    if args.jobs < 1 or args.jobs > 64:
+        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    overrides = parse_source_overrides(os.environ.get(SOURCES_ENV))
+    active = resolve()
+    service = images_service(active.resolved.all_services)
+    plan = image_plan(service, active.platform)
+    user, password = _login("TO", service.host)
+    # a system service takes no login (the cluster pulls with its role); the copy may need one to push
+    target = service.replace(role="user", platform_images=False, username=user, password=password) if user \
+        else service
+    progress = not args.json and not args.no_progress and sys.stderr.isatty()
+    reports = migrate_platform_images(plan.images, target, overrides=overrides, jobs=args.jobs,
+                                      dry_run=args.dry_run, progress=progress, timeout=args.timeout)
+    ok = all(report.ok for report in reports)
+    if args.json:
+        print_json({"internal": plan.base, "images": [image.to_dict(plan.base) for image in plan.images],
+                    "reports": [report.to_dict() for report in reports], "ok": ok})
+    else:
+        out = console()
+        out.print(f"platform images for {plan.base}:", markup=False)
+        for image in plan.images:
+            out.print(f"  {image.source} -> {image.internal(plan.base)}", markup=False)
+        for report in reports:
+            for line in report.summary_lines():
+                out.print(line, markup=False)
+    return 0 if ok else 1
+# --- end air gap --------------------------------------------------------------------------------

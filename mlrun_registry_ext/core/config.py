@@ -406,6 +406,7 @@ class ConfigFile:
             raise ConfigError(f"{where}: active", f"{quote(active)} is not a configured service; allowed: "
                                                   f"{', '.join(services) or '(none configured)'}")
         projects = parse_project_map(data.get("projects"), services, where)
+        platform_images_service(services, where)  # air gap (issue 12 item 6): at most one
         return cls(path=file, services=services, active=str(active) if active is not None else None,
                    projects=projects)
 
@@ -419,3 +420,18 @@ def check_pull_from(services: Mapping[str, RegistryService], where: str) -> None
                 raise ConfigError(f"{where}: services.{name}.pull_from[{index}]",
                                   f"{quote(other)} is not a configured service; allowed: "
                                   f"{', '.join(n for n in services if n != name) or '(no other service)'}")
+
+
+# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+def platform_images_service(services: Mapping[str, RegistryService], where: str = "services"
+                            ) -> RegistryService | None:
+    """The service marked ``platform_images: true`` (the internal registry of the platform's own images),
+    None when there is none. Two are a :class:`ConfigError` naming both: the platform can be pointed at
+    one registry for its images, and a silent pick would send it to the other one."""
+    marked = [service for service in services.values() if service.platform_images]
+    if len(marked) > 1:
+        raise ConfigError(f"{where}: services.{marked[1].name}.platform_images",
+                          f"services {marked[0].name} and {marked[1].name} both say platform_images: true; "
+                          "mark one")
+    return marked[0] if marked else None
+# --- end air gap --------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ service, as env lines or Helm values (the Nuclio chart's and MLRun CE's keys).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
 
@@ -31,6 +33,8 @@ class PlatformConfig:
     nuclio_env: dict[str, str]
     registry_resources: dict[str, dict[str, str]]
     notes: tuple[str, ...] = ()
+    #: air gap (issue 12 item 6): the platform's own images from an internal registry
+    images: ImageSettings | None = None
 
     def env_lines(self) -> str:
         out = ["# MLRun API (mlrun-api Deployment)"]
@@ -41,6 +45,7 @@ class PlatformConfig:
             out += ["", "# registry pods: CPU/memory requests and limits"]
             for kind, values in self.registry_resources.items():
                 out += [f"# {kind}: " + ", ".join(f"{k}={v}" for k, v in values.items())]
+        out += _image_env_lines(self.images)
         out += [f"# note: {note}" for note in self.notes]
         return "\n".join(out) + "\n"
 
@@ -58,7 +63,7 @@ class PlatformConfig:
         mlrun_env, env = self.mlrun_env, self.nuclio_env
         values: dict[str, Any] = {}
         if not mlrun_env and not env:
-            return values
+            return _image_values(values, self.images)
         registry: dict[str, Any] = {"url": mlrun_env["MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY"]}
         pull_secret = env.get("NUCLIO_REGISTRY_CREDENTIALS_SECRET_NAME") or mlrun_env.get(
             "MLRUN_FUNCTION__SPEC__IMAGE_PULL_SECRET__DEFAULT")
@@ -97,7 +102,7 @@ class PlatformConfig:
         values["nuclio"] = nuclio
         if self.registry_resources:
             values["docker-registry"] = {"resources": self.registry_resources}
-        return values
+        return _image_values(values, self.images)
 
     def helm_yaml(self) -> str:
         import yaml
@@ -188,3 +193,41 @@ def platform_config(service: RegistryService) -> PlatformConfig:
         notes.append("no CPU/memory requests or limits set for the registry service")
     return PlatformConfig(service=service.name, mlrun_env=mlrun_env, nuclio_env=nuclio_env,
                           registry_resources=service.resources.as_kubernetes(), notes=tuple(notes))
+
+
+# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+def with_platform_images(config: PlatformConfig, images: ImageSettings) -> PlatformConfig:
+    """``config`` that also points MLRun and Nuclio at the internal registry for their own images."""
+    note = (f"air gap: copy the {len(images.images)} platform images to {images.base} first: "
+            "mlrun-registry migrate --platform-images; check them: mlrun-registry doctor --images")
+    return replace(config, images=images, notes=(*config.notes, note))
+
+
+def _image_env_lines(images: ImageSettings | None) -> list[str]:
+    if images is None:
+        return []
+    out = ["", f"# air gap: the platform's own images from {images.base}", "# MLRun API (mlrun-api Deployment)"]
+    out += [f"{k}={_quote(v)}" for k, v in images.mlrun_env.items()]
+    out += ["# Nuclio dashboard (nuclio-dashboard Deployment)"]
+    out += [f"{k}={_quote(v)}" for k, v in images.nuclio_env.items()]
+    return out
+
+
+def _image_values(values: dict[str, Any], images: ImageSettings | None) -> dict[str, Any]:
+    """Merge the air-gap settings into the MLRun CE values: MLRun's as ``mlrun.api.extraEnvKeyValue``
+    (the chart has no keys of its own for them), Nuclio's under its chart keys (``registry.default*`` and
+    ``dashboard.kaniko.*``, which its dashboard template turns into the env vars above)."""
+    if images is None:
+        return values
+    _merge(values, copy.deepcopy({"mlrun": {"api": {"extraEnvKeyValue": images.mlrun_env}},
+                                  "nuclio": images.nuclio_values}))
+    return values
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+# --- end air gap --------------------------------------------------------------------------------

@@ -302,6 +302,7 @@ def resolve_layers(
         for key in IDENTITY_FIELDS:  # workload identity and the layer cache: the config file's service only
             values[key] = getattr(base, key)
             sources[key] = sources["name"]
+        values["platform_images"] = base.platform_images  # air gap (issue 12 item 6)
         if base.role != "user":
             sources["role"] = sources["name"]
         if not base.resources.empty:

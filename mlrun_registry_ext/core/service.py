@@ -52,6 +52,11 @@ SERVICE_FIELDS: tuple[str, ...] = ("name", "url", "username", "password", "image
 BUILD_FIELDS = ("pull_from", "mirror")
 SERVICE_FIELDS = (*SERVICE_FIELDS, *BUILD_FIELDS)
 # --- end of the issue 12 build fields ----------------------------------------------------------------
+# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+#: ``platform_images: true`` on a ``role: system`` service makes it the internal registry of every image
+#: the platform pulls by itself (core.platform_images); at most one service in a config file.
+SERVICE_FIELDS = (*SERVICE_FIELDS, "platform_images")
+# --- end air gap --------------------------------------------------------------------------------
 ROLES = ("system", "user")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -196,6 +201,7 @@ class RegistryService:
     identity: str | None
     service_account: str
     cache: bool
+    platform_images: bool  # air gap (issue 12 item 6)
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(
@@ -246,6 +252,12 @@ class RegistryService:
         values["pull_from"] = _pull_from(pull_from, values["name"])  # issue 12 build fields
         values["mirror"] = _mirror(_text(mirror, "mirror"))
         identity_values = _pop_identity_fields(unknown)
+        # --- air gap (issue 12 item 6): the internal registry of the platform's own images ----------
+        values["platform_images"] = parse_bool(unknown.pop("platform_images", False), "platform_images")
+        if values["platform_images"] and role != "system":
+            raise ConfigError("platform_images", "only a 'role: system' service holds the images the platform "
+                                                 "pulls by itself; add role: system")
+        # --- end air gap ----------------------------------------------------------------------------
         if unknown:
             raise ConfigError(str(next(iter(unknown))),
                               f"unknown field; allowed: {', '.join((*SERVICE_FIELDS, *IDENTITY_FIELDS))}")

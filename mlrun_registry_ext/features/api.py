@@ -28,12 +28,14 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
-from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
+from mlrun_registry_ext.core.config import platform_images_service
+from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config, with_platform_images
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.features.platform_images import image_plan
 from mlrun_registry_ext.features.version_gate import check_version_gates
 
 log = logging.getLogger("mlrun_registry_ext")
@@ -183,7 +185,12 @@ class ActiveRegistry:
         return naming
 
     def platform_config(self) -> PlatformConfig:
-        return platform_config(self.service)
+        config = platform_config(self.service)
+        # air gap (issue 12 item 6): a platform_images service adds the platform's own images
+        images = platform_images_service(self.resolved.all_services)
+        if images is not None:
+            config = with_platform_images(config, image_plan(images, self.platform))
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         data = self.resolved.to_dict()

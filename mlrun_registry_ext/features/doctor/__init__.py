@@ -27,6 +27,7 @@ from mlrun_registry_ext.features.doctor.checks import (
     _RegistryDoctor,
     doctor_repository,
 )
+from mlrun_registry_ext.features.doctor.images import check_platform_images
 from mlrun_registry_ext.features.doctor.render import (
     API,
     AUTH,
@@ -46,6 +47,7 @@ from mlrun_registry_ext.features.doctor.render import (
     RegistryReport,
 )
 from mlrun_registry_ext.features.doctor.runner import GRACE, Severity, run_each
+from mlrun_registry_ext.features.platform_images import images_service
 
 __all__ = [
     "API",
@@ -77,12 +79,21 @@ def doctor(
     *,
     all: bool = False,
     timeout: float = 5.0,
+    images: bool = False,
 ) -> DoctorReport:
     """Check registries: the active one (``services=None``), every configured one (``all=True``), or those given.
 
     Each check is bounded by ``timeout`` seconds; registries are checked concurrently. Raises
-    :class:`ConfigError` only when the configuration cannot be resolved at all.
+    :class:`ConfigError` only when the configuration cannot be resolved at all. ``images=True``
+    (air gap) checks instead that every image the platform pulls by itself resolves on the
+    ``platform_images`` service (:mod:`.images`).
     """
+    if images:
+        started = time.monotonic()
+        active = resolve(probe_timeout=timeout / 2)
+        left = max(0.05, timeout - (time.monotonic() - started))
+        return DoctorReport([check_platform_images(images_service(active.resolved.all_services), active.platform,
+                                                   left)])
     if isinstance(services, RegistryService):
         services = [services]
     end = time.monotonic() + timeout

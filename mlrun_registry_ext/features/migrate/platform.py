@@ -1,0 +1,90 @@
+"""Air gap: copy the platform's own images from their public registries into the internal one.
+
+The copy engine (:mod:`.engine`) unchanged: public registries offer no catalog (Docker Hub, GCR, Quay
+refuse ``/v2/_catalog`` to anonymous callers), so the source side is an endpoint that *knows* its
+repositories and tags instead of listing them (:class:`KnownImages`), and the naming puts each image at
+its path on the internal registry (:class:`ImageNaming`, ``library/python`` -> ``<path>/python``). One
+engine run per public registry; digests are preserved (a multi-platform tag is copied with every
+platform), what the target already has is skipped, and every copied tag is verified.
+
+Where a public registry is read from: its API host over HTTPS (Docker Hub's is
+``registry-1.docker.io``), or what ``MLRUN_REGISTRY_EXT_PLATFORM_SOURCES`` names for it (a mirror on
+the connected side; the tests point every public name at a loopback registry).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.core.platform_images import PlatformImage, source_url
+from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.engine import Migration
+from mlrun_registry_ext.features.migrate.model import Naming
+from mlrun_registry_ext.features.migrate.report import MigrationReport
+from mlrun_registry_ext.features.migrate.ui import Progress, RichProgress
+
+
+class KnownImages(RegistryEndpoint):
+    """A source whose repositories and tags are given, not listed (public registries have no catalog)."""
+
+    known: dict[str, list[str]]
+
+    def repositories(self, *, required: bool = True) -> list[str] | None:
+        return sorted(self.known)
+
+    def list_tags(self, repository: str) -> list[str]:
+        return list(self.known.get(repository, ()))
+
+
+@dataclass(frozen=True)
+class ImageNaming(Naming):
+    """Each public repository at its internal path (:attr:`PlatformImage.path`) under the target's path."""
+
+    paths: Mapping[str, str] = field(default_factory=dict)
+
+    def relative(self, repository: str) -> str | None:
+        return repository if repository in self.paths else None
+
+    def target_repository(self, repository: str) -> str:
+        path = self.paths[repository]
+        return f"{self.target_path}/{path}" if self.target_path else path
+
+
+def by_registry(images: Sequence[PlatformImage]) -> dict[str, list[PlatformImage]]:
+    out: dict[str, list[PlatformImage]] = {}
+    for image in images:
+        out.setdefault(image.registry, []).append(image)
+    return out
+
+
+def migrate_platform_images(images: Sequence[PlatformImage], target: RegistryService, *,
+                            overrides: Mapping[str, str] | None = None, jobs: int = 6, dry_run: bool = False,
+                            progress: bool | Progress | None = None, timeout: float | None = None
+                            ) -> list[MigrationReport]:
+    """Copy ``images`` into ``target`` (the ``platform_images`` service, with the login the caller found):
+    one report per public registry, in a stable order."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    limit = TIMEOUT if timeout is None else timeout
+    destination = registry_login(target)
+    reports = []
+    for registry, group in sorted(by_registry(images).items()):
+        source = RegistryService(name="public", url=source_url(registry, overrides or {}))
+        naming = ImageNaming(target_path=target.path, paths={image.repository: image.path for image in group})
+        with KnownImages.for_access(source.access, timeout=limit) as src, \
+                RegistryEndpoint.for_access(destination.access, timeout=limit) as dst:
+            assert isinstance(src, KnownImages)
+            src.known = {}
+            for image in group:
+                src.known.setdefault(image.repository, []).append(image.tag)
+            sink: Progress | None = RichProgress() if progress is True else (progress or None)
+            report = Migration(src, dst, naming, jobs=jobs, dry_run=dry_run, progress=sink,
+                               ensure_repository=ecr_repository_ensurer(destination)).run()
+        report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
+            else registry
+        reports.append(report)
+    return reports
