@@ -11,13 +11,12 @@ import json
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.core.providers.ecr import cache_lifecycle_policy, repository_lifecycle_policy
 from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve_registry
 from mlrun_registry_ext.features.prune import (
     apply_ecr_lifecycle,
-    ecr_cache_lifecycle_policy,
-    ecr_lifecycle_policy,
     parse_duration,
     run_prune,
 )
@@ -125,7 +124,7 @@ def _print_report(report: Any, *, show_kept: bool) -> None:
 def cmd_ecr_lifecycle(args: argparse.Namespace) -> int:
     _check_count(args.keep, "--keep", 1)
     _check_count(args.cache_days, "--cache-days", 1)
-    policies = {"function": ecr_lifecycle_policy(args.keep), "cache": ecr_cache_lifecycle_policy(args.cache_days)}
+    policies = {"function": repository_lifecycle_policy(args.keep), "cache": cache_lifecycle_policy(args.cache_days)}
     if not args.apply:
         if args.json:
             print_json(policies)

@@ -57,7 +57,7 @@ from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
-from mlrun_registry_ext.core.providers.ecr import cache_lifecycle_policy
+from mlrun_registry_ext.core.providers.ecr import DEFAULT_CACHE_DAYS, cache_lifecycle_policy, repository_lifecycle_policy
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
@@ -896,36 +896,15 @@ def delete_ecr(ecr: Any, deletions: Sequence[ManifestDeletion]) -> list[str]:
 
 # --- ECR lifecycle policy -------------------------------------------------------------------------
 
-def ecr_lifecycle_policy(keep: int = DEFAULT_KEEP, *, untagged_days: int = 1) -> dict[str, Any]:
-    """The lifecycle policy closest to ``prune --keep N`` for a function repository: untagged images
-    expire after ``untagged_days``, and all but the ``keep`` newest images. ECR knows nothing of which
-    images functions use: only ``prune`` protects those."""
-    if keep < 1:
-        raise ConfigError("--keep", f"{keep} is not allowed; an ECR lifecycle rule keeps at least 1 image")
-    return {"rules": [
-        {"rulePriority": 1, "description": f"expire untagged images after {untagged_days} day(s)",
-         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                       "countNumber": untagged_days},
-         "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"keep the {keep} newest images",
-         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
-         "action": {"type": "expire"}},
-    ]}
 
 
-def ecr_cache_lifecycle_policy(days: int = 7) -> dict[str, Any]:
-    """For Kaniko's ``<repo>/cache`` repositories (the rule lives with the ECR provider, which also
-    puts it on every cache repository it creates)."""
-    return cache_lifecycle_policy(days)
-
-
-def apply_ecr_lifecycle(service: RegistryService, *, keep: int = DEFAULT_KEEP, cache_days: int = 7,
+def apply_ecr_lifecycle(service: RegistryService, *, keep: int = DEFAULT_KEEP, cache_days: int = DEFAULT_CACHE_DAYS,
                         project: str | None = None) -> list[tuple[str, str]]:
     """``PutLifecyclePolicy`` on every repository under the service's path (of ``project``): the cache
     policy on ``*/cache``, the function policy on the rest. Returns ``[(repository, "function"|"cache")]``."""
     ecr = aws.client(service, "ecr")
-    main = json.dumps(ecr_lifecycle_policy(keep))
-    cache = json.dumps(ecr_cache_lifecycle_policy(cache_days))
+    main = json.dumps(repository_lifecycle_policy(keep))
+    cache = json.dumps(cache_lifecycle_policy(cache_days))
     done = []
     for name in EcrInventory(ecr).repositories():
         if not in_scope(name, service.location.path, project, service.image_prefix):
@@ -1042,6 +1021,6 @@ def prune(
 
 __all__ = [
     "ImageUse", "KeepRules", "ManifestDeletion", "ManifestRecord", "PrunePlan", "PruneReport", "RepositoryState",
-    "TagDecision", "apply_ecr_lifecycle", "ecr_cache_lifecycle_policy", "ecr_lifecycle_policy", "freed_blobs",
+    "TagDecision", "apply_ecr_lifecycle", "freed_blobs",
     "image_use", "parse_duration", "plan_prune", "prune", "run_prune",
 ]

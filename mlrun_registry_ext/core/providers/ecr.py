@@ -97,6 +97,23 @@ def cache_lifecycle_policy(days: int = DEFAULT_CACHE_DAYS) -> dict[str, Any]:
     ]}
 
 
+def repository_lifecycle_policy(keep: int, *, untagged_days: int = 1) -> dict[str, Any]:
+    """For a function repository: the lifecycle policy closest to ``prune --keep N``: untagged images
+    expire after ``untagged_days``, and all but the ``keep`` newest images. ECR knows nothing of which
+    images functions use: only ``prune`` protects those."""
+    if keep < 1:
+        raise ConfigError("--keep", f"{keep} is not allowed; an ECR lifecycle rule keeps at least 1 image")
+    return {"rules": [
+        {"rulePriority": 1, "description": f"expire untagged images after {untagged_days} day(s)",
+         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                       "countNumber": untagged_days},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": f"keep the {keep} newest images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+         "action": {"type": "expire"}},
+    ]}
+
+
 def is_cache_repository(name: str) -> bool:
     return name.endswith("/cache")
 
