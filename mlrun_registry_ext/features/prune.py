@@ -57,7 +57,11 @@ from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
-from mlrun_registry_ext.core.providers.ecr import DEFAULT_CACHE_DAYS, cache_lifecycle_policy, repository_lifecycle_policy
+from mlrun_registry_ext.core.providers.ecr import (
+    DEFAULT_CACHE_DAYS,
+    cache_lifecycle_policy,
+    repository_lifecycle_policy,
+)
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
