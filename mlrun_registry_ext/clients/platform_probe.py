@@ -89,7 +89,7 @@ def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
 
 def mlrun_dbpath() -> str | None:
     """``MLRUN_DBPATH`` when it names an HTTP server (``./`` and file paths mean no server), without the
-    ``user:password@`` MLRun accepts in it (see :func:`_mlrun_headers`); the rest is checked."""
+    ``user:password@`` MLRun accepts in it (see :func:`mlrun_headers`); the rest is checked."""
     value = os.environ.get("MLRUN_DBPATH", "").strip()
     if not value.startswith(("http://", "https://")):
         return None
@@ -105,7 +105,7 @@ def nuclio_dashboard_url() -> str | None:
     return validate_service_url(value, "NUCLIO_DASHBOARD_URL").rstrip("/").removesuffix("/api")
 
 
-def _mlrun_headers() -> dict[str, str]:
+def mlrun_headers() -> dict[str, str]:
     """The MLRun client's own login rule (mlrun/mlrun ``mlrun/db/httpdb.py`` ``HTTPRunDB``, client 1.12.1):
     a user and password from the dbpath's userinfo, else ``MLRUN_HTTPDB__USER``/``__PASSWORD``, as Basic
     auth; otherwise a token as Bearer. Never shown: PlatformInfo keeps the dbpath without them."""
@@ -172,7 +172,7 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
     context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
     with Transport(ssl_context=context, timeout=timeout, trust_env=False) as client:
         if info.dbpath:
-            headers = _mlrun_headers()
+            headers = mlrun_headers()
             spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API",
                              deadline)
             info.mlrun_server = spec.get("version") or None

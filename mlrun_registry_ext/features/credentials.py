@@ -29,7 +29,7 @@ from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
 from mlrun_registry_ext.features.api import resolve_registry
-from mlrun_registry_ext.features.mlrun_hooks import _project_functions
+from mlrun_registry_ext.features.mlrun_hooks import project_functions
 
 __all__ = [
     "SecretReport",
@@ -420,7 +420,7 @@ def _function_kinds(functions: Any) -> dict[str, str]:
     if isinstance(functions, str):
         functions = [functions]
     if hasattr(functions, "spec") and hasattr(functions, "metadata"):  # an MLRun project
-        return {name: getattr(fn, "kind", "job") or "job" for name, fn in _project_functions(functions).items()}
+        return {name: getattr(fn, "kind", "job") or "job" for name, fn in project_functions(functions).items()}
     out: dict[str, str] = {}
     for item in functions:
         name, _, kind = str(item).partition(":")

@@ -176,7 +176,7 @@ def configure_function(fn: Any, registry: ActiveRegistry | RegistryService | Non
     return target
 
 
-def _project_functions(project: Any) -> dict[str, Any]:
+def project_functions(project: Any) -> dict[str, Any]:
     """Every function object the project defines, loaded locally (no DB round trip).
 
     A definition that cannot be loaded is an error, not skipped: a function left unconfigured would
@@ -205,7 +205,7 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     active = as_active(registry, overrides, project=name)
     planned: dict[str, tuple[Any, PushTarget]] = {}
     skipped: dict[str, str] = {}
-    for key, fn in _project_functions(project).items():
+    for key, fn in project_functions(project).items():
         kind = getattr(fn, "kind", None)
         kind = "job" if kind is None else str(kind)
         if kind in NEVER_BUILT_KINDS:

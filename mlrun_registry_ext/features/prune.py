@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlrun_registry_ext.clients import aws
 from mlrun_registry_ext.clients.platform_probe import (
     PLATFORM_CA_BUNDLE_ENV,
-    _mlrun_headers,
     mlrun_dbpath,
+    mlrun_headers,
     nuclio_dashboard_url,
 )
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
@@ -591,7 +591,7 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
     # A bounded probe first: an unreachable MLRUN_DBPATH makes `import mlrun` hang for ~28 s.
     try:
         with _platform_transport(timeout) as transport:
-            response = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=_mlrun_headers())
+            response = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers())
             status = response.status_code
     except (TransportError, ValueError) as exc:
         raise RegistryExtError(f"the MLRun API at {dbpath} did not answer ({type(exc).__name__}); {refuse}") from None

@@ -450,12 +450,12 @@ def _transport(timeout: float) -> Any:
 def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     """The real mlrun client's run DB at ``dbpath``, after a bounded probe (an unreachable
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
-    from mlrun_registry_ext.clients.platform_probe import _mlrun_headers
+    from mlrun_registry_ext.clients.platform_probe import mlrun_headers
     from mlrun_registry_ext.clients.transport import TransportError
 
     try:
         with _transport(timeout) as transport:
-            status = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=_mlrun_headers()).status_code
+            status = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers()).status_code
     except (TransportError, ValueError) as exc:
         raise RegistryExtError(f"the MLRun API at {dbpath} did not answer ({type(exc).__name__}); "
                                "no function was re-pointed") from None
