@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
 
 def _add_apply_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apply", action="store_true",
-                        help="patch the MLRun API, Nuclio dashboard and registry Deployments in --namespace")
+                        help="patch the MLRun API, Nuclio dashboard and registry Deployments in --namespace "
+                             "(and the air-gap env, and the workload-identity service account)")
     parser.add_argument("--namespace", default=None, help="namespace of the Deployments (with --apply)")
     parser.add_argument("--dry-run", action="store_true", help="with --apply: show the diff, change nothing")
 
@@ -135,7 +136,9 @@ def cmd_platform_config(args: argparse.Namespace) -> int:
         if not args.namespace:
             raise ConfigError("--namespace", "required with --apply: the namespace of the MLRun API and Nuclio "
                                              "dashboard Deployments")
-        return print_platform_diff(apply_platform_config(active.resolved, args.namespace, args.dry_run))
+        # config: with the air-gap env (it needs the platform's versions, known here)
+        return print_platform_diff(apply_platform_config(active.resolved, args.namespace, args.dry_run,
+                                                         config=config))
     if args.format == "helm":
         sys.stdout.write(config.helm_yaml())
     else:

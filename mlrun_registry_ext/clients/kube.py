@@ -28,12 +28,20 @@ from mlrun_registry_ext.core.credentials.k8s_secrets import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     is_managed,
+    service_account_manifest,
     validate_namespace,
     validate_namespaces,
     validate_secret_name,
 )
-from mlrun_registry_ext.core.platform_config import platform_config
-from mlrun_registry_ext.core.platform_patch import Change, PlatformDiff, env_ops, registry_resources, resource_ops
+from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config
+from mlrun_registry_ext.core.platform_patch import (
+    Change,
+    PlatformDiff,
+    env_ops,
+    registry_resources,
+    resource_ops,
+    service_account_changes,
+)
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
 
 if TYPE_CHECKING:
@@ -227,6 +235,13 @@ class KubeClient:
         return [self.apply_secret(copy_manifest(source, target), force=force) for target in target_list]
 
     # --- service accounts (workload identity) ---------------------------------------------------
+    def get_service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("get", "serviceaccounts", namespace, name,
+                                   self.core.read_namespaced_service_account, name, namespace))
+        except _NotFound:
+            return None
+
     def patch_service_account(self, manifest: Mapping[str, Any]) -> ApplyResult:
         """Give a ServiceAccount the manifest's annotations and labels: create it when absent, else a
         merge patch of only those keys (the account's other annotations, labels and secrets stay)."""
@@ -234,10 +249,8 @@ class KubeClient:
         name, namespace = meta["name"], meta["namespace"]
         validate_namespace(namespace)
         wanted = {"annotations": dict(meta.get("annotations") or {}), "labels": dict(meta.get("labels") or {})}
-        try:
-            current = self._call("get", "serviceaccounts", namespace, name,
-                                 self.core.read_namespaced_service_account, name, namespace)
-        except _NotFound:
+        current = self.get_service_account(namespace, name)
+        if current is None:
             self._call("create", "serviceaccounts", namespace, name, self.core.create_namespaced_service_account,
                        namespace, dict(manifest))
             return ApplyResult(namespace, name, "created")
@@ -373,14 +386,21 @@ def apply_platform_config(
     mlrun_deployments: Iterable[str] = MLRUN_API_DEPLOYMENTS,
     nuclio_deployments: Iterable[str] = NUCLIO_DASHBOARD_DEPLOYMENTS,
     registry_deployments: Iterable[str] = REGISTRY_DEPLOYMENTS,
+    config: PlatformConfig | None = None,
 ) -> PlatformDiff:
-    """Patch the MLRun API and Nuclio dashboard Deployments' env (``platform_config(resolved)``) and the
-    on-cluster registry Deployment's CPU/memory, with JSON patches that touch nothing else.
+    """Patch the MLRun API and Nuclio dashboard Deployments' env (``config``, by default
+    ``platform_config(resolved.service)``), the on-cluster registry Deployment's CPU/memory, with JSON
+    patches that touch nothing else, and, for ``auth: workload-identity``, the service account's
+    annotations and labels (a merge patch of only those keys, :meth:`KubeClient.patch_service_account`).
 
-    Reads everything and computes the diff first; with ``dry_run`` nothing is written. Returns the diff.
+    ``config`` carries what only the caller knows: the air-gap env (``with_platform_images``, which
+    needs the platform's versions) is patched in with the registry env. Reads everything and computes
+    the diff first; with ``dry_run`` nothing is written. Returns the diff.
     """
     validate_namespace(namespace)
-    config = platform_config(resolved.service)
+    service = resolved.service
+    config = config or platform_config(service)
+    account = service_account_manifest(service, namespace) if service.workload_identity else None
     kube = client or connect(kubeconfig)
     diff = PlatformDiff(namespace=namespace, dry_run=dry_run)
     plans: list[tuple[str, list[dict[str, Any]]]] = []
@@ -398,8 +418,11 @@ def apply_platform_config(
             if ops:
                 plans.append((name, ops))
 
-    plan_env(mlrun_deployments, dict(config.mlrun_env), ("mlrun-api", "mlrun-api-chief", "mlrun-api-worker"))
-    plan_env(nuclio_deployments, dict(config.nuclio_env), ("nuclio-dashboard", "dashboard"))
+    images = config.images  # air gap (issue 12 item 6): the platform's own images, with the registry env
+    mlrun_env = {**config.mlrun_env, **(images.mlrun_env if images else {})}
+    nuclio_env = {**config.nuclio_env, **(images.nuclio_env if images else {})}
+    plan_env(mlrun_deployments, mlrun_env, ("mlrun-api", "mlrun-api-chief", "mlrun-api-worker"))
+    plan_env(nuclio_deployments, nuclio_env, ("nuclio-dashboard", "dashboard"))
     reg_name, reg_resources = registry_resources(getattr(config, "registry_resources", None))
     if reg_resources:
         for name in ([reg_name] if reg_name else list(registry_deployments)):
@@ -411,11 +434,21 @@ def apply_platform_config(
             diff.changes.extend(changes)
             if ops:
                 plans.append((name, ops))
+    patch_account = False
+    if account is not None:  # workload identity (issue 12 item 2)
+        current = kube.get_service_account(namespace, account["metadata"]["name"])
+        if current is None:
+            diff.created_accounts.append(account["metadata"]["name"])
+        account_changes = service_account_changes(current, account)
+        diff.changes.extend(account_changes)
+        patch_account = current is None or bool(account_changes)
     if dry_run:
         return diff
     for name, ops in plans:
         kube.json_patch_deployment(namespace, name, ops)
-    diff.applied = bool(plans)
+    if account is not None and patch_account:
+        kube.patch_service_account(account)
+    diff.applied = bool(plans) or patch_account
     return diff
 
 

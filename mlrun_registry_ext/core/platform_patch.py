@@ -1,5 +1,6 @@
 """The Deployment-patch planner: what ``platform-config --apply`` changes in the MLRun API, Nuclio
-dashboard and on-cluster registry Deployments, as RFC 6902 JSON patches over their manifests.
+dashboard and on-cluster registry Deployments, as RFC 6902 JSON patches over their manifests, and in
+the workload-identity ServiceAccount (its annotations and labels, :func:`service_account_changes`).
 
 Pure planning over plain dicts: a Deployment manifest and the wanted env or resources in, the patch
 operations and the human-readable :class:`Change` list out. Each patch starts with a ``test`` of the
@@ -17,15 +18,17 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Change:
-    deployment: str
+    deployment: str  # the object's name (a Deployment's, or a ServiceAccount's when ``kind`` says so)
     container: str
-    field: str  # env NAME | resources.requests.cpu ...
+    field: str  # env NAME | resources.requests.cpu | annotation KEY | label KEY ...
     old: str | None
     new: str
+    kind: str = "deployment"  # deployment | serviceaccount
 
     def line(self) -> str:
         old = "(unset)" if self.old is None else repr(self.old)
-        return f"deployment/{self.deployment} [{self.container}] {self.field}: {old} -> {self.new!r}"
+        where = f" [{self.container}]" if self.container else ""
+        return f"{self.kind}/{self.deployment}{where} {self.field}: {old} -> {self.new!r}"
 
 
 @dataclass
@@ -35,17 +38,22 @@ class PlatformDiff:
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     applied: bool = False
+    #: workload identity: service accounts that did not exist (``--apply`` creates them)
+    created_accounts: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [c.line() for c in self.changes]
         out += [f"deployment/{m} not found in namespace {self.namespace}: skipped" for m in self.missing]
+        out += [f"serviceaccount/{a} does not exist in namespace {self.namespace}: "
+                f"{'would be created' if self.dry_run else 'created'}" for a in self.created_accounts]
         if not self.changes:
             out.append("no changes")
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "dry_run": self.dry_run, "applied": self.applied,
-                "changes": [c.__dict__ for c in self.changes], "missing": self.missing}
+                "changes": [c.__dict__ for c in self.changes], "missing": self.missing,
+                "created_accounts": self.created_accounts}
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -127,3 +135,19 @@ def registry_resources(value: Mapping[str, Any] | None) -> tuple[str | None, dic
         return name, dict(containers[0].get("resources") or {})
     except (KeyError, IndexError, TypeError):
         return None, {}
+
+
+def service_account_changes(current: Mapping[str, Any] | None, manifest: Mapping[str, Any]) -> list[Change]:
+    """The annotations and labels of ``manifest`` (a ServiceAccount) that ``current`` (the account as the
+    cluster has it, None when absent) lacks or holds with another value: what a merge patch changes.
+    The account's other annotations and labels are not compared (the patch leaves them alone)."""
+    wanted = manifest.get("metadata") or {}
+    have = (current or {}).get("metadata") or {}
+    name = str(wanted.get("name", ""))
+    changes: list[Change] = []
+    for part, word in (("annotations", "annotation"), ("labels", "label")):
+        ours = have.get(part) or {}
+        for key, value in (wanted.get(part) or {}).items():
+            if ours.get(key) != value:
+                changes.append(Change(name, "", f"{word} {key}", ours.get(key), value, kind="serviceaccount"))
+    return changes

@@ -130,6 +130,9 @@ class RegistryProvider:
     identity_labels: ClassVar[Mapping[str, str]] = {}
     #: What ``identity`` is, for errors.
     identity_hint: ClassVar[str] = ""
+    #: How the identity is bound when the service account needs no annotation (no ``identity`` given),
+    #: for the doctor's workload-identity check.
+    identity_bound_elsewhere: ClassVar[str] = "the identity is bound outside Kubernetes (not checked)"
     #: Why Kaniko's layer cache is off on this provider (None: ``<repo>/cache`` is accepted).
     cache_off_reason: ClassVar[str | None] = None
 

@@ -133,6 +133,8 @@ class EcrProvider(RegistryProvider):
     identity_annotation = IRSA_ANNOTATION
     identity_hint = ("an IAM role ARN (arn:aws:iam::<account>:role/<name>) for IRSA, or none for EKS Pod "
                      "Identity (the association names the role)")
+    identity_bound_elsewhere = ("EKS Pod Identity: the association names the role (aws eks "
+                                "list-pod-identity-associations; not checked)")
 
     def validate_identity(self, identity: str | None, field: str = "identity") -> None:
         """IRSA needs the role ARN on the service account; EKS Pod Identity needs nothing there (the

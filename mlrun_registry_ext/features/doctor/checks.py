@@ -37,7 +37,9 @@ from mlrun_registry_ext.clients.registry.errors import (
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
+from mlrun_registry_ext.core.credentials.k8s_secrets import service_account_manifest
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
+from mlrun_registry_ext.core.platform_patch import service_account_changes
 from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
@@ -45,6 +47,7 @@ from mlrun_registry_ext.features.doctor.render import (
     API,
     AUTH,
     BASE_IMAGES,
+    CACHE,
     CONFIGURATION,
     DNS,
     PULL,
@@ -53,6 +56,7 @@ from mlrun_registry_ext.features.doctor.render import (
     TCP,
     TLS,
     VERSION_GATES,
+    WORKLOAD_IDENTITY,
     Check,
     RegistryReport,
 )
@@ -119,6 +123,12 @@ class _RegistryDoctor:
                 self._provider_checks("network")
                 if self.service.docker_secret_name and cluster_configured():
                     self._check(PULL_SECRET, self.pull_secret)
+                if self.service.workload_identity:
+                    if cluster_configured():
+                        self._check(WORKLOAD_IDENTITY, self.workload_identity)
+                    else:
+                        self._skip([WORKLOAD_IDENTITY], "no cluster to ask (not in a pod, no kubeconfig): the "
+                                                        "service account's annotation is unproven", ok=True)
                 self._check(BASE_IMAGES, self.base_images, local=True)
                 self.report.checks.insert(1, self._finish(VERSION_GATES, gates))
             self._provider_checks("always")
@@ -141,13 +151,19 @@ class _RegistryDoctor:
                 self._skip([TLS], "insecure registry (plain HTTP, by configuration)", ok=True)
                 continue
             if not self._check(name, fn):
-                self._skip([n for n, _ in chain[position + 1 :]] + [PUSH, PULL], f"{name} failed")
+                self._skip([n for n, _ in chain[position + 1 :]] + [PUSH, PULL, *self._cache()], f"{name} failed")
                 return
         if not self.authenticated:
-            self._skip([PUSH, PULL], "no credentials to check (see authentication)", ok=True)
+            self._skip([PUSH, PULL, *self._cache()], "no credentials to check (see authentication)", ok=True)
             return
         self._check(PUSH, self.push)
         self._check(PULL, self.pull)
+        if self.service.cache:
+            self._check(CACHE, self.cache_push)
+
+    def _cache(self) -> list[str]:
+        """The layer-cache check, when the service has one (``cache: true``)."""
+        return [CACHE] if self.service.cache else []
 
     def _check(self, name: str, fn: Callable[[_Budget], Outcome], local: bool = False) -> bool:
         """Run one check and record it; ``local`` checks (no I/O) run in this thread."""
@@ -372,34 +388,46 @@ class _RegistryDoctor:
         return True, f"user {service.username} accepted by {service.host} ({how})", "info"
 
     def push(self, budget: _Budget) -> Outcome:
+        return self._push_to(doctor_repository(self.service), _namespace(self.service), budget)
+
+    def cache_push(self, budget: _Budget) -> Outcome:
+        """Issue 12: Kaniko pushes cached layers to the cache repository of each image (kaniko 410: a 401
+        there fails builds late); the same proof as the push check, on the doctor repository's cache."""
+        cache = self.service.cache_repository(doctor_repository(self.service))
+        assert cache is not None  # only run with cache: true
+        repository = cache.removeprefix(f"{self.service.host}/")
+        ok, detail, severity = self._push_to(repository, repository, budget,
+                                             create_hint="`mlrun-registry ecr ensure-repos` creates the /cache "
+                                                         "repositories")
+        return ok, f"Kaniko layer cache: {detail}", severity
+
+    def _push_to(self, repository: str, shown: str, budget: _Budget,
+                 create_hint: str = "MLRun creates them for builds") -> Outcome:
+        """Push rights on ``repository`` (``shown``: how the report names it): open an upload, cancel it."""
         assert self.client is not None
-        repository = doctor_repository(self.service)
         who = f"user {self.service.username}" if self.service.username else "anonymous access"
         try:
             self.client.check_push(repository, timeout=budget.left())
         except (DeniedError, UnauthorizedError):
             if self._can_pull(repository, budget):
-                return False, f"{who} can pull but not push to {_namespace(self.service)}", "error"
-            return False, f"{who} can neither push nor pull in {_namespace(self.service)}", "error"
+                return False, f"{who} can pull but not push to {shown}", "error"
+            return False, f"{who} can neither push nor pull in {shown}", "error"
         except UnsupportedError as exc:
-            return False, f"{who} cannot push: {exc}", "error"
+            return False, f"{who} cannot push to {shown}: {exc}", "error"
         except NameUnknownError:
             if not self.service.rules.creates_repositories_on_push:
                 return (
                     True,
                     (
                         f"repository {repository} does not exist, so push rights cannot be proven; ECR needs "
-                        "repositories created before a push (MLRun creates them for builds)"
+                        f"repositories created before a push ({create_hint})"
                     ),
                     "warning",
                 )
             raise
         return (
             True,
-            (
-                f"{who} can push to {_namespace(self.service)} (opened and cancelled an upload in "
-                f"{repository})"
-            ),
+            f"{who} can push to {shown} (opened and cancelled an upload in {repository})",
             "info",
         )
 
@@ -446,6 +474,30 @@ class _RegistryDoctor:
             return False, (f"secret {name} in {namespace} is of type {secret.get('type')}, not "
                            "kubernetes.io/dockerconfigjson; re-create it with `mlrun-registry secret apply`"), "error"
         return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
+
+    def workload_identity(self, budget: _Budget) -> Outcome:
+        """Issue 12: builds and functions log in with their service account's identity, which the provider
+        maps through the account's annotation/labels (its class: ``service_account_metadata``); the account
+        lives in the functions' namespace. Compared key by key; the account's other metadata is ignored."""
+        namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)
+        wanted = service_account_manifest(self.service, namespace)
+        name = wanted["metadata"]["name"]
+        fix = f"`mlrun-registry secret apply -n {namespace}` (or `platform-config --apply`) sets it"
+        current = connect().get_service_account(namespace, name)
+        if current is None:
+            return False, (f"service account {name} does not exist in namespace {namespace}: builds and functions "
+                           f"cannot take the identity; {fix}"), "error"
+        changes = service_account_changes(current, wanted)
+        if changes:
+            wrong = "; ".join(f"{c.field} is {'missing' if c.old is None else repr(c.old)}, should be {c.new!r}"
+                              for c in changes)
+            return False, f"service account {name} in namespace {namespace}: {wrong}; {fix}", "error"
+        meta = {**(wanted["metadata"].get("annotations") or {}), **(wanted["metadata"].get("labels") or {})}
+        has = ", ".join(f"{k}={v}" for k, v in meta.items())
+        if not has:
+            return True, (f"service account {name} exists in namespace {namespace} and needs no annotation: "
+                          f"{self.service.rules.identity_bound_elsewhere}"), "info"
+        return True, f"service account {name} in namespace {namespace} has {has}", "info"
 
 
 

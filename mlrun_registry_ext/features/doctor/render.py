@@ -34,6 +34,10 @@ ON_CLUSTER = ON_CLUSTER_CHECK
 PULL_SECRET = "pull secret in cluster"
 #: Issue 12: where builds get Docker Hub base images (a login, a mirror, or anonymously: rate limited).
 BASE_IMAGES = "Docker Hub base images"
+#: Issue 12: Kaniko's layer cache repository takes pushes (``cache: true``).
+CACHE = "layer cache push permission"
+#: Issue 12: the service account of ``auth: workload-identity`` carries the provider's annotation/labels.
+WORKLOAD_IDENTITY = "workload identity service account"
 
 
 @dataclass(frozen=True)
