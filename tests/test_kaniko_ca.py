@@ -14,17 +14,19 @@ import io
 import json
 import random
 import shutil
+import ssl
 import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlrun_registry_ext.core.kaniko_ca import (
     CA_FILE,
-    DELETED,
     appended_config,
     appended_manifest,
     ca_tag,
@@ -132,6 +134,53 @@ def test_builds_trust_the_private_ca_through_one_executor_image_pushed_once(
     assert f"NUCLIO_KANIKO_CONTAINER_IMAGE={expected}" in config_out.stdout
 
 
+def test_air_gapped_site_gets_the_ca_executor_from_its_internal_registry_and_the_password_stays_hidden(
+        tmp_path: Path, registry_factory: Callable[..., RunningRegistry]) -> None:
+    canary = "canary-pw-Zq81x"
+    internal = registry_factory(tls=True, auth="htpasswd", htpasswd_users={"pusher": canary})
+    assert internal.ca_path is not None
+    (image,) = _executor(multi=False)
+    trust = ssl.create_default_context(cafile=str(internal.ca_path))
+    with httpx.Client(base_url=internal.url, auth=("pusher", canary), verify=trust, timeout=30) as client:
+        push_image(client, "platform/kaniko-project/executor", "v1.23.2", image)  # type: ignore[arg-type]
+    config = tmp_path / "registries.yaml"
+    config.write_text(f"""
+active: builds
+services:
+  builds: {{url: registry.example.com/ml}}
+  internal:
+    url: {internal.host}/platform
+    role: system
+    platform_images: true
+    ca_bundle: {internal.ca_path}
+""")
+    env = {"MLRUN_REGISTRY_EXT_CONFIG": str(config), "MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME": "pusher",
+           "MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD": canary}
+    dry = run_cli("kaniko-image", "--dry-run", env=env, timeout=120)
+    assert dry.code == 0 and "would push: " in dry.stdout, dry.output
+    made = run_cli("kaniko-image", env=env, timeout=120)
+    assert made.code == 0, made.output
+    assert canary not in made.output
+    reference = f"{internal.host}/platform/kaniko-project/executor:" \
+                f"{ca_tag('v1.23.2', internal.ca_path.read_bytes().strip() + bytes([10]))}"
+    assert f"pushed: {reference}" in made.stdout and "single-platform" in made.stdout
+
+    again = run_cli("kaniko-image", env=env, timeout=120)
+    assert again.code == 0 and f"up to date: {reference}" in again.stdout, again.output
+
+    helm = run_cli("platform-config", "--format", "helm", env=env)
+    assert helm.code == 0, helm.output
+    values = yaml.safe_load(helm.stdout)
+    assert values["mlrun"]["api"]["extraEnvKeyValue"]["MLRUN_HTTPDB__BUILDER__KANIKO_IMAGE"] == reference
+    repository, _, tag = reference.rpartition(":")
+    assert values["nuclio"]["dashboard"]["kaniko"]["image"] == {"repository": repository, "tag": tag}
+    lines = run_cli("platform-config", env=env).stdout.splitlines()
+    assert [line for line in lines if line.startswith("MLRUN_HTTPDB__BUILDER__KANIKO_IMAGE=")] == \
+        [f"MLRUN_HTTPDB__BUILDER__KANIKO_IMAGE={reference}"]  # the CA executor replaces the air gap's plain one
+    assert [line for line in lines if line.startswith("NUCLIO_KANIKO_CONTAINER_IMAGE=")] == \
+        [f"NUCLIO_KANIKO_CONTAINER_IMAGE={reference}"]
+
+
 def test_kaniko_image_without_any_ca_bundle_is_one_line_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "registries.yaml"
     path.write_text("active: builds\nservices:\n  builds: {url: registry.example.com/ml}\n")
@@ -147,14 +196,17 @@ def test_the_ca_layer_is_a_deterministic_tar_whose_digests_match(content: bytes)
     assert layer == file_layer(CA_FILE, content)
     assert layer.digest == sha256_digest(layer.data)
     assert layer.diff_id == sha256_digest(gzip.decompress(layer.data))
-    assert find_in_layer(io.BytesIO(layer.data)) == content or (content == b"" and
-                                                                find_in_layer(io.BytesIO(layer.data)) == DELETED)
+    assert find_in_layer(io.BytesIO(layer.data)) == ("file", content)
 
 
 def test_a_whiteout_in_a_layer_removes_the_trust_store() -> None:
     blob = _tar_layer({"kaniko/ssl/certs/.wh.ca-certificates.crt": b""})
-    assert find_in_layer(io.BytesIO(blob.data or b"")) == DELETED
-    assert find_in_layer(io.BytesIO(_tar_layer({"etc/x": b"1"}).data or b"")) is None
+    assert find_in_layer(io.BytesIO(blob.data or b"")) == ("deleted", b"")
+    opaque = _tar_layer({"kaniko/ssl/.wh..wh..opq": b""})
+    assert find_in_layer(io.BytesIO(opaque.data or b"")) == ("deleted", b"")
+    assert find_in_layer(io.BytesIO(_tar_layer({"etc/x": b"1"}).data or b"")) == ("absent", b"")
+    readded = _tar_layer({"kaniko/ssl/certs/.wh..wh..opq": b"", CA_FILE: b"new"})
+    assert find_in_layer(io.BytesIO(readded.data or b"")) == ("file", b"new")
 
 
 @settings(max_examples=40, deadline=None)

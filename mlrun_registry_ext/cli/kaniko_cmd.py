@@ -30,7 +30,7 @@ def cmd_kaniko_image(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
         return 0
     out = console()
-    verb = "would push" if result.dry_run and not result.notes else ("pushed" if result.pushed else "up to date")
+    verb = "up to date" if result.present else ("would push" if result.dry_run else "pushed")
     out.print(f"{verb}: {result.reference} ({result.digest}, {result.platform})", markup=False)
     out.print(f"  from {result.source}; CA bundle of {', '.join(result.services)}", markup=False)
     for note in result.notes:

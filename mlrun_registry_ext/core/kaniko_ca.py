@@ -24,7 +24,7 @@ import json
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from mlrun_registry_ext.core.manifest import CONFIG_TYPE, DOCKER_MANIFEST, LAYER_GZIP, sha256_digest
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
@@ -105,22 +105,22 @@ def file_layer(path: str, content: bytes, mode: int = 0o644) -> Layer:
 
 
 # --- reading the base ------------------------------------------------------------------------------
-#: What a layer says about a file: absent (look further down), deleted (whiteout), or its bytes.
-ABSENT = None
-DELETED = b""
+#: What a layer says about a file: it does not touch it (look further down), it removes it (whiteout), or
+#: it holds the file (its bytes; possibly empty).
+LayerState = Literal["absent", "deleted", "file"]
 
 
 def _normal(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
-def find_in_layer(stream: IO[bytes], path: str = CA_FILE, cap: int = MAX_BUNDLE) -> bytes | None:
+def find_in_layer(stream: IO[bytes], path: str = CA_FILE, cap: int = MAX_BUNDLE) -> tuple[LayerState, bytes]:
     """``path`` in one gzip tar layer read from ``stream`` as a stream (never seeked, never whole):
-    its content, :data:`DELETED` when the layer removes it (``.wh.`` file or an opaque directory
-    above it), :data:`ABSENT` when the layer does not touch it. The last matching member wins, as in
-    the layer itself. A file over ``cap`` bytes or a link is refused (:class:`RegistryAPIError`)."""
+    ``("file", content)``, ``("deleted", b"")`` when the layer removes it (``.wh.`` file or an opaque
+    directory above it), ``("absent", b"")`` when the layer does not touch it. The last matching member
+    wins, as in the layer itself. A file over ``cap`` bytes or a link is refused (:class:`RegistryAPIError`)."""
     directory, base = posixpath.split(path)
-    found: bytes | None = ABSENT
+    found: bytes | None = None
     removed = False
     try:
         with tarfile.open(fileobj=stream, mode="r|gz") as tar:
@@ -142,9 +142,9 @@ def find_in_layer(stream: IO[bytes], path: str = CA_FILE, cap: int = MAX_BUNDLE)
                     removed = True
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise RegistryAPIError(f"a base image layer is not a gzip tar ({type(exc).__name__})") from None
-    if found is ABSENT and removed:
-        return DELETED  # a file added in the same layer as its whiteout is the layer's own: it stays
-    return found
+    if found is not None:
+        return "file", found  # a file added in the same layer as a whiteout is the layer's own: it stays
+    return ("deleted", b"") if removed else ("absent", b"")
 
 
 def pick_platform(index: bytes, os_name: str, architecture: str) -> str:

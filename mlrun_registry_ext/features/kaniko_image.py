@@ -29,7 +29,6 @@ from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoi
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.kaniko_ca import (
     CA_FILE,
-    DELETED,
     EXECUTOR_PATH,
     MAX_CONFIG,
     appended_config,
@@ -115,6 +114,7 @@ class KanikoImageResult:
     services: list[str]
     platform: str
     pushed: bool
+    present: bool  # the tag already pointed at this digest
     dry_run: bool
     bundle_sha256: str
     notes: list[str] = field(default_factory=list)
@@ -149,9 +149,14 @@ def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, time
     limit = TIMEOUT if timeout is None else timeout
     registry, public_repository, tag = split_public(plan.base_image)
     images = platform_images_service(active.resolved.all_services)
-    if images is not None:  # air gap: the executor is on the internal registry
+    target = plan.target
+    user, password = target_login
+    if user and not target.has_credentials:
+        target = target.replace(role="user", platform_images=False, username=user, password=password)
+    target = registry_login(target)
+    if images is not None:  # air gap: the executor is on the internal registry (the target, same login)
         image = PlatformImage("executor", registry, public_repository, tag)
-        source = images
+        source = target
         source_repository = _repository(images.path, image.path)
         source_text = image.internal(images.url)
     else:
@@ -159,11 +164,6 @@ def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, time
         source = RegistryService(name="public", url=source_url(registry, overrides))
         source_repository = public_repository
         source_text = plan.base_image
-    target = plan.target
-    user, password = target_login
-    if user and not target.has_credentials:
-        target = target.replace(role="user", platform_images=False, username=user, password=password)
-    target = registry_login(target)
     repository = _repository(target.path, EXECUTOR_PATH)
     new_tag = ca_tag(tag, plan.bundle)
     notes: list[str] = []
@@ -182,14 +182,14 @@ def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, time
             notes.append("the base is multi-platform: the CA image holds its linux/amd64 image only")
         config_descriptor, *layers = manifest.blobs
         config = _read_small(src, source_repository, config_descriptor.digest, config_descriptor.size)
-        system: bytes | None = None
+        state, system = "absent", b""
         for descriptor in reversed(layers):  # the last layer that has the file wins
             with src.open_blob(source_repository, descriptor.digest, descriptor.size) as blob:
-                system = find_in_layer(blob)  # type: ignore[arg-type]
+                state, system = find_in_layer(blob)  # type: ignore[arg-type]
                 blob.finish()
-            if system is not None:
+            if state != "absent":
                 break
-        if system is None or system == DELETED:
+        if state != "file":
             raise RegistryAPIError(f"{source_text} has no /{CA_FILE}; is it a Kaniko executor image?")
         layer = file_layer(CA_FILE, combined_trust(system, plan.bundle))
         new_config = appended_config(config, layer, f"mlrun-registry kaniko-image: appended the CA bundle "
@@ -214,4 +214,5 @@ def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, time
         notes.append("already there: nothing pushed")
     return KanikoImageResult(reference=plan.reference, digest=result.digest, source=source_text,
                              services=list(plan.services), platform=platform, pushed=not present and not dry_run,
+                             present=present,
                              dry_run=dry_run, bundle_sha256=sha256_digest(plan.bundle), notes=notes)
