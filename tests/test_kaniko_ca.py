@@ -229,3 +229,14 @@ def test_config_and_manifest_gain_exactly_one_layer(diff_ids: list[str], media_t
     assert parsed.blobs[0].digest == sha256_digest(new_config) and parsed.blobs[-1].digest == layer.digest
     assert len(parsed.blobs) == len(diff_ids) + 2
     assert hashlib.sha256(raw).hexdigest() == parsed.digest.split(":")[1]
+
+
+def test_a_ca_bundle_without_a_certificate_is_one_line_exit_2_naming_the_service(tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text("not a certificate\n")
+    path = tmp_path / "registries.yaml"
+    path.write_text(f"active: builds\nservices:\n  builds: {{url: registry.example.com/ml, ca_bundle: {pem}}}\n")
+    for command in (("kaniko-image",), ("platform-config",)):
+        result = run_cli(*command, env={"MLRUN_REGISTRY_EXT_CONFIG": str(path)})
+        assert result.code == 2 and "services.builds.ca_bundle" in result.stderr, result.output
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
