@@ -20,6 +20,11 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v1+prettyjws")
+#: gzip layer and config types of each image manifest family (what a new layer and config are written as).
+LAYER_GZIP = {DOCKER_MANIFEST: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+              OCI_MANIFEST: "application/vnd.oci.image.layer.v1.tar+gzip"}
+CONFIG_TYPE = {DOCKER_MANIFEST: "application/vnd.docker.container.image.v1+json",
+               OCI_MANIFEST: "application/vnd.oci.image.config.v1+json"}
 IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES

@@ -35,6 +35,8 @@ class PlatformConfig:
     notes: tuple[str, ...] = ()
     #: air gap (issue 12 item 6): the platform's own images from an internal registry
     images: ImageSettings | None = None
+    #: private CA (issue 12 item 5): the Kaniko executor that trusts the services' CA bundle
+    kaniko_ca_image: str | None = None
 
     def env_lines(self) -> str:
         out = ["# MLRun API (mlrun-api Deployment)"]
@@ -45,7 +47,8 @@ class PlatformConfig:
             out += ["", "# registry pods: CPU/memory requests and limits"]
             for kind, values in self.registry_resources.items():
                 out += [f"# {kind}: " + ", ".join(f"{k}={v}" for k, v in values.items())]
-        out += _image_env_lines(self.images)
+        out += _image_env_lines(self.images, self.kaniko_ca_image)
+        out += _kaniko_ca_lines(self.kaniko_ca_image)
         out += [f"# note: {note}" for note in self.notes]
         return "\n".join(out) + "\n"
 
@@ -63,7 +66,7 @@ class PlatformConfig:
         mlrun_env, env = self.mlrun_env, self.nuclio_env
         values: dict[str, Any] = {}
         if not mlrun_env and not env:
-            return _image_values(values, self.images)
+            return _kaniko_ca_values(_image_values(values, self.images), self.kaniko_ca_image)
         registry: dict[str, Any] = {"url": mlrun_env["MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY"]}
         pull_secret = env.get("NUCLIO_REGISTRY_CREDENTIALS_SECRET_NAME") or mlrun_env.get(
             "MLRUN_FUNCTION__SPEC__IMAGE_PULL_SECRET__DEFAULT")
@@ -102,7 +105,7 @@ class PlatformConfig:
         values["nuclio"] = nuclio
         if self.registry_resources:
             values["docker-registry"] = {"resources": self.registry_resources}
-        return _image_values(values, self.images)
+        return _kaniko_ca_values(_image_values(values, self.images), self.kaniko_ca_image)
 
     def helm_yaml(self) -> str:
         import yaml
@@ -203,13 +206,14 @@ def with_platform_images(config: PlatformConfig, images: ImageSettings) -> Platf
     return replace(config, images=images, notes=(*config.notes, note))
 
 
-def _image_env_lines(images: ImageSettings | None) -> list[str]:
+def _image_env_lines(images: ImageSettings | None, kaniko_ca_image: str | None = None) -> list[str]:
     if images is None:
         return []
+    skip = {MLRUN_KANIKO_IMAGE_ENV, NUCLIO_KANIKO_IMAGE_ENV} if kaniko_ca_image else set()
     out = ["", f"# air gap: the platform's own images from {images.base}", "# MLRun API (mlrun-api Deployment)"]
-    out += [f"{k}={_quote(v)}" for k, v in images.mlrun_env.items()]
+    out += [f"{k}={_quote(v)}" for k, v in images.mlrun_env.items() if k not in skip]
     out += ["# Nuclio dashboard (nuclio-dashboard Deployment)"]
-    out += [f"{k}={_quote(v)}" for k, v in images.nuclio_env.items()]
+    out += [f"{k}={_quote(v)}" for k, v in images.nuclio_env.items() if k not in skip]
     return out
 
 
@@ -230,4 +234,38 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
+# --- private CA (issue 12 item 5) --------------------------------------------------------------
+#: The executor image setting of each builder: mlconf ``httpdb.builder.kaniko_image`` (mlrun 1.12.1
+#: ``mlrun/config.py``) and the Nuclio dashboard's ``NUCLIO_KANIKO_CONTAINER_IMAGE`` (nuclio/nuclio
+#: ``hack/k8s/helm/nuclio/templates/deployment/dashboard.yaml`` at 9e837f6, from ``dashboard.kaniko.image``).
+MLRUN_KANIKO_IMAGE_ENV = "MLRUN_HTTPDB__BUILDER__KANIKO_IMAGE"
+NUCLIO_KANIKO_IMAGE_ENV = "NUCLIO_KANIKO_CONTAINER_IMAGE"
+
+
+def with_kaniko_ca(config: PlatformConfig, reference: str, services: tuple[str, ...]) -> PlatformConfig:
+    """``config`` that also makes both builders run the executor ``reference`` (which trusts the CA
+    bundle of ``services``): once, server-wide, for every function's build."""
+    note = (f"private CA: every Kaniko build trusts the CA bundle of {', '.join(services)} through the executor "
+            f"{reference}; make and push it first: mlrun-registry kaniko-image")
+    return replace(config, kaniko_ca_image=reference, notes=(*config.notes, note))
+
+
+def _kaniko_ca_lines(reference: str | None) -> list[str]:
+    if not reference:
+        return []
+    return ["", "# private CA: the Kaniko executor that trusts it (mlrun-registry kaniko-image)",
+            "# MLRun API (mlrun-api Deployment)", f"{MLRUN_KANIKO_IMAGE_ENV}={_quote(reference)}",
+            "# Nuclio dashboard (nuclio-dashboard Deployment)", f"{NUCLIO_KANIKO_IMAGE_ENV}={_quote(reference)}"]
+
+
+def _kaniko_ca_values(values: dict[str, Any], reference: str | None) -> dict[str, Any]:
+    """MLRun's as ``mlrun.api.extraEnvKeyValue``; Nuclio's as its chart's ``dashboard.kaniko.image``."""
+    if not reference:
+        return values
+    repository, _, tag = reference.rpartition(":")
+    _merge(values, {"mlrun": {"api": {"extraEnvKeyValue": {MLRUN_KANIKO_IMAGE_ENV: reference}}},
+                    "nuclio": {"dashboard": {"kaniko": {"image": {"repository": repository, "tag": tag}}}}})
+    return values
+
+
 # --- end air gap --------------------------------------------------------------------------------

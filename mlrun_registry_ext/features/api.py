@@ -29,7 +29,12 @@ from mlrun_registry_ext.clients.local_config import (
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
 from mlrun_registry_ext.core.config import platform_images_service
-from mlrun_registry_ext.core.platform_config import PlatformConfig, platform_config, with_platform_images
+from mlrun_registry_ext.core.platform_config import (
+    PlatformConfig,
+    platform_config,
+    with_kaniko_ca,
+    with_platform_images,
+)
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
 from mlrun_registry_ext.core.service import RegistryService
@@ -190,6 +195,14 @@ class ActiveRegistry:
         images = platform_images_service(self.resolved.all_services)
         if images is not None:
             config = with_platform_images(config, image_plan(images, self.platform))
+        # private CA (issue 12 item 5): the builders run an executor that trusts the services' CAs
+        # Lazy on purpose (not a cycle): it brings the registry client (http.client, ssl) that `show` and
+        # `target`, which import this module, never use.
+        from mlrun_registry_ext.features.kaniko_image import ca_plan
+
+        plan = ca_plan(self)
+        if plan is not None:
+            config = with_kaniko_ca(config, plan.reference, plan.services)
         return config
 
     def to_dict(self) -> dict[str, Any]:

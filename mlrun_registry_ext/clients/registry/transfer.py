@@ -405,6 +405,35 @@ class RegistryEndpoint:
                 raise _transient(exc, self.host) from exc
         self._check(where, hasher, expected, received[0], size)
 
+    def upload_blob(self, repository: str, data: bytes, digest: str) -> Literal["uploaded", "present"]:
+        """Put a small blob held in memory (a new layer or config): nothing when the registry has it,
+        else one monolithic ``PUT ?digest=`` (the registry checks the digest before it commits)."""
+        if self.blob_exists(repository, digest):
+            return "present"
+
+        def attempt() -> Literal["uploaded", "present"]:
+            location = self._start_upload(repository, digest, None)
+            assert location is not None
+            commit = f"{location}{'&' if '?' in location else '?'}digest={quote(digest, safe='')}"
+            try:
+                self.client.request("PUT", commit, scope_repo=repository, actions=PUSH, content=data,
+                                    headers={"Content-Type": "application/octet-stream",
+                                             "Content-Length": str(len(data))})
+            except BaseException:
+                self._cancel(repository, location)
+                raise
+            return "uploaded"
+
+        return self.retry.call(f"upload blob {digest[:19]} to {repository}", attempt)
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str, size: int) -> Iterator[VerifiedBlob]:
+        """A blob as a read-only stream (``read(n)``) that never yields more than ``size`` bytes and,
+        once read to the end (:meth:`VerifiedBlob.finish`), checks size and digest."""
+        with self.client.stream("GET", f"/v2/{repository}/blobs/{digest}", scope_repo=repository, actions=PULL,
+                                follow_redirects=True, deadline=StallDeadline(self.stall, self.min_rate)) as response:
+            yield VerifiedBlob(response, f"blob {digest} in {self.host}/{repository}", digest, size)
+
     @staticmethod
     def _check(where: str, hasher: Any, expected: str, received: int, size: int) -> None:
         if received != size or hasher.hexdigest() != expected:
@@ -424,3 +453,40 @@ def _body_chunks(response: Response, size: int, chunk_size: int) -> Iterator[mem
             return
         left -= n
         yield buffer[:n]
+
+
+class VerifiedBlob:
+    """A blob response read as a file (for ``tarfile`` streams): capped at the announced size, hashed as
+    it goes; :meth:`finish` drains the rest and refuses a short, long or corrupt blob."""
+
+    def __init__(self, response: Response, where: str, digest: str, size: int) -> None:
+        algorithm, _, self.expected = digest.partition(":")
+        if algorithm not in hashlib.algorithms_available:
+            raise RegistryAPIError(f"blob {digest}: unsupported digest algorithm {algorithm!r}")
+        self.hasher = hashlib.new(algorithm)
+        self.response, self.where, self.size, self.received = response, where, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size + 1 - self.received  # one byte more than announced is enough to refuse it
+        want = left if n is None or n < 0 else min(n, left)
+        if want <= 0:
+            return b""
+        buffer = bytearray(min(want, CHUNK_SIZE))
+        try:
+            got = self.response.readinto(memoryview(buffer))
+        except TransportError as exc:
+            raise _transient(exc, self.where) from exc
+        data = bytes(buffer[:got])
+        self.received += got
+        self.hasher.update(data)
+        if self.received > self.size:
+            raise DigestMismatchError(f"{self.where}: more than the {self.size} bytes announced; refused")
+        return data
+
+    def finish(self) -> None:
+        while self.read(CHUNK_SIZE):
+            pass
+        RegistryEndpoint._check(self.where, self.hasher, self.expected, self.received, self.size)
