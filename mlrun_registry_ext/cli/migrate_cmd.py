@@ -15,7 +15,6 @@ describes one), so a re-run with nothing new is over in a fraction of a second.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import hashlib
 import json
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.clients.local_config import namespace_domain
+from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
@@ -41,7 +40,6 @@ from mlrun_registry_ext.features.platform_images import image_plan, images_servi
 if TYPE_CHECKING:
     from mlrun_registry_ext.features.migrate.rewrite import RewriteReport
 
-ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
 JOB_IMAGE_ENV = "MLRUN_REGISTRY_EXT_JOB_IMAGE"
 DEFAULT_JOB_IMAGE = "python:3.11-slim"
 PACKAGE = "mlrun-registry-ext"
@@ -137,50 +135,6 @@ def default_source_url() -> str:
     return f"http://docker-registry.{domain}:80"
 
 
-def _env_credentials(side: str) -> tuple[str | None, str | None]:
-    user = os.environ.get(ENV_CREDENTIALS.format(side=side, field="USERNAME")) or None
-    password = os.environ.get(ENV_CREDENTIALS.format(side=side, field="PASSWORD")) or None
-    return user, password
-
-
-def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
-    """``(username, password)`` for ``host`` from ``$DOCKER_CONFIG/config.json`` (or ~/.docker)."""
-    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    try:
-        with open(os.path.join(directory, "config.json"), encoding="utf-8") as config:
-            auths = json.load(config).get("auths") or {}
-    except (OSError, ValueError, AttributeError):
-        return None, None
-    keys = [host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"]
-    keys += [key for key in auths if isinstance(key, str) and key not in keys
-             and same_registry(key.split("://", 1)[-1].split("/", 1)[0], host)]  # LOCALHOST:443 too
-    for key in keys:
-        entry = auths.get(key)
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("username") and entry.get("password"):
-            return str(entry["username"]), str(entry["password"])
-        if entry.get("auth"):
-            try:
-                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            return user or None, password or None
-    return None, None
-
-
-def _login(side: str, host: str, active: RegistryService | None = None) -> tuple[str | None, str | None]:
-    """``(username, password)``: the environment, then ``active`` (the active service on the same host,
-    target only), then the docker config."""
-    user, password = _env_credentials(side)
-    if not user and active is not None and active.has_credentials:
-        user = active.username
-        password = active.password.get_secret_value() if active.password else None
-    if not user:
-        user, password = docker_config_credentials(host)
-    return user, password
-
-
 def _active_service(project: str | None = None) -> RegistryService | None:
     """The active external service, the project's when the config file maps it (None for '.'); an invalid
     configuration is an error, not ignored."""
@@ -215,7 +169,7 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     needs_active = args.target is None or args.rename or active_service_possible()
     active = _active_service(getattr(args, "project", None)) if needs_active else None
     source_same = _same(active, source_location)
-    user, password = _login("FROM", source_location.host, source_same)
+    user, password = registry_login_for("FROM", source_location.host, source_same)
     source = _service("source", source_url, user, password, "--from", domain)
     if source_same is not None and source_same.ca_bundle:
         source = source.replace(ca_bundle=source_same.ca_bundle)
@@ -228,7 +182,7 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     else:
         target_location = parse_location(args.target, "--to", domain)
         same = _same(active, target_location)
-        user, password = _login("TO", target_location.host, same)
+        user, password = registry_login_for("TO", target_location.host, same)
         target = _service("target", args.target, user, password, "--to", domain)
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
@@ -449,7 +403,7 @@ def _platform_images(args: argparse.Namespace) -> int:
     active = resolve()
     service = images_service(active.resolved.all_services)
     plan = image_plan(service, active.platform)
-    user, password = _login("TO", service.host)
+    user, password = registry_login_for("TO", service.host)
     # a system service takes no login (the cluster pulls with its role); the copy may need one to push
     target = service.replace(role="user", platform_images=False, username=user, password=password) if user \
         else service
