@@ -7,7 +7,8 @@ repository itself, which also opens the upload), mount blobs across repositories
 the rest source -> target in parallel (no disk, no whole layer in memory, digest checked before the
 commit), write manifest bytes unchanged (children before their index, each tag as soon as its blobs
 are there) so digests are preserved, then check that every source tag resolves to the same digest on
-the target.
+the target. Tags that differ are copied in batches (manifests read, blobs copied, manifests written and
+dropped before the next batch), so a big run holds little beyond its listing.
 
 Planning (which repositories, where they land) is :mod:`.model`; manifests are
 :mod:`mlrun_registry_ext.core.manifest`; the engine talks to registries only through
