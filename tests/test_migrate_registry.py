@@ -189,6 +189,47 @@ def test_every_tag_keeps_its_digest_and_a_second_run_copies_nothing(
     assert again.count("skipped") == len(images) and again.verified == len(images)
 
 
+def test_a_big_run_copies_in_small_batches_sending_each_blob_once_and_counting_tags(
+        source: RunningRegistry, target: RunningRegistry, images: list[im.TestImage],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 2 tags (a big run's 256, scaled down): each batch's manifests are read, its blobs
+    copied and its manifests written before the next is read; a base layer an earlier batch sent is
+    mounted from there, not sent again, and the progress counts tags, not bytes."""
+    from mlrun_registry_ext.features.migrate.engine import Migration
+
+    monkeypatch.setattr(Migration, "BATCH_TAGS", 2)
+    phases: list[tuple[str, int | None]] = []
+    advanced = [0]
+
+    class Recorder:
+        def phase(self, text: str, total: int | None = None) -> None:
+            phases.append((text, total))
+
+        def advance(self, amount: int = 1) -> None:
+            if phases and "batches" in phases[-1][0]:
+                advanced[0] += amount
+
+        def close(self) -> None:
+            pass
+
+    report = migrate(source.url, target.service(USER, PASSWORD), progress=Recorder())
+
+    assert report.ok, report.errors
+    assert target_digests(target) == im.expected_digests(images)
+    assert report.count("copied") == len(images) and report.verified == len(images)
+    unique = {b.digest: b.size for i in images for b in i.image.all_blobs()}
+    manifests = {m.digest for i in images for m in (i.image, *i.image.children)}
+    assert stored_blobs(target) == set(unique) | manifests
+    assert report.bytes_copied == sum(unique.values()) and report.blobs_mounted > 0  # each blob sent once
+    assert [text for text, _ in phases] == ["listing", "comparing tags",
+                                            "copying tags in batches", "verifying"]
+    assert phases[2][1] == advanced[0] == len(images)
+
+    again = migrate(source.url, target.service(USER, PASSWORD), progress=False)
+    assert (again.blobs_copied, again.blobs_mounted, again.manifests_copied) == (0, 0, 0)
+    assert again.count("skipped") == len(images)
+
+
 def test_a_partly_filled_target_gets_only_what_is_missing(
         source: RunningRegistry, target: RunningRegistry, images: list[im.TestImage]) -> None:
     im.push_all(target.url, images[2:4], auth=(USER, PASSWORD))  # two whole images

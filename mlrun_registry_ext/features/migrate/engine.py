@@ -7,7 +7,8 @@ repository itself, which also opens the upload), mount blobs across repositories
 the rest source -> target in parallel (no disk, no whole layer in memory, digest checked before the
 commit), write manifest bytes unchanged (children before their index, each tag as soon as its blobs
 are there) so digests are preserved, then check that every source tag resolves to the same digest on
-the target.
+the target. Tags that differ are copied in batches (manifests read, blobs copied, manifests written and
+dropped before the next batch), so a big run holds little beyond its listing.
 
 Planning (which repositories, where they land) is :mod:`.model`; manifests are
 :mod:`mlrun_registry_ext.core.manifest`; the engine talks to registries only through
@@ -19,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
@@ -80,10 +81,18 @@ class Migration:
         self.shard = shard
         self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
         self._lock = threading.Lock()
-        #: manifests read from the source, by (repository, digest)
+        #: manifests read from the source for the batch being copied, by (repository, digest)
         self._manifests: dict[tuple[str, str], Manifest] = {}
-        #: (target repository, digest) of child manifests written or found
+        #: (target repository, digest) of child manifests written or found, for the batch being copied
+        #: (and the repository it ends with, which the next batch may continue)
         self._written: set[tuple[str, str]] = set()
+        #: where earlier batches left each blob on the target (digest -> target repository), so a later
+        #: batch mounts it from there rather than sending it again; bounded (least recently used goes)
+        self._placed: OrderedDict[str, str] = OrderedDict()
+        #: target repositories already passed to ``ensure_repository``
+        self._ensured: set[str] = set()
+        #: blob bytes go to the progress bar (one batch); a run of several batches counts tags instead
+        self._bytes_progress = True
         #: target repositories the target's catalog did not list when the run started: nothing in them
         #: needs a HEAD (empty when the target offers no catalog: then everything is asked about)
         self._absent: frozenset[str] = frozenset()
@@ -101,19 +110,25 @@ class Migration:
     def _pool(self, workers: int) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate")
 
+    def _on_bytes(self, amount: int) -> None:
+        if self._bytes_progress:
+            self.progress.advance(amount)
+
+    #: Tags per copy batch: each batch's manifests are read,
+    #: its blobs copied and its manifests written and dropped before the next batch is read, so what a
+    #: cold copy holds beyond the listing does not grow with the tag count.
+    BATCH_TAGS = 256
+    #: Blob locations remembered across batches (see ``_placed``).
+    PLACED_MAX = 4096
+
     # -- phases
     def run(self) -> MigrationReport:
         started = time.monotonic()
         try:
             plans = self._compare()
-            self._manifests.clear()  # each plan holds its own; the cache only served the reads
-            todo = [p for p in plans if p.result.status == "planned"]  # manifests fetched (_plan_tag)
+            todo = [p for p in plans if p.result.status == "planned"]
             if todo:
-                jobs = self._blob_jobs(todo)
-                if not self.dry_run and self.ensure_repository is not None:
-                    for repo in sorted({p.target_repo for p in todo}):
-                        self.ensure_repository(repo)
-                self._copy_blobs(jobs, todo)
+                self._copy_in_batches(todo)
             if self.verify and not self.dry_run:
                 self._verify([p for p in plans if p.result.status == "copied"])
         finally:
@@ -129,7 +144,8 @@ class Migration:
         repository's tags are compared as soon as its list is in, and each tag's target HEAD (a
         bcrypt check on an htpasswd registry, the slowest request of a re-run) goes out alongside
         its source HEAD. The two digests are compared here, in the calling thread, as each pair
-        completes; a tag that differs has its manifests read at once.
+        completes; a tag that differs stays "planned" with the two digests only: its manifests are
+        read with its copy batch (:meth:`_copy_in_batches`), so this phase holds just the listing.
 
         What a re-run with nothing new checks: for every selected source tag, the source's digest
         (HEAD) and the target's (HEAD) now, so "skipped" means the tag resolves to the same digest on
@@ -150,7 +166,7 @@ class Migration:
             by_repo: dict[str, list[_TagPlan]] = {}
             # Bounded: at most ``limit`` requests queued or running, so what a run holds beyond the
             # listing itself (its tags) does not grow with the tag count. Tags already listed go
-            # first (HEADs, then manifest reads), more listings only when there is room.
+            # first (their HEADs), more listings only when there is room.
             limit = self.jobs * 8
             to_list = deque(repos)
             tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]] = deque()
@@ -160,7 +176,7 @@ class Migration:
                 while len(running) < limit and (tasks or to_list):
                     if tasks:
                         fn, queued = tasks.popleft()
-                        running[pool.submit(fn, queued)] = ("read" if fn == self._read_tag else "head", queued)
+                        running[pool.submit(fn, queued)] = ("head", queued)
                     else:
                         repo = to_list.popleft()
                         running[pool.submit(self.source.list_tags, repo)] = (repo, None)
@@ -172,11 +188,8 @@ class Migration:
                         self._listed(what, result, existing, by_repo, tasks)
                         if not to_list and not any(p is None for _, p in running.values()):
                             total = sum(len(v) for v in by_repo.values())
-                            self.progress.phase("comparing tags, reading manifests", total=total)
+                            self.progress.phase("comparing tags", total=total)
                             self.progress.advance(decided)
-                    elif what == "read":
-                        decided += 1
-                        self.progress.advance()
                     else:
                         plan.sides -= 1
                         if plan.sides:
@@ -191,8 +204,9 @@ class Migration:
                             self._count(verified=1)
                             decided += 1
                             self.progress.advance()
-                        else:
-                            tasks.appendleft((self._read_tag, plan))
+                        else:  # still "planned": its manifests are read with its batch (_copy_in_batches)
+                            decided += 1
+                            self.progress.advance()
             ordered = [plan for repo in repos for plan in by_repo.get(repo, ())]
             self.report.tags = [p.result for p in ordered]
         return ordered
@@ -269,6 +283,49 @@ class Migration:
                     pending.append(children[child.digest])
         plan.manifests = write_order(root, children)
 
+    def _copy_in_batches(self, todo: list[_TagPlan]) -> None:
+        """Copy the tags that differ in batches of consecutive tags (in listing order, so a repository
+        spans at most a few adjacent batches): read the batch's manifests, copy its blobs, write its
+        manifests (each tag's as soon as its blobs are there), drop them, then the next batch. Blobs
+        are deduplicated within a batch (one upload, mounts into the other repositories); a blob an
+        earlier batch placed is mounted from where it went (``_placed``). One batch (every small
+        run) shows the byte-level progress; several count tags."""
+        size = self.BATCH_TAGS
+        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+        if len(batches) > 1:
+            self._bytes_progress = False
+            self.progress.phase("copying tags in batches", total=len(todo))
+        for batch in batches:
+            if len(batches) == 1:
+                self.progress.phase("reading manifests", total=len(batch))
+            with self._pool(self.jobs * 2) as pool:
+                for _ in pool.map(self._read_tag, batch):
+                    if len(batches) == 1:
+                        self.progress.advance()
+            ready = [p for p in batch if p.result.status == "planned"]
+            if len(batches) > 1:
+                self.progress.advance(len(batch) - len(ready))  # failed reads
+            self._manifests.clear()  # each plan holds its own; the cache only served the reads
+            if ready:
+                jobs = self._blob_jobs(ready)
+                if not self.dry_run and self.ensure_repository is not None:
+                    for repo in sorted({p.target_repo for p in ready} - self._ensured):
+                        self.ensure_repository(repo)
+                        self._ensured.add(repo)
+                self._copy_blobs(jobs, ready)
+                self._remember(jobs)
+            last = batch[-1].target_repo  # the next batch may continue this repository
+            self._written = {key for key in self._written if key[0] == last}
+
+    def _remember(self, jobs: dict[str, _BlobJob]) -> None:
+        """Note where a batch left its blobs, for later batches to mount from (bounded, LRU)."""
+        for job in jobs.values():
+            if job.failed is None and job.needs:
+                self._placed[job.digest] = job.needs[-1][1]
+                self._placed.move_to_end(job.digest)
+        while len(self._placed) > self.PLACED_MAX:
+            self._placed.popitem(last=False)
+
     def _blob_jobs(self, plans: list[_TagPlan]) -> dict[str, _BlobJob]:
         jobs: dict[str, _BlobJob] = {}
         for plan in plans:
@@ -286,7 +343,8 @@ class Migration:
         (streamed) and mount it into the others; biggest blobs first to keep the workers busy.
         Each tag's manifests are written as soon as its last blob is done, while the others copy."""
         ordered = sorted(jobs.values(), key=lambda j: -j.size)
-        self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
+        if self._bytes_progress:
+            self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
         waiting: list[set[str]] = []
         waiters: dict[str, list[int]] = {}
         for index, plan in enumerate(plans):
@@ -319,7 +377,8 @@ class Migration:
                 writes.extend(writer.submit(self._write_manifests, plan, jobs)
                               for plan, digests in zip(plans, waiting, strict=True) if not digests)
             list(pool.map(run, ordered))  # every tag's write is submitted once its last blob is done
-            self.progress.phase("manifests", total=len(plans))
+            if self._bytes_progress:
+                self.progress.phase("manifests", total=len(plans))
             for future in as_completed(writes):  # those written early count at once
                 future.result()
                 self.progress.advance()
@@ -328,22 +387,29 @@ class Migration:
         present: list[str] = []
         missing: list[tuple[str, str]] = []
         needs = job.needs
-        if len(needs) == 1 and not self.dry_run and self.target.probes_by_mount:
+        with self._lock:
+            placed = self._placed.get(job.digest)
+        if placed is not None:
+            # an earlier batch of this run put it there (counted then): not again into that repository,
+            # the others HEAD as usual and mount from it
+            needs = [need for need in needs if need[1] != placed]
+            present.append(placed)
+        elif len(needs) == 1 and not self.dry_run and self.target.probes_by_mount:
             # One request instead of HEAD + POST: a mount from its own repository answers 201 when the
             # blob is there and opens the upload otherwise (no other repository to mount it from).
             (source_repo, target_repo), needs = needs[0], []
             outcome = self.target.copy_blob_from(self.source, source_repo, target_repo, job.digest, job.size,
-                                                 probe=True, on_bytes=self.progress.advance)
+                                                 probe=True, on_bytes=self._on_bytes)
             if outcome == "copied":
                 self._count(blobs_copied=1, bytes_copied=job.size)
             else:
                 self._count(blobs_skipped=1, bytes_skipped=job.size)
-                self.progress.advance(job.size)
+                self._on_bytes(job.size)
         for source_repo, target_repo in needs:
             if target_repo not in self._absent and self.target.blob_exists(target_repo, job.digest):
                 present.append(target_repo)
                 self._count(blobs_skipped=1, bytes_skipped=job.size)
-                self.progress.advance(job.size)
+                self._on_bytes(job.size)
             else:
                 missing.append((source_repo, target_repo))
         for source_repo, target_repo in missing:
@@ -356,10 +422,10 @@ class Migration:
                 continue
             outcome = self.target.copy_blob_from(
                 self.source, source_repo, target_repo, job.digest, job.size,
-                mount_from=present[0] if present else None, on_bytes=self.progress.advance)
+                mount_from=present[0] if present else None, on_bytes=self._on_bytes)
             if outcome == "mounted":
                 self._count(blobs_mounted=1, bytes_mounted=job.size)
-                self.progress.advance(job.size)
+                self._on_bytes(job.size)
             else:
                 self._count(blobs_copied=1, bytes_copied=job.size)
             present.append(target_repo)
