@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,13 +63,22 @@ class PlatformInfo:
 
 
 def installed_mlrun_version() -> str | None:
-    """The mlrun client package's version, read from its metadata (importing mlrun costs seconds)."""
-    from importlib import metadata
+    """The mlrun client package's version, from the name of its ``mlrun-<version>.dist-info`` directory.
 
-    try:
-        return metadata.version("mlrun")
-    except metadata.PackageNotFoundError:
-        return None
+    Importing mlrun costs seconds, and ``importlib.metadata`` ~20 ms of imports (a sixth of ``show``) to
+    read the same name; the first ``sys.path`` entry that has mlrun wins, as for ``import mlrun``.
+    """
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("mlrun-") and name.endswith(".dist-info"):
+                return name.removeprefix("mlrun-").removesuffix(".dist-info")
+        if "mlrun" in names:
+            return None  # a source checkout without metadata shadows any installed one
+    return None
 
 
 def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:

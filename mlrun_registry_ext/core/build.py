@@ -30,11 +30,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.core.credentials.docker_config import DockerLogin
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, quote
+
+if TYPE_CHECKING:  # annotations only: show and target need no credentials package (~8 ms of imports)
+    from mlrun_registry_ext.core.credentials.docker_config import DockerLogin
 
 #: Note code: base images come from Docker Hub anonymously (rate limited).
 DOCKERHUB_ANONYMOUS = "dockerhub-anonymous"
