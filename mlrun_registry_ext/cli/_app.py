@@ -29,6 +29,22 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def seconds(maximum: float) -> Callable[[str], float]:
+    """An argparse ``type`` for a duration in seconds, in (0, ``maximum``]; bad text is a usage error
+    (exit 2) that quotes at most 50 characters of it."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value <= maximum:
+            raise argparse.ArgumentTypeError(f"{text[:50]!r} is not a number of seconds in (0, {maximum:g}]")
+        return value
+
+    return parse
+
+
 def fail(message: str, code: int) -> int:
     sys.stderr.write(f"mlrun-registry: error: {one_line(message)}\n")
     return code

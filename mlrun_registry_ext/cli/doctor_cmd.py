@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.doctor import doctor
 
@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds(600),
         default=5.0,
         metavar="SECONDS",
         help="bound on the whole run, in seconds (default: 5): the doctor is over by then",
@@ -35,15 +35,6 @@ def register(sub: Any) -> None:
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_doctor)
 
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 600]")
-    return value
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
+from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
 from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
@@ -76,7 +76,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--image-prefix", default=None,
                         help="image prefix for --rename (default: the active service's, when it is the target)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds(3600), default=None, metavar="SECONDS",
                         help="bound on each request (default: 60); a blob stream fails when no byte moved for "
                              "this long or it averages under 16 KiB/s")
     parser.add_argument("--shard", default=None, metavar="I/N",
@@ -117,16 +117,6 @@ def register(sub: Any) -> None:
 
 
 # --- endpoints and credentials -----------------------------------------------------------------
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text[:50]!r} is not a number of seconds in (0, 3600]")
-    return value
-
-
 def default_source_url() -> str:
     domain = os.environ.get("IGZ_NAMESPACE_DOMAIN", "").strip()
     if not domain:
