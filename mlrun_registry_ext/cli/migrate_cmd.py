@@ -35,6 +35,7 @@ from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
 from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
 from mlrun_registry_ext.features.migrate.platform import migrate_platform_images
+from mlrun_registry_ext.features.migrate.rewrite import rewrite_functions
 from mlrun_registry_ext.features.platform_images import image_plan, images_service
 
 if TYPE_CHECKING:
@@ -345,8 +346,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                      dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard)
     rewritten = None
     if dbpath:
-        from mlrun_registry_ext.features.migrate.rewrite import rewrite_functions
-
         rewritten = rewrite_functions(report, source.location, target.location, project=args.project,
                                       pin_digests=args.pin_digests, dry_run=args.dry_run, apply=args.apply,
                                       dbpath=dbpath, dashboard=nuclio_dashboard_url(),

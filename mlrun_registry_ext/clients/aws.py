@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from mlrun_registry_ext.clients.local_config import read_text_file
 from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS
 from mlrun_registry_ext.core.credentials.iam import (
     ECR_TOKEN_ACTION,
@@ -495,8 +496,6 @@ def web_identity_ecr_token(service: RegistryService, role_arn: str, token_file: 
     import boto3
 
     account, region = _require_ecr(service)
-    from mlrun_registry_ext.clients.local_config import read_text_file
-
     token = read_text_file(Path(token_file), "AWS_WEB_IDENTITY_TOKEN_FILE").strip()
     sts = boto3.Session(region_name=region).client("sts", config=_botocore_config())
     with aws_errors("sts AssumeRoleWithWebIdentity"):

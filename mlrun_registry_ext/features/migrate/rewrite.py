@@ -45,6 +45,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlrun_registry_ext.clients.platform_probe import PLATFORM_CA_BUNDLE_ENV, mlrun_headers
+from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError
@@ -439,9 +441,6 @@ class RewriteReport:
 def _transport(timeout: float) -> Any:
     import os
 
-    from mlrun_registry_ext.clients.platform_probe import PLATFORM_CA_BUNDLE_ENV
-    from mlrun_registry_ext.clients.transport import Transport, tls_context
-
     ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
     context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
     return Transport(ssl_context=context, timeout=timeout, trust_env=False)
@@ -450,9 +449,6 @@ def _transport(timeout: float) -> Any:
 def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     """The real mlrun client's run DB at ``dbpath``, after a bounded probe (an unreachable
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
-    from mlrun_registry_ext.clients.platform_probe import mlrun_headers
-    from mlrun_registry_ext.clients.transport import TransportError
-
     try:
         with _transport(timeout) as transport:
             status = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers()).status_code
@@ -503,8 +499,6 @@ def store_mlrun_rewrites(db: Any, rewrites: Sequence[FunctionRewrite]) -> list[s
 
 def list_nuclio_functions(dashboard: str, project: str | None, timeout: float = 10.0) -> dict[str, Any]:
     """``GET /api/functions`` (``X-Nuclio-Project-Name`` for one project), capped."""
-    from mlrun_registry_ext.clients.transport import TransportError
-
     headers = {"Accept": "application/json"}
     if project:
         headers["X-Nuclio-Project-Name"] = project
@@ -536,8 +530,6 @@ def list_nuclio_functions(dashboard: str, project: str | None, timeout: float = 
 def redeploy_nuclio(dashboard: str, rewrites: Sequence[FunctionRewrite], timeout: float = 60.0) -> list[str]:
     """PUT each planned dashboard config, then poll ``GET /api/functions/<name>`` until ``ready`` (or
     ``error``/``unhealthy``, or ``timeout`` seconds for that function)."""
-    from mlrun_registry_ext.clients.transport import TransportError
-
     errors = []
     with _transport(min(timeout, 30.0)) as transport:
         for entry in rewrites:
