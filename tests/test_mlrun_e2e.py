@@ -12,26 +12,11 @@ import pytest
 
 import mlrun_registry_ext as registry
 from mlrun_registry_ext import ConfigError, VersionGateError
-from tests.support.env import CANARY, run_cli
+from tests.support.env import CANARY, GHCR, run_cli
 from tests.support.standins import MLRunAPIStandIn
 
 pytestmark = pytest.mark.timeout(120)  # the first test pays `import mlrun`
 
-GHCR = {"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme", "MLRUN_REGISTRY_EXT_USERNAME": "ci-builder",
-        "MLRUN_REGISTRY_EXT_PASSWORD": CANARY, "MLRUN_REGISTRY_EXT_IMAGE_PREFIX": "ml-"}
-
-
-@pytest.fixture
-def ghcr_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GHCR.items():
-        monkeypatch.setenv(key, value)
-
-
-@pytest.fixture
-def handler_file(tmp_path: Path) -> Path:
-    path = tmp_path / "trainer.py"
-    path.write_text("def handler(context, event=None):\n    return 'ok'\n")
-    return path
 
 
 @pytest.fixture

@@ -23,26 +23,11 @@ from mlrun_registry_ext.core.targets import (
     READY_IMAGE,
     push_target,
 )
-from tests.support.env import CANARY, run_cli
+from tests.support.env import run_cli
 from tests.support.standins import MLRunAPIStandIn
 
 pytestmark = pytest.mark.timeout(120)
 
-GHCR = {"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme", "MLRUN_REGISTRY_EXT_USERNAME": "ci-builder",
-        "MLRUN_REGISTRY_EXT_PASSWORD": CANARY, "MLRUN_REGISTRY_EXT_IMAGE_PREFIX": "ml-"}
-
-
-@pytest.fixture
-def ghcr_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GHCR.items():
-        monkeypatch.setenv(key, value)
-
-
-@pytest.fixture
-def handler_file(tmp_path: Path) -> Path:
-    path = tmp_path / "trainer.py"
-    path.write_text("def handler(context, event=None):\n    return 'ok'\n")
-    return path
 
 
 # --- 1. project image -------------------------------------------------------------------------------------

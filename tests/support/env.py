@@ -52,3 +52,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 @pytest.fixture
 def cli() -> object:
     return run_cli
+
+
+# --- a GHCR service through the environment, and a job handler file (the MLRun end-to-end tests) --------
+GHCR = {"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme", "MLRUN_REGISTRY_EXT_USERNAME": "ci-builder",
+        "MLRUN_REGISTRY_EXT_PASSWORD": CANARY, "MLRUN_REGISTRY_EXT_IMAGE_PREFIX": "ml-"}
+
+
+@pytest.fixture
+def ghcr_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in GHCR.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def handler_file(tmp_path: Path) -> Path:
+    path = tmp_path / "trainer.py"
+    path.write_text("def handler(context, event=None):\n    return 'ok'\n")
+    return path
