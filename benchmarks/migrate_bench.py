@@ -43,8 +43,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -89,8 +91,9 @@ def unique_bytes(images: list[im.TestImage]) -> int:
 
 
 def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int,
-                via_env: bool = False) -> tuple[float, dict, int]:
+                via_env: bool = False, cpu: list[float] | None = None) -> tuple[float, dict, int]:
     """Run the CLI in its own process; returns (wall seconds, JSON report, peak RSS in KiB).
+    ``cpu``, when given, gets the process's CPU seconds (user + system) appended.
 
     ``via_env``: the target is the active registry service, configured through the environment
     (``MLRUN_REGISTRY_EXT_URL`` and its login; no ``--to``), as a user sets it up once.
@@ -121,8 +124,11 @@ def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int,
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if cpu is not None:
+            cpu.append(usage.ru_utime + usage.ru_stime)
         poller.join()
         peak = peaks[0]
         out.seek(0)
@@ -326,6 +332,66 @@ def peak_rss_big_layer(workdir: Path, gib: float, jobs: int) -> tuple[float, int
         target.stop()
 
 
+def cpu_seconds(registry: RunningRegistry) -> float:
+    """User + system CPU seconds the registry process has used so far (``/proc/<pid>/stat``)."""
+    assert registry.process is not None
+    fields = Path(f"/proc/{registry.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def on_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """Run the block (and the threads and processes it starts, which inherit the mask) on ``cpus``."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def pin(registry: RunningRegistry, cpus: set[int]) -> None:
+    """Move a running registry (every thread it has; new ones inherit) onto ``cpus``."""
+    assert registry.process is not None
+    for _ in range(2):  # a thread started while the first pass ran is caught by the second
+        for task in os.listdir(f"/proc/{registry.process.pid}/task"):
+            with suppress(ProcessLookupError):
+                os.sched_setaffinity(int(task), cpus)
+
+
+class Setup:
+    """Where each process runs: ``shared`` (all on every CPU) or ``split`` (the target on its own CPUs)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        cpus = sorted(os.sched_getaffinity(0))
+        self.all = set(cpus)
+        half = max(1, len(cpus) // 2)
+        self.target = set(cpus[:half]) if name == "split" else None
+        self.rest = set(cpus[half:]) if name == "split" else None
+
+    def describe(self) -> str:
+        if self.target is None or self.rest is None:
+            return f"shared: every process on CPUs {_cpu_list(self.all)}"
+        return (f"split: target registry on CPU {_cpu_list(self.target)}; source registry and client on CPU "
+                f"{_cpu_list(self.rest)}")
+
+
+def _cold_copy(source: RunningRegistry, target: RunningRegistry, jobs: int, client: list[float],
+               reports: list[dict]) -> float:
+    """migrate's cold copy into ``target`` configured through env; its report and CPU seconds appended."""
+    wall, report, _ = run_migrate(source, target, jobs, via_env=True, cpu=client)
+    reports.append(report)
+    return wall
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=20)
@@ -335,9 +401,16 @@ def main() -> int:
     parser.add_argument("--max-mb", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--big-gib", type=float, default=1.0, help="layer size for the memory check (0: skip)")
+    parser.add_argument("--cpus", choices=("both", "shared", "split"), default="both",
+                        help="CPU set-ups to measure (see above)")
     args = parser.parse_args()
     if not shutil.which("skopeo"):
         raise SystemExit("skopeo is not installed (apt-get install skopeo)")
+    names = ["shared", "split"] if args.cpus == "both" else [args.cpus]
+    if "split" in names and len(os.sched_getaffinity(0)) < 2:
+        print("one CPU: the split set-up needs two; measuring shared only")
+        names = ["shared"]
+    setups = [Setup(name) for name in names]
 
     workdir = Path(tempfile.mkdtemp(prefix="migrate-bench-"))
     started = []
@@ -354,86 +427,134 @@ def main() -> int:
         print(f"images: {len(images)} tags in {len(repos)} repositories, {layers} blob references, "
               f"{unique_bytes(images) / 1e6:.0f} MB unique (prepared in {time.perf_counter() - t0:.1f} s); "
               f"{os.cpu_count()} CPUs; {skopeo}")
+        for setup in setups:
+            print(f"  {setup.describe()}")
 
-        times: dict[str, list[float]] = {k: [] for k in ("migrate", "migrate-rerun", "skopeo", "skopeo-rerun",
-                                                          "floor", "read floor", "copy floor")}
+        times: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         engine: dict[str, list[float]] = {"migrate": [], "migrate-rerun": []}
-        for rep in range(args.reps):
-            order = ("migrate", "skopeo", "floor", "read floor", "copy floor") if rep % 2 == 0 else (
-                "copy floor", "read floor", "floor", "skopeo", "migrate")
-            for tool in order:
-                if tool == "read floor":
-                    times[tool].append(source_read_floor(source, images, args.jobs))
-                    print(f"rep {rep + 1}: read floor {times[tool][-1]:6.2f} s (GET every unique blob once from "
-                          "the source, discarded)")
-                    continue
-                if tool == "copy floor":
-                    target = start_registry(workdir, auth="htpasswd", htpasswd_users={USER: PASSWORD})
-                    started.append(target)
-                    times[tool].append(copy_floor(source, target, images, args.jobs))
-                    print(f"rep {rep + 1}: copy floor {times[tool][-1]:6.2f} s (every unique blob streamed source "
-                          "-> target once, no hashing)")
-                    target.stop()
-                    continue
-                if tool == "floor":
-                    target = start_registry(workdir, auth="htpasswd", htpasswd_users={USER: PASSWORD})
-                    started.append(target)
-                    times["floor"].append(ingest_floor(target, images, args.jobs))
-                    print(f"rep {rep + 1}: floor   {times['floor'][-1]:6.2f} s (the target ingesting every unique "
-                          "blob once, bytes in memory)")
-                    target.stop()
-                    continue
+
+        def fresh_target(setup: Setup) -> RunningRegistry:
+            with on_cpus(setup.target):
                 target = start_registry(workdir, auth="htpasswd", htpasswd_users={USER: PASSWORD})
-                started.append(target)
-                if tool == "migrate":
-                    cold, report, _ = run_migrate(source, target, args.jobs, via_env=True)
-                    check_target(target, expected, tool)
-                    rerun, rereport, _ = run_migrate(source, target, args.jobs, via_env=True)
-                    if rereport["blobs"]["copied"] or rereport["manifests"]["copied"]:
-                        raise SystemExit(f"re-run copied something: {rereport['blobs']} {rereport['manifests']}")
-                    engine["migrate"].append(report["seconds"])
-                    engine["migrate-rerun"].append(rereport["seconds"])
-                    print(f"rep {rep + 1}: migrate cold {cold:6.2f} s (engine {report['seconds']:.2f} s; "
-                          f"{report['blobs']['copied']} blobs copied, {report['blobs']['mounted']} mounted, "
-                          f"{report['mb_per_s']} MB/s in-engine); re-run {rerun:5.2f} s "
-                          f"(engine {rereport['seconds']:.3f} s)")
-                else:
-                    cold = run_skopeo(source, target, repos, workdir)
-                    check_target(target, expected, tool)
-                    rerun = run_skopeo(source, target, repos, workdir)
-                    print(f"rep {rep + 1}: skopeo  cold {cold:6.2f} s; re-run {rerun:5.2f} s")
-                times[tool].append(cold)
-                times[f"{tool}-rerun"].append(rerun)
-                target.stop()
+            started.append(target)
+            return target
+
+        def timed(setup: Setup, tool: str, run: Callable[[], float], target: RunningRegistry | None,
+                  client: list[float] | None = None) -> float:
+            """Run ``run`` (on the client CPUs); record its wall time and each process's CPU seconds."""
+            src0, dst0, me0 = cpu_seconds(source), cpu_seconds(target) if target else 0.0, os.times()
+            with on_cpus(setup.rest):
+                wall = run()
+            me1 = os.times()
+            mine = client[-1] if client else me1.user - me0.user + me1.system - me0.system
+            used = (cpu_seconds(source) - src0, (cpu_seconds(target) - dst0) if target else 0.0, mine)
+            times.setdefault((setup.name, tool), []).append(wall)
+            cpu.setdefault((setup.name, tool), []).append(used)
+            return wall
+
+        def cpu_note(used: tuple[float, float, float]) -> str:
+            return f"[CPU s: source {used[0]:.2f}, target {used[1]:.2f}, client {used[2]:.2f}]"
+
+        for rep in range(args.reps):
+            for setup in setups:
+                if setup.rest is not None:
+                    pin(source, setup.rest)
+                tools = ["migrate", "skopeo", "floor", "read floor", "copy floor"]
+                if setup.name == "split":  # the floors and the cold copy: what the split is for
+                    tools = ["migrate", "floor", "copy floor"]
+                for tool in tools if rep % 2 == 0 else tools[::-1]:
+                    tag = f"rep {rep + 1} [{setup.name}]"
+                    key = (setup.name, tool)
+                    if tool == "read floor":
+                        timed(setup, tool, partial(source_read_floor, source, images, args.jobs), None)
+                        print(f"{tag}: read floor {times[key][-1]:6.2f} s (GET every unique blob once from the "
+                              f"source, discarded) {cpu_note(cpu[key][-1])}")
+                        continue
+                    target = fresh_target(setup)
+                    if tool == "copy floor":
+                        timed(setup, tool, partial(copy_floor, source, target, images, args.jobs), target)
+                        print(f"{tag}: copy floor {times[key][-1]:6.2f} s (every unique blob streamed source -> "
+                              f"target once, no hashing) {cpu_note(cpu[key][-1])}")
+                    elif tool == "floor":
+                        timed(setup, tool, partial(ingest_floor, target, images, args.jobs), target)
+                        print(f"{tag}: floor      {times[key][-1]:6.2f} s (the target ingesting every unique "
+                              f"blob once, bytes in memory) {cpu_note(cpu[key][-1])}")
+                    elif tool == "migrate":
+                        client: list[float] = []
+                        reports: list[dict] = []
+                        timed(setup, tool, partial(_cold_copy, source, target, args.jobs, client, reports), target,
+                              client)
+                        check_target(target, expected, tool)
+                        report = reports[-1]
+                        line = (f"{tag}: migrate cold {times[key][-1]:6.2f} s (engine {report['seconds']:.2f} s; "
+                                f"{report['blobs']['copied']} blobs copied, {report['blobs']['mounted']} mounted) "
+                                f"{cpu_note(cpu[key][-1])}")
+                        if setup.name == "shared":
+                            with on_cpus(setup.rest):
+                                rerun, rereport, _ = run_migrate(source, target, args.jobs, via_env=True)
+                            if rereport["blobs"]["copied"] or rereport["manifests"]["copied"]:
+                                raise SystemExit(f"re-run copied something: {rereport['blobs']} "
+                                                 f"{rereport['manifests']}")
+                            times.setdefault((setup.name, "migrate-rerun"), []).append(rerun)
+                            engine["migrate"].append(report["seconds"])
+                            engine["migrate-rerun"].append(rereport["seconds"])
+                            line += f"; re-run {rerun:5.2f} s (engine {rereport['seconds']:.3f} s)"
+                        print(line)
+                    else:
+                        timed(setup, tool, partial(run_skopeo, source, target, repos, workdir), target)
+                        check_target(target, expected, tool)
+                        rerun = run_skopeo(source, target, repos, workdir)
+                        times.setdefault((setup.name, "skopeo-rerun"), []).append(rerun)
+                        print(f"{tag}: skopeo  cold {times[key][-1]:6.2f} s; re-run {rerun:5.2f} s "
+                              f"{cpu_note(cpu[key][-1])}")
+                    target.stop()
+                if setup.rest is not None:
+                    pin(source, setup.all)
 
         med = {k: statistics.median(v) for k, v in times.items()}
         print()
-        print(f"median over {args.reps} repetitions (wall time of the whole command, process start included):")
-        for key, value in med.items():
-            print(f"  {key:14s} {value:7.2f} s")
-        ratio = med["skopeo"] / med["migrate"]
-        eng = {k: statistics.median(v) for k, v in engine.items()}
-        print(f"  {'migrate engine':14s} {eng['migrate']:7.2f} s  (the report's seconds: listing to verification)")
-        print(f"  {'re-run engine':14s} {eng['migrate-rerun']:7.3f} s")
-        rerun_share = med["migrate-rerun"] / med["migrate"]
-        engine_share = eng["migrate-rerun"] / eng["migrate"]
-        print(f"cold copy: skopeo / migrate = {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
-        floor = med["migrate"] / med["floor"]
-        print(f"cold copy against the floor (target configured through env): migrate / floor = {floor:.2f}x "
-              f"(goal <= 1.25x: {'met' if floor <= 1.25 else 'NOT met'}); "
-              f"engine only {eng['migrate'] / med['floor']:.2f}x; "
-              f"floor {med['floor']:.2f} s = {unique_bytes(images) / 1e6 / med['floor']:.0f} MB/s")
+        print(f"median over {args.reps} repetitions (wall time of the whole command, process start included; "
+              "CPU seconds of each process):")
+        for setup in setups:
+            print(f"  {setup.describe()}")
+            for (name, tool), value in med.items():
+                if name != setup.name:
+                    continue
+                used = cpu.get((name, tool))
+                spent = "" if not used else "  CPU s: " + ", ".join(
+                    f"{who} {statistics.median(u[i] for u in used):.2f}"
+                    for i, who in enumerate(("source", "target", "client")))
+                print(f"    {tool:14s} {value:7.2f} s{spent}")
         hashing = hash_seconds(images)
-        print(f"where the gap goes: read floor {med['read floor']:.2f} s, copy floor {med['copy floor']:.2f} s "
-              f"(migrate / copy floor = {med['migrate'] / med['copy floor']:.2f}x), sha256 of every unique blob "
-              f"{hashing:.2f} s in one thread, process start-up and imports "
-              f"{med['migrate-rerun'] - eng['migrate-rerun']:.2f} s")
-        print(f"re-run with nothing new, whole command (wall, start-up included): {rerun_share * 100:.1f}% of the "
-              f"cold copy (goal <= 5%: {'met' if rerun_share <= 0.05 else 'NOT met'}); of that, "
-              f"{med['migrate-rerun'] - eng['migrate-rerun']:.2f} s is process start-up and imports")
-        print(f"re-run with nothing new, engine only (report seconds): {engine_share * 100:.1f}% of the cold "
-              f"copy's engine time (goal <= 5%: {'met' if engine_share <= 0.05 else 'NOT met'}); skopeo re-run "
-              f"{med['skopeo-rerun'] / med['skopeo'] * 100:.0f}% of its cold copy")
+        for setup in setups:
+            floor = med[(setup.name, "migrate")] / med[(setup.name, "floor")]
+            print(f"cold copy against the floor [{setup.name}] (target configured through env): migrate / floor = "
+                  f"{floor:.2f}x (goal <= 1.25x: {'met' if floor <= 1.25 else 'NOT met'}); copy floor / floor = "
+                  f"{med[(setup.name, 'copy floor')] / med[(setup.name, 'floor')]:.2f}x; floor "
+                  f"{med[(setup.name, 'floor')]:.2f} s = {unique_bytes(images) / 1e6 / med[(setup.name, 'floor')]:.0f}"
+                  " MB/s")
+        if ("shared", "migrate") in med:
+            shared = {k[1]: v for k, v in med.items() if k[0] == "shared"}
+            ratio = shared["skopeo"] / shared["migrate"]
+            eng = {k: statistics.median(v) for k, v in engine.items()}
+            print(f"  {'migrate engine':14s} {eng['migrate']:7.2f} s  (the report's seconds: listing to "
+                  f"verification; shared)")
+            print(f"cold copy [shared]: skopeo / migrate = {ratio:.2f}x  (goal >= 1.5x: "
+                  f"{'met' if ratio >= 1.5 else 'NOT met'})")
+            print(f"where the gap goes [shared]: read floor {shared['read floor']:.2f} s, copy floor "
+                  f"{shared['copy floor']:.2f} s (migrate / copy floor = "
+                  f"{shared['migrate'] / shared['copy floor']:.2f}x), sha256 of every unique blob {hashing:.2f} s in "
+                  "one thread, process start-up and imports "
+                  f"{shared['migrate-rerun'] - eng['migrate-rerun']:.2f} s; the CPU seconds above")
+            rerun_share = shared["migrate-rerun"] / shared["migrate"]
+            engine_share = eng["migrate-rerun"] / eng["migrate"]
+            print(f"re-run with nothing new, whole command (wall, start-up included): {rerun_share * 100:.1f}% of "
+                  f"the cold copy (goal <= 5%: {'met' if rerun_share <= 0.05 else 'NOT met'}); of that, "
+                  f"{shared['migrate-rerun'] - eng['migrate-rerun']:.2f} s is process start-up and imports")
+            print(f"re-run with nothing new, engine only (report seconds): {engine_share * 100:.1f}% of the cold "
+                  f"copy's engine time (goal <= 5%: {'met' if engine_share <= 0.05 else 'NOT met'}); skopeo re-run "
+                  f"{shared['skopeo-rerun'] / shared['skopeo'] * 100:.0f}% of its cold copy")
         if args.big_gib > 0:
             wall, rss, mbps = peak_rss_big_layer(workdir, args.big_gib, args.jobs)
             print(f"{args.big_gib:g} GiB layer: {wall:.1f} s, {mbps:.0f} MB/s, peak RSS of the migrate process "
