@@ -479,7 +479,26 @@ class Migration:
             self.progress.advance()
 
         with self._pool(self.jobs * 2) as pool:
-            list(pool.map(check, plans))
+            self._each(pool, check, plans)
+
+    def _each(self, pool: ThreadPoolExecutor, fn: Callable[[_TagPlan], None], plans: list[_TagPlan]) -> None:
+        """``fn`` over every plan in ``pool``, with at most ``jobs * 8`` tasks queued or running.
+
+        Not ``pool.map``: that submits every item at once, and each pending future (its condition,
+        lock and work item, about 1.5 KB) lives until the pool reaches it, so verifying a cold copy
+        of 10,000 tags held ~15 MB of futures, more than the listing itself, and the freed arenas
+        stay in the process's RSS. The same requests, the same number in flight.
+        """
+        limit = self.jobs * 8
+        running: set[Future[None]] = set()
+        for plan in plans:
+            if len(running) >= limit:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+            running.add(pool.submit(fn, plan))
+        for future in as_completed(running):
+            future.result()
 
     def _compare_verified(self, plan: _TagPlan) -> None:
         if plan.result.target_digest == plan.result.source_digest:
