@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from mlrun_registry_ext.cli._app import JSON_WRITE_CHUNK, print_json
 from mlrun_registry_ext.clients.registry.errors import NotFoundError, RegistryHTTPError, TooManyRequestsError
 from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
 from mlrun_registry_ext.core.manifest import (
@@ -146,6 +147,20 @@ def test_report_json_text_and_html_say_what_happened_and_escape_names() -> None:
     assert "blobs: 3 copied, 2 skipped (present), 1 mounted" in text and "2.5 MB/s" in text
     html_out = report._repr_html_()
     assert "&lt;team&gt;" in html_out and "<x>" not in html_out and "PROBLEMS" in html_out
+
+
+def test_json_of_a_report_with_thousands_of_tags_prints_the_same_text_as_json_dumps(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # --json streams the text in pieces (memory); what a script reads must not change, across pieces
+    tags = [TagResult(f"mlrun/fn{i}:v{i}", f"team/fn{i}:v{i}", f"sha256:{i:064x}", f"sha256:{i:064x}", "copied")
+            for i in range(2000)]
+    tags.append(TagResult("b:<x>", "b:<x>", "sha256:2", None, "failed", "bo\u00e9m \"quoted\""))
+    data = MigrationReport(source="http://src", target="https://dst", tags=tags, errors=["b:<x>: boom"]).to_dict()
+    print_json(data)
+    out = capsys.readouterr().out
+    assert len(out) > 4 * JSON_WRITE_CHUNK
+    assert out == json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    assert json.loads(out)["tags"][-1]["error"] == "bo\u00e9m \"quoted\""
 
 
 def test_retry_honours_retry_after_for_429_and_backs_off_on_5xx_but_not_on_404() -> None:
