@@ -38,16 +38,28 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.features.migrate.model import Shard
 
 
-@dataclass
+@dataclass(slots=True)
 class _TagPlan:
+    """One selected source tag, from its listing to its verification.
+
+    There is one per tag for the whole run, so it is lean (slots; the repository names are the
+    listing's, shared by every tag of the repository; the tag name is not stored twice but read back
+    from ``result.source``, which is ``repo:tag``): what a run holds per tag is what the issue's memory
+    goal counts.
+    """
+
     result: TagResult
     repo: str
-    tag: str
     target_repo: str
-    manifests: list[Manifest] = field(default_factory=list)
+    #: the tag's manifests in write order, only while its copy batch runs (a shared empty tuple otherwise)
+    manifests: Sequence[Manifest] = ()
     #: sides (source, target) whose digest is still being fetched
     sides: int = 2
     target_error: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return self.result.source[len(self.repo) + 1:]
 
 
 @dataclass
@@ -94,8 +106,9 @@ class Migration:
         #: blob bytes go to the progress bar (one batch); a run of several batches counts tags instead
         self._bytes_progress = True
         #: target repositories the target's catalog did not list when the run started: nothing in them
-        #: needs a HEAD (empty when the target offers no catalog: then everything is asked about)
-        self._absent: frozenset[str] = frozenset()
+        #: needs a HEAD (empty when the target offers no catalog: then everything is asked about).
+        #: Filled by the listing loop (the calling thread, :meth:`_listed`) and only read after it.
+        self._absent: set[str] = set()
 
     # -- helpers
     def _count(self, **amounts: int) -> None:
@@ -200,6 +213,7 @@ class Migration:
                             decided += 1
                             self.progress.advance()
                         elif plan.result.target_digest == plan.result.source_digest:
+                            plan.result.target_digest = plan.result.source_digest  # one string, not two
                             plan.result.status = "skipped"
                             self._count(verified=1)
                             decided += 1
@@ -219,11 +233,14 @@ class Migration:
         self.target.check_repository_name(target_repo)
         absent = existing is not None and target_repo not in existing
         if absent:
-            with self._lock:
-                self._absent |= {target_repo}
-        plans = by_repo[repo] = [
-            _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
-            for tag in sorted(tags) if matches_include(rel, tag, self.include)]
+            self._absent.add(target_repo)
+        plans = by_repo[repo] = []
+        for tag in sorted(tags):
+            if matches_include(rel, tag, self.include):
+                source = f"{repo}:{tag}"
+                # the same name on both sides (no rename, same path): one string, not two per tag
+                target = source if target_repo == repo else f"{target_repo}:{tag}"
+                plans.append(_TagPlan(TagResult(source, target), repo, target_repo))
         for plan in plans:
             tasks.append((self._source_digest, plan))
             if absent:
@@ -461,7 +478,7 @@ class Migration:
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
         finally:
-            plan.manifests = []  # written (or failed): a big run does not keep every manifest to the end
+            plan.manifests = ()  # written (or failed): a big run does not keep every manifest to the end
 
     def _verify(self, plans: list[_TagPlan]) -> None:
         """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
@@ -502,6 +519,7 @@ class Migration:
 
     def _compare_verified(self, plan: _TagPlan) -> None:
         if plan.result.target_digest == plan.result.source_digest:
+            plan.result.target_digest = plan.result.source_digest  # one string kept per tag, not two
             self._count(verified=1)
         else:
             self._difference(plan, f"source {plan.result.source_digest} but target "
