@@ -20,10 +20,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
@@ -71,6 +72,22 @@ class _BlobJob:
     failed: str | None = None
 
 
+def _placed_key(digest: str) -> bytes | str:
+    """How ``Migration._placed`` keys a blob: a sha256 digest as its 32 raw bytes, others as they are.
+
+    The map is kept for the whole run and fills to its bound (``PLACED_MAX``) on a big cold copy,
+    which is what such a copy held beyond a re-run: raw bytes are a 65-byte object where the
+    ``sha256:<hex>`` text is a 120-byte one, and a plain dict needs no linked node per entry as an
+    OrderedDict does. bytes and str keys never compare equal, so the two forms cannot collide.
+    """
+    if len(digest) == 71 and digest.startswith("sha256:"):
+        try:
+            return bytes.fromhex(digest[7:])
+        except ValueError:
+            return digest
+    return digest
+
+
 class Migration:
     """One migration run. Use :func:`migrate` unless you build the endpoints yourself."""
 
@@ -98,9 +115,10 @@ class Migration:
         #: (target repository, digest) of child manifests written or found, for the batch being copied
         #: (and the repository it ends with, which the next batch may continue)
         self._written: set[tuple[str, str]] = set()
-        #: where earlier batches left each blob on the target (digest -> target repository), so a later
-        #: batch mounts it from there rather than sending it again; bounded (least recently used goes)
-        self._placed: OrderedDict[str, str] = OrderedDict()
+        #: where earlier batches left each blob on the target (digest, see :func:`_placed_key` ->
+        #: target repository), so a later batch mounts it from there rather than sending it again;
+        #: bounded (the least recently placed goes first: a dict keeps insertion order)
+        self._placed: dict[bytes | str, str] = {}
         #: target repositories already passed to ``ensure_repository``
         self._ensured: set[str] = set()
         #: blob bytes go to the progress bar (one batch); a run of several batches counts tags instead
@@ -336,12 +354,16 @@ class Migration:
 
     def _remember(self, jobs: dict[str, _BlobJob]) -> None:
         """Note where a batch left its blobs, for later batches to mount from (bounded, LRU)."""
+        placed = self._placed
         for job in jobs.values():
             if job.failed is None and job.needs:
-                self._placed[job.digest] = job.needs[-1][1]
-                self._placed.move_to_end(job.digest)
-        while len(self._placed) > self.PLACED_MAX:
-            self._placed.popitem(last=False)
+                key = _placed_key(job.digest)
+                placed.pop(key, None)  # placed again: to the end, the last to go
+                placed[key] = job.needs[-1][1]
+        excess = len(placed) - self.PLACED_MAX
+        if excess > 0:  # the oldest, in one pass
+            for key in list(islice(placed, excess)):
+                del placed[key]
 
     def _blob_jobs(self, plans: list[_TagPlan]) -> dict[str, _BlobJob]:
         jobs: dict[str, _BlobJob] = {}
@@ -405,7 +427,7 @@ class Migration:
         missing: list[tuple[str, str]] = []
         needs = job.needs
         with self._lock:
-            placed = self._placed.get(job.digest)
+            placed = self._placed.get(_placed_key(job.digest))
         if placed is not None:
             # an earlier batch of this run put it there (counted then): not again into that repository,
             # the others HEAD as usual and mount from it
