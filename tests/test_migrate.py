@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from mlrun_registry_ext.cli._app import JSON_WRITE_CHUNK, print_json
 from mlrun_registry_ext.clients.registry.errors import NotFoundError, RegistryHTTPError, TooManyRequestsError
 from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
 from mlrun_registry_ext.core.manifest import (
@@ -25,6 +27,7 @@ from mlrun_registry_ext.features.migrate import (
     matches_project,
     select_repositories,
 )
+from mlrun_registry_ext.features.migrate.engine import _placed_key
 from tests.support import images as im
 
 
@@ -146,6 +149,46 @@ def test_report_json_text_and_html_say_what_happened_and_escape_names() -> None:
     assert "blobs: 3 copied, 2 skipped (present), 1 mounted" in text and "2.5 MB/s" in text
     html_out = report._repr_html_()
     assert "&lt;team&gt;" in html_out and "<x>" not in html_out and "PROBLEMS" in html_out
+
+
+def test_json_of_a_report_with_thousands_of_tags_prints_the_same_text_as_json_dumps(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # --json streams the text in pieces (memory); what a script reads must not change, across pieces
+    tags = [TagResult(f"mlrun/fn{i}:v{i}", f"team/fn{i}:v{i}", f"sha256:{i:064x}", f"sha256:{i:064x}", "copied")
+            for i in range(2000)]
+    tags.append(TagResult("b:<x>", "b:<x>", "sha256:2", None, "failed", "bo\u00e9m \"quoted\""))
+    data = MigrationReport(source="http://src", target="https://dst", tags=tags, errors=["b:<x>: boom"]).to_dict()
+    print_json(data)
+    out = capsys.readouterr().out
+    assert len(out) > 4 * JSON_WRITE_CHUNK
+    assert out == json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    assert json.loads(out)["tags"][-1]["error"] == "bo\u00e9m \"quoted\""
+
+
+def test_blobs_remembered_for_later_batches_are_bounded_and_the_least_recently_placed_go_first() -> None:
+    # a big cold copy mounts blobs an earlier batch placed (``_placed``); the map is bounded, keyed
+    # compactly for sha256 digests, and must still find each digest in either form
+    from types import SimpleNamespace
+
+    from mlrun_registry_ext.features.migrate.engine import Migration, _BlobJob
+
+    side: Any = SimpleNamespace(display="http://side")
+    run = Migration(side, side, Naming())
+    run.PLACED_MAX = 3
+    digests = [f"sha256:{i:064x}" for i in range(4)] + ["sha512:" + "ab" * 64]
+
+    def placed(batch: dict[str, str]) -> None:
+        run._remember({d: _BlobJob(d, 1, [("src", repo)]) for d, repo in batch.items()})
+
+    placed({digests[0]: "a", digests[1]: "b", digests[2]: "c"})
+    placed({digests[0]: "a2"})  # placed again: now the most recent
+    placed({digests[3]: "d", digests[4]: "e"})
+    failed = _BlobJob(digests[1], 1, [("src", "x")], failed="boom")
+    run._remember({digests[1]: failed})  # a failed copy placed nothing
+    assert run._placed.get(_placed_key(digests[0])) == "a2"
+    assert [run._placed.get(_placed_key(d)) for d in digests] == ["a2", None, None, "d", "e"]
+    assert _placed_key(digests[3]) == bytes.fromhex(digests[3][7:]) and _placed_key(digests[4]) == digests[4]
+    assert _placed_key("sha256:" + "z" * 64) == "sha256:" + "z" * 64  # not hex: kept as it is
 
 
 def test_retry_honours_retry_after_for_429_and_backs_off_on_5xx_but_not_on_404() -> None:

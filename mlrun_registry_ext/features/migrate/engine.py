@@ -20,10 +20,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
@@ -38,16 +39,28 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.features.migrate.model import Shard
 
 
-@dataclass
+@dataclass(slots=True)
 class _TagPlan:
+    """One selected source tag, from its listing to its verification.
+
+    There is one per tag for the whole run, so it is lean (slots; the repository names are the
+    listing's, shared by every tag of the repository; the tag name is not stored twice but read back
+    from ``result.source``, which is ``repo:tag``): what a run holds per tag is what the issue's memory
+    goal counts.
+    """
+
     result: TagResult
     repo: str
-    tag: str
     target_repo: str
-    manifests: list[Manifest] = field(default_factory=list)
+    #: the tag's manifests in write order, only while its copy batch runs (a shared empty tuple otherwise)
+    manifests: Sequence[Manifest] = ()
     #: sides (source, target) whose digest is still being fetched
     sides: int = 2
     target_error: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return self.result.source[len(self.repo) + 1:]
 
 
 @dataclass
@@ -57,6 +70,22 @@ class _BlobJob:
     #: (source repository, target repository) pairs that need the blob, in first-seen order
     needs: list[tuple[str, str]] = field(default_factory=list)
     failed: str | None = None
+
+
+def _placed_key(digest: str) -> bytes | str:
+    """How ``Migration._placed`` keys a blob: a sha256 digest as its 32 raw bytes, others as they are.
+
+    The map is kept for the whole run and fills to its bound (``PLACED_MAX``) on a big cold copy,
+    which is what such a copy held beyond a re-run: raw bytes are a 65-byte object where the
+    ``sha256:<hex>`` text is a 120-byte one, and a plain dict needs no linked node per entry as an
+    OrderedDict does. bytes and str keys never compare equal, so the two forms cannot collide.
+    """
+    if len(digest) == 71 and digest.startswith("sha256:"):
+        try:
+            return bytes.fromhex(digest[7:])
+        except ValueError:
+            return digest
+    return digest
 
 
 class Migration:
@@ -86,16 +115,18 @@ class Migration:
         #: (target repository, digest) of child manifests written or found, for the batch being copied
         #: (and the repository it ends with, which the next batch may continue)
         self._written: set[tuple[str, str]] = set()
-        #: where earlier batches left each blob on the target (digest -> target repository), so a later
-        #: batch mounts it from there rather than sending it again; bounded (least recently used goes)
-        self._placed: OrderedDict[str, str] = OrderedDict()
+        #: where earlier batches left each blob on the target (digest, see :func:`_placed_key` ->
+        #: target repository), so a later batch mounts it from there rather than sending it again;
+        #: bounded (the least recently placed goes first: a dict keeps insertion order)
+        self._placed: dict[bytes | str, str] = {}
         #: target repositories already passed to ``ensure_repository``
         self._ensured: set[str] = set()
         #: blob bytes go to the progress bar (one batch); a run of several batches counts tags instead
         self._bytes_progress = True
         #: target repositories the target's catalog did not list when the run started: nothing in them
-        #: needs a HEAD (empty when the target offers no catalog: then everything is asked about)
-        self._absent: frozenset[str] = frozenset()
+        #: needs a HEAD (empty when the target offers no catalog: then everything is asked about).
+        #: Filled by the listing loop (the calling thread, :meth:`_listed`) and only read after it.
+        self._absent: set[str] = set()
 
     # -- helpers
     def _count(self, **amounts: int) -> None:
@@ -200,6 +231,7 @@ class Migration:
                             decided += 1
                             self.progress.advance()
                         elif plan.result.target_digest == plan.result.source_digest:
+                            plan.result.target_digest = plan.result.source_digest  # one string, not two
                             plan.result.status = "skipped"
                             self._count(verified=1)
                             decided += 1
@@ -219,11 +251,14 @@ class Migration:
         self.target.check_repository_name(target_repo)
         absent = existing is not None and target_repo not in existing
         if absent:
-            with self._lock:
-                self._absent |= {target_repo}
-        plans = by_repo[repo] = [
-            _TagPlan(TagResult(f"{repo}:{tag}", f"{target_repo}:{tag}"), repo, tag, target_repo)
-            for tag in sorted(tags) if matches_include(rel, tag, self.include)]
+            self._absent.add(target_repo)
+        plans = by_repo[repo] = []
+        for tag in sorted(tags):
+            if matches_include(rel, tag, self.include):
+                source = f"{repo}:{tag}"
+                # the same name on both sides (no rename, same path): one string, not two per tag
+                target = source if target_repo == repo else f"{target_repo}:{tag}"
+                plans.append(_TagPlan(TagResult(source, target), repo, target_repo))
         for plan in plans:
             tasks.append((self._source_digest, plan))
             if absent:
@@ -319,12 +354,16 @@ class Migration:
 
     def _remember(self, jobs: dict[str, _BlobJob]) -> None:
         """Note where a batch left its blobs, for later batches to mount from (bounded, LRU)."""
+        placed = self._placed
         for job in jobs.values():
             if job.failed is None and job.needs:
-                self._placed[job.digest] = job.needs[-1][1]
-                self._placed.move_to_end(job.digest)
-        while len(self._placed) > self.PLACED_MAX:
-            self._placed.popitem(last=False)
+                key = _placed_key(job.digest)
+                placed.pop(key, None)  # placed again: to the end, the last to go
+                placed[key] = job.needs[-1][1]
+        excess = len(placed) - self.PLACED_MAX
+        if excess > 0:  # the oldest, in one pass
+            for key in list(islice(placed, excess)):
+                del placed[key]
 
     def _blob_jobs(self, plans: list[_TagPlan]) -> dict[str, _BlobJob]:
         jobs: dict[str, _BlobJob] = {}
@@ -388,7 +427,7 @@ class Migration:
         missing: list[tuple[str, str]] = []
         needs = job.needs
         with self._lock:
-            placed = self._placed.get(job.digest)
+            placed = self._placed.get(_placed_key(job.digest))
         if placed is not None:
             # an earlier batch of this run put it there (counted then): not again into that repository,
             # the others HEAD as usual and mount from it
@@ -461,7 +500,7 @@ class Migration:
         except RegistryExtError as exc:
             self._fail(plan, str(exc))
         finally:
-            plan.manifests = []  # written (or failed): a big run does not keep every manifest to the end
+            plan.manifests = ()  # written (or failed): a big run does not keep every manifest to the end
 
     def _verify(self, plans: list[_TagPlan]) -> None:
         """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
@@ -479,10 +518,30 @@ class Migration:
             self.progress.advance()
 
         with self._pool(self.jobs * 2) as pool:
-            list(pool.map(check, plans))
+            self._each(pool, check, plans)
+
+    def _each(self, pool: ThreadPoolExecutor, fn: Callable[[_TagPlan], None], plans: list[_TagPlan]) -> None:
+        """``fn`` over every plan in ``pool``, with at most ``jobs * 8`` tasks queued or running.
+
+        Not ``pool.map``: that submits every item at once, and each pending future (its condition,
+        lock and work item, about 1.5 KB) lives until the pool reaches it, so verifying a cold copy
+        of 10,000 tags held ~15 MB of futures, more than the listing itself, and the freed arenas
+        stay in the process's RSS. The same requests, the same number in flight.
+        """
+        limit = self.jobs * 8
+        running: set[Future[None]] = set()
+        for plan in plans:
+            if len(running) >= limit:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+            running.add(pool.submit(fn, plan))
+        for future in as_completed(running):
+            future.result()
 
     def _compare_verified(self, plan: _TagPlan) -> None:
         if plan.result.target_digest == plan.result.source_digest:
+            plan.result.target_digest = plan.result.source_digest  # one string kept per tag, not two
             self._count(verified=1)
         else:
             self._difference(plan, f"source {plan.result.source_digest} but target "

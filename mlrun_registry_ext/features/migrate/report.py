@@ -4,7 +4,7 @@ the terminal, a dict for ``--json`` and an HTML table for notebooks."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 #: Errors and differences listed in the text summary (all of them are in ``to_dict``).
@@ -13,8 +13,14 @@ MAX_LISTED = 10
 TagStatus = Literal["copied", "skipped", "failed", "planned"]
 
 
-@dataclass
+@dataclass(slots=True)
 class TagResult:
+    """One source tag: where it goes, both digests and what happened.
+
+    Slots: a report holds one per tag, and a migration of thousands of tags holds them all until it
+    prints its report, so their size is most of what the run's memory grows by per tag.
+    """
+
     source: str
     target: str
     source_digest: str | None = None
@@ -23,7 +29,11 @@ class TagResult:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """The fields that are set, in declaration order."""
+        return {k: v for k in _TAG_FIELDS if (v := getattr(self, k)) is not None}
+
+
+_TAG_FIELDS = tuple(f.name for f in fields(TagResult))
 
 
 @dataclass
