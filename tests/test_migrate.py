@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from mlrun_registry_ext.features.migrate import (
     matches_project,
     select_repositories,
 )
-from mlrun_registry_ext.features.migrate.engine import _placed_key
+from mlrun_registry_ext.features.migrate.engine import Migration, _BlobJob, _placed_key
 from tests.support import images as im
 
 
@@ -168,10 +169,6 @@ def test_json_of_a_report_with_thousands_of_tags_prints_the_same_text_as_json_du
 def test_blobs_remembered_for_later_batches_are_bounded_and_the_least_recently_placed_go_first() -> None:
     # a big cold copy mounts blobs an earlier batch placed (``_placed``); the map is bounded, keyed
     # compactly for sha256 digests, and must still find each digest in either form
-    from types import SimpleNamespace
-
-    from mlrun_registry_ext.features.migrate.engine import Migration, _BlobJob
-
     side: Any = SimpleNamespace(display="http://side")
     run = Migration(side, side, Naming())
     run.PLACED_MAX = 3
