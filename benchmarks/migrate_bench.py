@@ -1,6 +1,6 @@
 """Benchmark: `mlrun-registry migrate` against Debian's `skopeo sync`, same images, fresh targets.
 
-    .venv/bin/python benchmarks/migrate_bench.py [--images 20] [--reps 3] [--jobs 6] [--big-gib 1]
+    .venv/bin/python benchmarks/migrate_bench.py [--images 20] [--reps 3] [--jobs 6] [--big-gib 1] [--cpus both]
 
 One source registry (real Debian ``docker-registry`` on loopback) is filled with ~20 random images
 (3-5 gzip tar layers of 1-20 MB, shared base layers, one OCI index with two platforms, one Docker
@@ -23,8 +23,21 @@ configured through the environment (the active service, no ``--to``), within 1.2
 Where the gap to the floor goes, measured in the same run: the source-read floor (GET every unique
 blob once from the source, same parallelism, bytes discarded), the copy floor (every unique blob
 streamed source -> fresh target once, POST + one monolithic PUT fed from the GET, no hashing, no
-listing, no manifests: what any copying client pays both registries), and sha256 over every unique
-blob in one thread (what the client-side digest check costs in CPU).
+listing, no manifests: what any copying client pays both registries), sha256 over every unique
+blob in one thread (what the client-side digest check costs in CPU), and the CPU seconds each process
+spent in every timed run (source registry, target registry, and the client: migrate's process, or
+this script's threads for the floors).
+
+Two CPU set-ups (``--cpus``, both by default, each with its own floors and the goal line), because on a
+small machine the three processes compete for the same CPUs:
+- ``shared``: every process on every CPU. The target registry's ingest (a sha256 and a file write
+  per byte, a bcrypt check per request) already keeps the CPUs busy here, so whatever else must run
+  (the source registry serving the bytes, the client's digest check) comes out of the target's time,
+  while the floor runs with no source and no hashing at all.
+- ``split``: the target registry on its own half of the CPUs (CPU 0 of 2), the source registry and the
+  client on the other half: a target on machines of its own (ECR, GHCR, a registry in another
+  cluster), which is what the floor stands for. The ratio then shows what the copy costs the target
+  beyond the bytes (its extra requests) and the client's gaps (start-up, listing, verification).
 """
 
 from __future__ import annotations
