@@ -455,12 +455,15 @@ def main() -> int:
 
         def timed(setup: Setup, tool: str, run: Callable[[], float], target: RunningRegistry | None,
                   client: list[float] | None = None) -> float:
-            """Run ``run`` (on the client CPUs); record its wall time and each process's CPU seconds."""
+            """Run ``run`` (on the client CPUs); record its wall time and each process's CPU seconds
+            (the client's: migrate's own process from ``client``, else this script's and skopeo's)."""
             src0, dst0, me0 = cpu_seconds(source), cpu_seconds(target) if target else 0.0, os.times()
             with on_cpus(setup.rest):
                 wall = run()
             me1 = os.times()
-            mine = client[-1] if client else me1.user - me0.user + me1.system - me0.system
+            # this script's threads (the floors) and the children it waited for (skopeo)
+            ours = sum(after - before for after, before in zip(me1[:4], me0[:4], strict=True))
+            mine = client[-1] if client else ours
             used = (cpu_seconds(source) - src0, (cpu_seconds(target) - dst0) if target else 0.0, mine)
             times.setdefault((setup.name, tool), []).append(wall)
             cpu.setdefault((setup.name, tool), []).append(used)
