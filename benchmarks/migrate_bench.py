@@ -70,6 +70,8 @@ from tests.support import images as im  # noqa: E402
 from tests.support.registry import RunningRegistry, start_registry  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-pw-1"
+#: the floors send Basic auth up front (every target is htpasswd-protected)
+BASIC_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 NAMESPACE = "mlrun"
 
 
@@ -193,22 +195,14 @@ def check_target(target: RunningRegistry, expected: dict[str, str], tool: str) -
 
 def ingest_floor(target: RunningRegistry, images: list[im.TestImage], jobs: int) -> float:
     """Seconds for ``target`` to ingest every unique blob once (bytes in memory, ``jobs`` threads)."""
-    blobs: dict[str, tuple[str, im.Blob]] = {}
-    for item in images:
-        for blob in item.image.all_blobs():
-            blobs.setdefault(blob.digest, (item.repository, blob))
-    work = sorted(blobs.values(), key=lambda pair: -pair[1].size)  # biggest first, as migrate does
+    work = _unique_blobs(images)
     for _, blob in work:
         assert blob.data is not None
-    host = urlsplit(target.url).netloc
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-    local = threading.local()
+    host, conns = urlsplit(target.url).netloc, _Conns()
 
     def call(method: str, path: str, body: bytes | None = None) -> http.client.HTTPResponse:
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = http.client.HTTPConnection(host, timeout=60)
-        headers = dict(auth, **({"Content-Type": "application/octet-stream"} if body is not None else {}))
+        conn = conns.get(host)
+        headers = dict(BASIC_AUTH, **({"Content-Type": "application/octet-stream"} if body is not None else {}))
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
@@ -226,14 +220,20 @@ def ingest_floor(target: RunningRegistry, images: list[im.TestImage], jobs: int)
         if done.status != 201:
             raise SystemExit(f"floor: PUT {blob.digest} answered {done.status}")
 
+    return _timed_pool(ingest, work, jobs)
+
+
+def _timed_pool(fn: Callable[[tuple[str, im.Blob]], None], work: list[tuple[str, im.Blob]], jobs: int) -> float:
+    """Seconds for ``jobs`` threads to run ``fn`` over ``work``, after the page cache is synced."""
     quiesce()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(ingest, work))
+        list(pool.map(fn, work))
     return time.perf_counter() - started
 
 
 def _unique_blobs(images: list[im.TestImage]) -> list[tuple[str, im.Blob]]:
+    """Each unique blob once, with a repository that has it."""
     blobs: dict[str, tuple[str, im.Blob]] = {}
     for item in images:
         for blob in item.image.all_blobs():
@@ -270,24 +270,18 @@ def source_read_floor(source: RunningRegistry, images: list[im.TestImage], jobs:
         if response.status != 200 or got != blob.size:
             raise SystemExit(f"read floor: GET {blob.digest} answered {response.status}, {got} bytes")
 
-    work = _unique_blobs(images)
-    quiesce()
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(read, work))
-    return time.perf_counter() - started
+    return _timed_pool(read, _unique_blobs(images), jobs)
 
 
 def copy_floor(source: RunningRegistry, target: RunningRegistry, images: list[im.TestImage], jobs: int) -> float:
     """Seconds to stream every unique blob once source -> ``target`` (POST, then one PUT whose body is
     the source's GET, 1 MiB at a time), ``jobs`` threads, no hashing: both registries' share."""
     src, dst, conns = urlsplit(source.url).netloc, urlsplit(target.url).netloc, _Conns()
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
     def copy(pair: tuple[str, im.Blob]) -> None:
         repo, blob = pair
         up = conns.get(dst)
-        up.request("POST", f"/v2/{repo}/blobs/uploads/", headers=auth)
+        up.request("POST", f"/v2/{repo}/blobs/uploads/", headers=BASIC_AUTH)
         opened = up.getresponse()
         opened.read()
         location = urlsplit(opened.getheader("location") or "")
@@ -300,19 +294,14 @@ def copy_floor(source: RunningRegistry, target: RunningRegistry, images: list[im
                 yield chunk
 
         path = f"{location.path}?{location.query + '&' if location.query else ''}digest={blob.digest}"
-        up.request("PUT", path, body=chunks(), headers=dict(auth, **{"Content-Length": str(blob.size),
+        up.request("PUT", path, body=chunks(), headers=dict(BASIC_AUTH, **{"Content-Length": str(blob.size),
                                                                       "Content-Type": "application/octet-stream"}))
         done = up.getresponse()
         done.read()
         if done.status != 201:
             raise SystemExit(f"copy floor: PUT {blob.digest} answered {done.status}")
 
-    work = _unique_blobs(images)
-    quiesce()
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(copy, work))
-    return time.perf_counter() - started
+    return _timed_pool(copy, _unique_blobs(images), jobs)
 
 
 def hash_seconds(images: list[im.TestImage]) -> float:
