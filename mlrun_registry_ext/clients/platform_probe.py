@@ -26,6 +26,8 @@ DEFAULT_TIMEOUT = 3.0
 MAX_JSON = 1 << 20
 #: CA bundle for an MLRun API / Nuclio dashboard behind a private certificate authority.
 PLATFORM_CA_BUNDLE_ENV = "MLRUN_REGISTRY_EXT_PLATFORM_CA_BUNDLE"
+#: The most a Nuclio function listing (every function's whole config) may hold.
+LISTING_CAP = 64 << 20
 
 
 @dataclass
@@ -174,13 +176,11 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
     # `show`/`target` imports this module through features.api, but asks a platform only when an MLRun
     # API or Nuclio dashboard URL is configured; configured through env alone they stay without it
     # (the start-up goal of issue 11: median under 0.15 s).
-    from mlrun_registry_ext.clients.transport import Deadline, Transport, tls_context
+    from mlrun_registry_ext.clients.transport import Deadline
 
     deadline = Deadline(timeout)  # one bound for every request below
 
-    ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
-    context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
-    with Transport(ssl_context=context, timeout=timeout, trust_env=False) as client:
+    with platform_transport(timeout) as client:
         if info.dbpath:
             headers = mlrun_headers()
             spec = _get_json(client, f"{info.dbpath}/api/v1/client-spec", headers, info.problems, "the MLRun API",
@@ -213,3 +213,69 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
                         source=f"the Nuclio dashboard's frontend_spec at {info.dashboard_url}",
                     )
     return info
+
+
+# --- the calls prune and migrate --rewrite-functions make (errors, not problems: they act on the answer)
+
+def platform_transport(timeout: float) -> Any:
+    """A transport to the MLRun API or the Nuclio dashboard: their own CA bundle
+    (:data:`PLATFORM_CA_BUNDLE_ENV`), no proxy from the environment (in-cluster services)."""
+    from mlrun_registry_ext.clients.transport import Transport, tls_context  # lazy: see probe_platform
+
+    ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
+    context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
+    return Transport(ssl_context=context, timeout=timeout, trust_env=False)
+
+
+def _then(message: str, consequence: str) -> str:
+    return f"{message}; {consequence}" if consequence else message
+
+
+def require_mlrun_api(dbpath: str, timeout: float, consequence: str) -> None:
+    """A bounded ``GET /api/v1/client-spec`` before the mlrun client is used (an unreachable
+    ``MLRUN_DBPATH`` makes ``import mlrun`` hang for ~28 s); an error saying ``consequence`` if it fails."""
+    from mlrun_registry_ext.clients.transport import TransportError
+    from mlrun_registry_ext.errors import RegistryExtError
+
+    try:
+        with platform_transport(timeout) as transport:
+            status = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers()).status_code
+    except (TransportError, ValueError) as exc:
+        raise RegistryExtError(_then(f"the MLRun API at {dbpath} did not answer ({type(exc).__name__})",
+                                     consequence)) from None
+    if status != 200:
+        raise RegistryExtError(_then(f"the MLRun API at {dbpath} answered HTTP {status}", consequence))
+
+
+def list_nuclio_functions(dashboard: str, project: str | None, timeout: float = 10.0,
+                          consequence: str = "") -> dict[str, Any]:
+    """``GET /api/functions`` (one project: ``X-Nuclio-Project-Name``), capped at :data:`LISTING_CAP`:
+    the function map. Unreachable, an error status, too large or not a map: an error saying
+    ``consequence``."""
+    from mlrun_registry_ext.clients.transport import BodyTooLarge, TransportError
+    from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
+
+    headers = {"Accept": "application/json"}
+    if project:
+        headers["X-Nuclio-Project-Name"] = project
+    try:
+        with platform_transport(timeout) as transport:
+            response = transport.request("GET", f"{dashboard}/api/functions", headers=headers,
+                                         max_body=LISTING_CAP)
+    except BodyTooLarge:
+        raise RegistryAPIError(_then(f"the Nuclio function listing is larger than {LISTING_CAP} bytes; refused",
+                                     consequence)) from None
+    except (TransportError, ValueError) as exc:
+        raise RegistryExtError(_then(f"the Nuclio dashboard at {dashboard} did not answer ({type(exc).__name__})",
+                                     consequence)) from None
+    if response.status_code != 200:
+        raise RegistryExtError(_then(f"the Nuclio dashboard at {dashboard} answered HTTP {response.status_code} "
+                                     "to GET /api/functions", consequence))
+    try:
+        functions = response.json()
+    except ValueError:
+        raise RegistryExtError(_then(f"the Nuclio dashboard at {dashboard} did not return JSON",
+                                     consequence)) from None
+    if not isinstance(functions, dict):
+        raise RegistryExtError(_then(f"the Nuclio dashboard at {dashboard} returned no function map", consequence))
+    return functions

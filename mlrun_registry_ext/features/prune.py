@@ -35,7 +35,6 @@ import hashlib
 import html
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -47,14 +46,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlrun_registry_ext.clients import aws
 from mlrun_registry_ext.clients.platform_probe import (
-    PLATFORM_CA_BUNDLE_ENV,
+    list_nuclio_functions,
     mlrun_dbpath,
-    mlrun_headers,
     nuclio_dashboard_url,
+    require_mlrun_api,
 )
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
-from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.providers.ecr import (
@@ -79,9 +77,8 @@ DEFAULT_KEEP = 3
 UNTAGGED_GRACE = timedelta(hours=1)
 #: ``created`` dates before this are a reproducible build's placeholder (the epoch), not an age.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-#: Caps on what is buffered: an image config, and the Nuclio dashboard's function listing.
+#: The cap on an image config read whole.
 CONFIG_CAP = 4 << 20
-LISTING_CAP = 64 << 20
 MAX_LISTED = 10
 
 # --- durations ------------------------------------------------------------------------------------
@@ -574,12 +571,6 @@ def _read_capped(response: Any, cap: int, what: str) -> bytes:
     return bytes(out)
 
 
-def _platform_transport(timeout: float) -> Any:
-    ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
-    context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
-    return Transport(ssl_context=context, timeout=timeout, trust_env=False)
-
-
 def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocation,
                timeout: float = 10.0) -> list[ImageUse]:
     """Every image a function record of ``project`` (or every project) names, through the real mlrun
@@ -588,15 +579,7 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
         raise ConfigError("MLRUN_DBPATH", "prune needs the MLRun API to know which images functions use; "
                                           "set MLRUN_DBPATH to its URL")
     refuse = "nothing was deleted: without it, which images functions use is unknown"
-    # A bounded probe first: an unreachable MLRUN_DBPATH makes `import mlrun` hang for ~28 s.
-    try:
-        with _platform_transport(timeout) as transport:
-            response = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers())
-            status = response.status_code
-    except (TransportError, ValueError) as exc:
-        raise RegistryExtError(f"the MLRun API at {dbpath} did not answer ({type(exc).__name__}); {refuse}") from None
-    if status != 200:
-        raise RegistryExtError(f"the MLRun API at {dbpath} answered HTTP {status}; {refuse}")
+    require_mlrun_api(dbpath, timeout, refuse)  # bounded: an unreachable one makes `import mlrun` hang
     try:
         import mlrun
 
@@ -629,29 +612,8 @@ def nuclio_uses(dashboard: str, project: str | None, location: RegistryLocation,
                 timeout: float = 10.0) -> list[ImageUse]:
     """Every image a Nuclio function names (``GET /api/functions``, the project in
     ``X-Nuclio-Project-Name``). A dashboard that does not answer is an error: nothing is deleted."""
-    headers = {"Accept": "application/json"}
-    if project:
-        headers["X-Nuclio-Project-Name"] = project
     refuse = "nothing was deleted: without it, which images Nuclio functions use is unknown"
-    try:
-        with _platform_transport(timeout) as transport:
-            response = transport.request("GET", f"{dashboard}/api/functions", headers=headers, stream=True)
-            try:
-                if response.status_code != 200:
-                    raise RegistryExtError(f"the Nuclio dashboard at {dashboard} answered HTTP "
-                                           f"{response.status_code} to GET /api/functions; {refuse}")
-                raw = _read_capped(response, LISTING_CAP, "the Nuclio function listing")
-            finally:
-                response.close()
-    except (TransportError, ValueError) as exc:
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} did not answer ({type(exc).__name__}); "
-                               f"{refuse}") from None
-    try:
-        functions = json.loads(raw)
-    except ValueError:
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} did not return JSON; {refuse}") from None
-    if not isinstance(functions, Mapping):
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} returned no function map; {refuse}")
+    functions = list_nuclio_functions(dashboard, project, timeout, refuse)
     uses = []
     for name, function in functions.items():
         if not isinstance(function, Mapping):

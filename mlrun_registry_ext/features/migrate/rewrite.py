@@ -45,8 +45,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlrun_registry_ext.clients.platform_probe import PLATFORM_CA_BUNDLE_ENV, mlrun_headers
-from mlrun_registry_ext.clients.transport import Transport, TransportError, tls_context
+from mlrun_registry_ext.clients.platform_probe import (
+    list_nuclio_functions,
+    platform_transport,
+    require_mlrun_api,
+)
+from mlrun_registry_ext.clients.transport import TransportError
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError
@@ -62,8 +66,7 @@ MLRUN_NUCLIO_KINDS = frozenset({"remote", "nuclio", "serving"})
 #: The label MLRun puts on the Nuclio functions it deploys (``mlrun.common.constants``: ``mlrun/class``).
 MLRUN_CLASS_LABEL = "mlrun/class"
 NEVER_BUILD = "neverBuild"
-#: Caps: the dashboard's function listing, and how many rows the text table lists.
-LISTING_CAP = 64 << 20
+#: How many rows the text table lists.
 MAX_LISTED = 50
 
 Status = Literal["planned", "applied", "blocked", "failed"]
@@ -438,25 +441,10 @@ class RewriteReport:
 
 # --- the calls ------------------------------------------------------------------------------------
 
-def _transport(timeout: float) -> Any:
-    import os
-
-    ca_bundle = os.environ.get(PLATFORM_CA_BUNDLE_ENV)
-    context = tls_context(ca_bundle, PLATFORM_CA_BUNDLE_ENV) if ca_bundle else None
-    return Transport(ssl_context=context, timeout=timeout, trust_env=False)
-
-
 def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     """The real mlrun client's run DB at ``dbpath``, after a bounded probe (an unreachable
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
-    try:
-        with _transport(timeout) as transport:
-            status = transport.request("GET", f"{dbpath}/api/v1/client-spec", headers=mlrun_headers()).status_code
-    except (TransportError, ValueError) as exc:
-        raise RegistryExtError(f"the MLRun API at {dbpath} did not answer ({type(exc).__name__}); "
-                               "no function was re-pointed") from None
-    if status != 200:
-        raise RegistryExtError(f"the MLRun API at {dbpath} answered HTTP {status}; no function was re-pointed")
+    require_mlrun_api(dbpath, timeout, "no function was re-pointed")
     import mlrun
 
     # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
@@ -497,41 +485,11 @@ def store_mlrun_rewrites(db: Any, rewrites: Sequence[FunctionRewrite]) -> list[s
     return errors
 
 
-def list_nuclio_functions(dashboard: str, project: str | None, timeout: float = 10.0) -> dict[str, Any]:
-    """``GET /api/functions`` (``X-Nuclio-Project-Name`` for one project), capped."""
-    headers = {"Accept": "application/json"}
-    if project:
-        headers["X-Nuclio-Project-Name"] = project
-    try:
-        with _transport(timeout) as transport:
-            response = transport.request("GET", f"{dashboard}/api/functions", headers=headers, stream=True)
-            try:
-                if response.status_code != 200:
-                    raise RegistryExtError(f"the Nuclio dashboard at {dashboard} answered HTTP "
-                                           f"{response.status_code} to GET /api/functions")
-                raw = bytearray()
-                for chunk in response.iter_raw():
-                    raw += chunk
-                    if len(raw) > LISTING_CAP:
-                        raise RegistryExtError(f"the Nuclio function listing is larger than {LISTING_CAP} bytes")
-            finally:
-                response.close()
-    except (TransportError, ValueError) as exc:
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} did not answer ({type(exc).__name__})") from None
-    try:
-        functions = json.loads(bytes(raw))
-    except ValueError:
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} did not return JSON") from None
-    if not isinstance(functions, dict):
-        raise RegistryExtError(f"the Nuclio dashboard at {dashboard} returned no function map")
-    return functions
-
-
 def redeploy_nuclio(dashboard: str, rewrites: Sequence[FunctionRewrite], timeout: float = 60.0) -> list[str]:
     """PUT each planned dashboard config, then poll ``GET /api/functions/<name>`` until ``ready`` (or
     ``error``/``unhealthy``, or ``timeout`` seconds for that function)."""
     errors = []
-    with _transport(min(timeout, 30.0)) as transport:
+    with platform_transport(min(timeout, 30.0)) as transport:
         for entry in rewrites:
             if entry.redeploy_kind != "dashboard" or entry.status != "planned":
                 continue
