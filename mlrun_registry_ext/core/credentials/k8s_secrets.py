@@ -92,17 +92,19 @@ def docker_config_secret(
     validate_namespace(namespace)
     meta_annotations = {LOGIN_ANNOTATION: login.key, USERNAME_ANNOTATION: login.username}
     meta_annotations.update(annotations or {})
+    return _secret(name, namespace, managed_labels(KIND_DOCKER_CONFIG, service, labels), meta_annotations,
+                   DOCKER_CONFIG_TYPE, DOCKER_CONFIG_KEY, login.docker_config_json())
+
+
+def _secret(name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str], kind: str,
+            key: str, value: str) -> dict[str, Any]:
+    """A Secret manifest with one base64 ``data`` key (the callers check name and namespace first)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": managed_labels(KIND_DOCKER_CONFIG, service, labels),
-            "annotations": meta_annotations,
-        },
-        "type": DOCKER_CONFIG_TYPE,
-        "data": {DOCKER_CONFIG_KEY: b64(login.docker_config_json())},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+        "type": kind,
+        "data": {key: b64(value)},
     }
 
 
@@ -114,15 +116,9 @@ def helper_config_secret(name: str, namespace: str, service: RegistryService,
     validate_secret_name(name, "secret_name")
     validate_namespace(namespace)
     config = json.dumps(credential_helper_config(service, pulled), separators=(",", ":"), sort_keys=True)
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": managed_labels(KIND_DOCKER_CONFIG, service),
-                     "annotations": {LOGIN_ANNOTATION: service.rules.login_key(service.host)}},
-        "type": DOCKER_CONFIG_TYPE,
-        "data": {DOCKER_CONFIG_KEY: b64(config)},
-    }
+    return _secret(name, namespace, managed_labels(KIND_DOCKER_CONFIG, service),
+                   {LOGIN_ANNOTATION: service.rules.login_key(service.host)}, DOCKER_CONFIG_TYPE,
+                   DOCKER_CONFIG_KEY, config)
 
 
 def service_account_manifest(service: RegistryService, namespace: str) -> dict[str, Any]:
@@ -206,18 +202,9 @@ def aws_credentials_secret(
                           "an AWS credentials secret is for ECR registries (<account>.dkr.ecr.<region>...)")
     key_id, secret = validate_aws_keys(service.username, service.password)
     text = aws_credentials_file(key_id, secret, region=service.ecr.region)
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": managed_labels(KIND_AWS_CREDENTIALS, service, labels),
-            "annotations": {USERNAME_ANNOTATION: key_id},
-        },
-        "type": AWS_CREDENTIALS_TYPE,
-        "data": {AWS_CREDENTIALS_KEY: b64(text.get_secret_value())},
-    }
+    return _secret(name, namespace, managed_labels(KIND_AWS_CREDENTIALS, service, labels),
+                   {USERNAME_ANNOTATION: key_id}, AWS_CREDENTIALS_TYPE, AWS_CREDENTIALS_KEY,
+                   text.get_secret_value())
 
 
 # --- which secrets a service needs -----------------------------------------------------------------
