@@ -140,23 +140,13 @@ def refresh_cronjob_manifests(
          "resourceNames": [pull]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
     ]
-    manifests: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": name, "namespace": namespace, "labels": labels}, "rules": role_rules},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": name, "namespace": namespace, "labels": labels},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-         "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}]},
-    ]
-    for target in targets:
-        if target == namespace:
-            continue
+    manifests: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta}]
+    # the Job's own namespace first, then each other one it writes the pull secret into
+    for where in [namespace, *(t for t in targets if t != namespace)]:
+        meta = {"name": name, "namespace": where, "labels": labels}
         manifests += [
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-             "metadata": {"name": name, "namespace": target, "labels": labels}, "rules": role_rules},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-             "metadata": {"name": name, "namespace": target, "labels": labels},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": role_rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": dict(meta),
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
              "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}]},
         ]
