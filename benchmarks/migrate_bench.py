@@ -106,9 +106,8 @@ def unique_bytes(images: list[im.TestImage]) -> int:
 
 
 def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int,
-                via_env: bool = False, cpu: list[float] | None = None) -> tuple[float, dict, int]:
+                via_env: bool = False) -> tuple[float, dict, int]:
     """Run the CLI in its own process; returns (wall seconds, JSON report, peak RSS in KiB).
-    ``cpu``, when given, gets the process's CPU seconds (user + system) appended.
 
     ``via_env``: the target is the active registry service, configured through the environment
     (``MLRUN_REGISTRY_EXT_URL`` and its login; no ``--to``), as a user sets it up once.
@@ -139,11 +138,8 @@ def run_migrate(source: RunningRegistry, target: RunningRegistry, jobs: int,
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if cpu is not None:
-            cpu.append(usage.ru_utime + usage.ru_stime)
         poller.join()
         peak = peaks[0]
         out.seek(0)
@@ -382,10 +378,9 @@ class Setup:
                 f"{_cpu_list(self.rest)}")
 
 
-def _cold_copy(source: RunningRegistry, target: RunningRegistry, jobs: int, client: list[float],
-               reports: list[dict]) -> float:
-    """migrate's cold copy into ``target`` configured through env; its report and CPU seconds appended."""
-    wall, report, _ = run_migrate(source, target, jobs, via_env=True, cpu=client)
+def _cold_copy(source: RunningRegistry, target: RunningRegistry, jobs: int, reports: list[dict]) -> float:
+    """migrate's cold copy into ``target`` configured through env; its report appended to ``reports``."""
+    wall, report, _ = run_migrate(source, target, jobs, via_env=True)
     reports.append(report)
     return wall
 
@@ -442,17 +437,14 @@ def main() -> int:
             started.append(target)
             return target
 
-        def timed(setup: Setup, tool: str, run: Callable[[], float], target: RunningRegistry | None,
-                  client: list[float] | None = None) -> float:
-            """Run ``run`` (on the client CPUs); record its wall time and each process's CPU seconds
-            (the client's: migrate's own process from ``client``, else this script's and skopeo's)."""
+        def timed(setup: Setup, tool: str, run: Callable[[], float], target: RunningRegistry | None) -> float:
+            """Run ``run`` (on the client CPUs); record its wall time and each process's CPU seconds (the
+            client's: this script's threads and the children it waited for, migrate's or skopeo's process)."""
             src0, dst0, me0 = cpu_seconds(source), cpu_seconds(target) if target else 0.0, os.times()
             with on_cpus(setup.rest):
                 wall = run()
             me1 = os.times()
-            # this script's threads (the floors) and the children it waited for (skopeo)
-            ours = sum(after - before for after, before in zip(me1[:4], me0[:4], strict=True))
-            mine = client[-1] if client else ours
+            mine = sum(after - before for after, before in zip(me1[:4], me0[:4], strict=True))
             used = (cpu_seconds(source) - src0, (cpu_seconds(target) - dst0) if target else 0.0, mine)
             times.setdefault((setup.name, tool), []).append(wall)
             cpu.setdefault((setup.name, tool), []).append(used)
@@ -486,10 +478,8 @@ def main() -> int:
                         print(f"{tag}: floor      {times[key][-1]:6.2f} s (the target ingesting every unique "
                               f"blob once, bytes in memory) {cpu_note(cpu[key][-1])}")
                     elif tool == "migrate":
-                        client: list[float] = []
                         reports: list[dict] = []
-                        timed(setup, tool, partial(_cold_copy, source, target, args.jobs, client, reports), target,
-                              client)
+                        timed(setup, tool, partial(_cold_copy, source, target, args.jobs, reports), target)
                         check_target(target, expected, tool)
                         report = reports[-1]
                         line = (f"{tag}: migrate cold {times[key][-1]:6.2f} s (engine {report['seconds']:.2f} s; "
