@@ -1,0 +1,62 @@
+"""What a user notices about the command line itself: short usage errors, the version, the package
+surface a notebook's tab completion offers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import mlrun_registry_ext
+from tests.support.env import REPO, run_cli
+
+
+@pytest.mark.parametrize("args", [("migrate", "--bogus"), ("migrate", "--jobs", "x"), ("nonsense",), ("ecr",),
+                                  ("target", "demo"), ("show", "--format", "xml"), ()])
+def test_a_usage_error_is_two_lines_naming_the_command_and_exits_2(args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("usage: mlrun-registry") and "--help" in lines[0]
+    assert "error:" in lines[1]
+    if args and args[0] in ("migrate", "ecr", "target", "show"):
+        assert lines[1].startswith(f"mlrun-registry {args[0]}: error:"), lines[1]
+
+
+def test_an_unknown_option_names_the_option_and_the_command() -> None:
+    result = run_cli("migrate", "--bogus")
+    assert result.stderr.splitlines()[1] == "mlrun-registry migrate: error: unrecognized arguments: --bogus"
+
+
+def test_help_still_prints_the_full_usage() -> None:
+    result = run_cli("migrate", "--help")
+    assert result.code == 0
+    assert "--rewrite-functions" in result.stdout and "--emit-job" in result.stdout
+
+
+def test_dir_of_the_package_offers_every_public_name_for_tab_completion() -> None:
+    code = "import mlrun_registry_ext as m, sys; print(' '.join(dir(m))); print('mlrun' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    names, loaded = out.stdout.splitlines()
+    listed = set(names.split())
+    assert set(mlrun_registry_ext.__all__) <= listed
+    assert {"resolve", "configure_function", "configure_project", "setup", "doctor", "migrate", "prune",
+            "nuclio", "target", "__version__"} <= listed
+    assert not {"Any", "TYPE_CHECKING", "annotations"} & listed
+    assert loaded == "False"  # listing the names loads none of them
+
+
+def test_every_lazy_name_is_imported_for_type_checkers() -> None:
+    """Static completion (Pylance, Jedi) reads the TYPE_CHECKING block, not ``__getattr__``."""
+    import ast
+
+    tree = ast.parse((REPO / "mlrun_registry_ext" / "__init__.py").read_text())
+    block = next(node for node in tree.body
+                 if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    imported = {alias.asname or alias.name for node in block.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    lazy = set(mlrun_registry_ext.__all__) - {"ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateError"}
+    assert lazy <= imported, lazy - imported
