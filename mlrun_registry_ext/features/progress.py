@@ -79,9 +79,9 @@ def _columns() -> tuple[Any, ...]:
             unit = task.fields.get("unit", "")
             if unit == BYTES:
                 return Text.assemble(self._sizes.render(task), " ", self._speed.render(task))
-            done = int(task.completed)
-            text = f"{done}/{int(task.total)}" if task.total is not None else str(done)
-            return Text(f"{text} {unit}".rstrip(), style="progress.download")
+            if task.total is None:  # a phase of unknown size (listing) counts nothing yet
+                return Text("")
+            return Text(f"{int(task.completed)}/{int(task.total)} {unit}".rstrip(), style="progress.download")
 
     return (TextColumn("[bold]{task.description}"), BarColumn(), AmountColumn(), TimeElapsedColumn())
 

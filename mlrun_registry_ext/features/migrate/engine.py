@@ -183,7 +183,7 @@ class Migration:
         the manifests or HEAD the blobs: a registry only accepts a manifest whose blobs it has
         (distribution checks them on PUT), so a tag that resolves is complete.
         """
-        self.progress.phase("listing", unit="repositories")
+        self.progress.phase("listing")
         with self._pool(self.jobs * 2) as pool:
             on_target = pool.submit(self.target.repositories, required=False)
             source_repos = self.source.repositories() or []
