@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,36 @@ def test_every_lazy_name_is_imported_for_type_checkers() -> None:
                 for alias in node.names}
     lazy = set(mlrun_registry_ext.__all__) - {"ConfigError", "RegistryAPIError", "RegistryExtError", "VersionGateError"}
     assert lazy <= imported, lazy - imported
+
+
+@pytest.mark.parametrize("args", [("target", "demo", "trainer", "--tag=-x"),
+                                  ("target", "demo", "trainer", "--kind", "local"), ("target", "Demo!", "trainer")])
+def test_a_refused_input_prints_its_one_error_line_and_no_warnings_before_it(args: tuple[str, ...]) -> None:
+    # the embedded default (no URL) is warned about on every run that gets as far as using it
+    assert "lost when it restarts" in run_cli("target", "demo", "trainer").stderr
+    result = run_cli(*args)
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("mlrun-registry: error:"), result.stderr
+
+
+def test_a_bad_config_file_exits_2_with_only_its_error(tmp_path: Path) -> None:
+    config = tmp_path / "registries.yaml"
+    config.write_text("active: nowhere\nservices:\n  ghcr: {url: ghcr.io/acme}\n")
+    result = run_cli("show", env={"MLRUN_REGISTRY_EXT_CONFIG": str(config)})
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1 and "warning" not in result.stderr, result.stderr
+
+
+def test_warnings_still_come_out_before_a_failure_that_is_not_bad_input() -> None:
+    result = run_cli("target", "demo", "trainer", "--json")
+    assert result.code == 0
+    assert result.stderr.startswith("mlrun-registry: warning:")
+
+
+def test_a_job_gets_no_nuclio_version_warning_but_a_nuclio_kind_does() -> None:
+    env = {"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme"}  # external: gated; no dashboard reports a Nuclio version
+    job = run_cli("target", "demo", "trainer", "--json", env=env)
+    assert job.code == 0 and "Nuclio version" not in job.stderr, job.stderr
+    for kind in ("nuclio", "serving", "remote", "application"):
+        built = run_cli("target", "demo", "server", "--kind", kind, "--json", env=env)
+        assert built.code == 0 and "Nuclio version unknown" in built.stderr, (kind, built.stderr)
