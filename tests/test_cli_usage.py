@@ -3,14 +3,16 @@ surface a notebook's tab completion offers."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import mlrun_registry_ext
-from tests.support.env import REPO, run_cli
+from tests.support.env import CANARY, REPO, run_cli
 
 
 @pytest.mark.parametrize("args", [("migrate", "--bogus"), ("migrate", "--jobs", "x"), ("nonsense",), ("ecr",),
@@ -94,3 +96,29 @@ def test_a_job_gets_no_nuclio_version_warning_but_a_nuclio_kind_does() -> None:
     for kind in ("nuclio", "serving", "remote", "application"):
         built = run_cli("target", "demo", "server", "--kind", kind, "--json", env=env)
         assert built.code == 0 and "Nuclio version unknown" in built.stderr, (kind, built.stderr)
+
+
+def test_platform_config_json_has_both_deployments_env_and_the_helm_values() -> None:
+    result = run_cli("platform-config", "--json", env={"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme",
+                                                      "MLRUN_REGISTRY_EXT_SECRET_NAME": "ghcr-push"})
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["mlrun_api_env"]["MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY"] == "ghcr.io/acme"
+    assert data["nuclio_dashboard_env"] and data["helm_values"]["global"]["registry"]["url"] == "ghcr.io/acme"
+
+
+def test_emit_job_writes_the_manifest_as_json_or_yaml_and_o_is_refused_without_it() -> None:
+    args = ("migrate", "--from", "http://127.0.0.1:9", "--to", "registry.example.com/team", "--emit-job")
+    as_json = json.loads(run_cli(*args, "-o", "json").stdout)
+    as_yaml = yaml.safe_load(run_cli(*args, "-o", "yaml").stdout)
+    assert as_json == as_yaml and as_json["kind"] == "Job"
+    refused = run_cli("migrate", "--from", "http://127.0.0.1:9", "-o", "json")
+    assert refused.code == 2 and refused.stderr.count("\n") == 1 and "--emit-job" in refused.stderr
+
+
+def test_secret_show_and_apply_take_json_like_every_reporting_command() -> None:
+    env = {"MLRUN_REGISTRY_EXT_URL": "ghcr.io/acme", "MLRUN_REGISTRY_EXT_USERNAME": "ci",
+           "MLRUN_REGISTRY_EXT_PASSWORD": CANARY}
+    applied = run_cli("secret", "apply", "--dry-run", "--json", env=env)
+    assert applied.code == 0, applied.stderr
+    assert json.loads(applied.stdout)["kind"] == "Secret" and CANARY not in applied.output
