@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import mlrun_registry_ext
+from tests.support.cli_tree import documented_options, leaves
 from tests.support.env import CANARY, REPO, run_cli
 
 
@@ -122,3 +123,20 @@ def test_secret_show_and_apply_take_json_like_every_reporting_command() -> None:
     applied = run_cli("secret", "apply", "--dry-run", "--json", env=env)
     assert applied.code == 0, applied.stderr
     assert json.loads(applied.stdout)["kind"] == "Secret" and CANARY not in applied.output
+
+
+#: Commands without ``--json``, each with why: what they print is already one JSON or manifest document.
+NO_JSON_FLAG = {("ecr", "policy"): "prints the IAM policy document, which is JSON",
+                ("ecr", "cronjob"): "prints manifests only: -o json|yaml"}
+#: Commands that print Kubernetes manifests (a dry run's or an emitted Job's).
+EMIT_MANIFESTS = {("secret", "apply"), ("secret", "show"), ("ecr", "refresh"), ("ecr", "cronjob"), ("migrate",)}
+
+
+def test_every_command_that_reports_takes_json_and_every_manifest_emitter_takes_o() -> None:
+    for path, parser in leaves():
+        options = {s for strings in documented_options(parser) for s in strings}
+        if path not in NO_JSON_FLAG:
+            assert "--json" in options, f"mlrun-registry {' '.join(path)} has no --json"
+        if path in EMIT_MANIFESTS:
+            action = next(a for a in parser._actions if "-o" in a.option_strings)
+            assert set(action.choices or ()) == {"json", "yaml"}, path

@@ -3,20 +3,19 @@ examples (commands and config files) run as written."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mlrun_registry_ext.cli import COMMANDS, build_parser
 from tests.support import images as im
+from tests.support.cli_tree import documented_options, leaves, parser_for
 from tests.support.env import REPO, CliResult, run_cli
 from tests.support.registry import RunningRegistry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
@@ -60,34 +59,6 @@ def readme_entries() -> dict[tuple[str, ...], set[str]]:
             usage = re.sub(rf"\b{name}\b", value, usage)
         found.setdefault(tuple(path), set()).update(OPTION_RE.findall(usage))
     return found
-
-
-def parser_for(path: tuple[str, ...]) -> argparse.ArgumentParser:
-    parser = build_parser(path[0] if path else None)
-    for word in path:
-        parser = subcommands(parser)[word]
-    return parser
-
-
-def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(actions[0].choices) if actions else {}
-
-
-def leaves() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    for command in COMMANDS:
-        parser = subcommands(build_parser(command))[command]
-        actions = subcommands(parser)
-        if actions:
-            for name, sub in actions.items():
-                yield (command, name), sub
-        else:
-            yield (command,), parser
-
-
-def documented_options(parser: argparse.ArgumentParser) -> list[list[str]]:
-    return [list(a.option_strings) for a in parser._actions
-            if a.option_strings and a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction)]
 
 
 def test_every_option_the_readme_cli_block_lists_exists() -> None:
