@@ -117,6 +117,17 @@ class _ReleasingStream:
         return getattr(self._stream, name)
 
 
+#: The running command's held warnings (None outside :func:`run_handler`, or when not held).
+_held: HeldWarnings | None = None
+
+
+def inputs_checked() -> None:
+    """Called by a long command once its input is validated, before work that prints nothing for a while
+    (a piped ``migrate``): its warnings come out now, not with the report at the end."""
+    if _held is not None and _held.held is not None:
+        _held.let_out()
+
+
 def _hold_warnings() -> HeldWarnings | None:
     """The process's warning handler (what ``logging.basicConfig`` set before: ``mlrun-registry:
     warning: ...`` on stderr), held. None when the root logger already has handlers (the CLI called
@@ -136,15 +147,18 @@ def _hold_warnings() -> HeldWarnings | None:
 def run_handler(args: argparse.Namespace) -> int:
     """Run ``args.handler``; every expected error becomes one line on stderr and its exit code.
     Warnings wait until the command has validated its input (:class:`HeldWarnings`)."""
+    global _held
     held = _hold_warnings()
     if held is None:
         return _run(args)
+    _held = held
     streams = sys.stdout, sys.stderr
     sys.stdout = _ReleasingStream(sys.stdout, held)
     sys.stderr = _ReleasingStream(sys.stderr, held)
     try:
         return _run(args, held)
     finally:
+        _held = None
         sys.stdout, sys.stderr = streams
         held.let_out()
         logging.getLogger().removeHandler(held)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
+from mlrun_registry_ext.cli._app import add_json_flag, console, inputs_checked, print_json, seconds
 from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
@@ -333,6 +333,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     shard, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target = build_services(args)
+    inputs_checked()
     if args.emit_job:
         import yaml
 

@@ -92,8 +92,9 @@ def migrate(
     :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
     service. ``progress``: None shows a live display in a notebook's cell or a bar on a terminal (and
     nothing when output is piped), True always shows one, False none; or pass your own
-    :class:`Progress` (:mod:`mlrun_registry_ext.features.progress`). ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
-    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
+    :class:`Progress` (:mod:`mlrun_registry_ext.features.progress`). ``timeout`` (default 60 s) bounds
+    each request as a whole; a blob stream instead fails when no byte moved for that long or it
+    averages under 16 KiB/s. Returns a :class:`MigrationReport`
     (rendered as a table in notebooks). ``shard`` (``"I/N"`` or a :class:`Shard`): only the source
     repositories of shard I of N (0-based).
     """
