@@ -443,3 +443,20 @@ def test_applied_buildah_settings_make_a_valid_deployment(kube_apiserver: Any, k
     checked = subprocess.run([str(ROOT / ".venv" / "bin" / "kubernetes-validate"), "--strict", "-k",
                               KUBERNETES_VERSION, str(path)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_direct_nuclio_config_merges_flags_and_labels_the_pods() -> None:
+    """nuclio-jupyter deploys (apply_to_config): the same ownership of spec.build.flags, and the Azure label."""
+    from mlrun_registry_ext.features.nuclio_hooks import apply_to_config
+
+    config: dict[str, Any] = {"metadata": {"name": "echo"}, "spec": {"build": {"flags": ["--snapshot-mode=redo"]}}}
+    mirror_a = ghcr("kaniko", mirror="mirror-a.example.com").target("fraud", "echo", "nuclio", nuclio_name="echo")
+    apply_to_config(config, mirror_a)
+    assert config["spec"]["build"]["flags"] == ["--snapshot-mode=redo", "--registry-mirror=mirror-a.example.com"]
+    apply_to_config(config, ghcr("kaniko").target("fraud", "echo", "nuclio", nuclio_name="echo"))
+    assert config["spec"]["build"]["flags"] == ["--snapshot-mode=redo"]
+    assert OWNED_NUCLIO_FLAGS_ANNOTATION not in config["metadata"]["annotations"]
+
+    labelled = apply_to_config({"metadata": {"name": "echo"}},
+                               acr_wi().target("fraud", "echo", "nuclio", nuclio_name="echo"))
+    assert labelled["metadata"]["labels"] == AZURE_LABEL
