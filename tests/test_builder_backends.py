@@ -460,3 +460,44 @@ def test_direct_nuclio_config_merges_flags_and_labels_the_pods() -> None:
     labelled = apply_to_config({"metadata": {"name": "echo"}},
                                acr_wi().target("fraud", "echo", "nuclio", nuclio_name="echo"))
     assert labelled["metadata"]["labels"] == AZURE_LABEL
+
+
+# -- doctor: what the MLRun API Deployment is set to ---------------------------------------------------
+
+def test_doctor_names_an_unprepared_server_from_its_deployment(kube_apiserver: Any, kubeconfig: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECR keys on a server without the AWS credentials secret, a Buildah setting on a Kaniko server and
+    ACR workload identity without the build-pod label: each named; after `platform-config --apply`, none."""
+    import socket
+
+    from mlrun_registry_ext.clients import kube
+    from mlrun_registry_ext.core.resolution import ResolvedRegistry
+    from mlrun_registry_ext.features.doctor import SERVER_BUILD, doctor
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
+        "127.0.0.1" if str(host).endswith((".amazonaws.com", ".azurecr.io")) else host, *a, **k))
+    kube.connect()  # the first `import kubernetes` takes longer than a check's budget
+    monkeypatch.setenv("MLRUN_NAMESPACE", "mlrun")
+    kube_apiserver.add_deployment("mlrun", "mlrun-api-chief", [
+        {"name": "mlrun-api", "image": "mlrun/mlrun-api:1.12.1",
+         "env": [{"name": "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY", "value": ECR_HOST}]}])
+
+    ecr = RegistryService(url=ECR_HOST, username="AKIAIOSFODNN7EXAMPLE", password=CANARY, builder_backend="buildah")
+    check = {c.name: c for c in doctor(ecr, timeout=1.0).checks}[SERVER_BUILD]
+    assert not check.ok and check.severity == "error"
+    assert "no MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET" in check.detail
+    assert "--insecure --insecure-pull" in check.detail
+    assert "builds with kaniko" in check.detail and "builder_backend is buildah" in check.detail
+    assert CANARY not in check.detail
+
+    kube.apply_platform_config(ResolvedRegistry(service=ecr, sources={}), "mlrun", dry_run=False)
+    fixed = {c.name: c for c in doctor(ecr, timeout=1.0).checks}[SERVER_BUILD]
+    assert fixed.ok, fixed.detail
+    assert "builds with buildah" in fixed.detail
+
+    acr = RegistryService(url=ACR, auth="workload-identity", identity=CLIENT_ID)
+    no_label = {c.name: c for c in doctor(acr, timeout=1.0).checks}[SERVER_BUILD]
+    assert not no_label.ok and "azure.workload.identity/use=true" in no_label.detail
+    kube.apply_platform_config(ResolvedRegistry(service=acr, sources={}), "mlrun", dry_run=False)
+    assert {c.name: c for c in doctor(acr, timeout=1.0).checks}[SERVER_BUILD].ok
