@@ -328,6 +328,12 @@ def test_buildah_written_function_still_builds_where_predicted_on_a_kaniko_serve
     assert pod.docker_config_secret == target.secret
     assert not any(arg.startswith("--registry-mirror") for arg in pod.args)
 
+    # the same function switched back to Kaniko: the real server passes the package's flags to Kaniko
+    target = registry.configure_function(fn, ghcr("kaniko", mirror="mirror.gcr.io", cache=True))
+    pod = mlrun_server.build(build_body(fn), active.platform_config().mlrun_env).kaniko
+    assert "--registry-mirror=mirror.gcr.io" in pod.args and "--cache=true" in pod.args
+    assert f"--cache-repo={target.cache_repo}" in pod.args
+
 
 # -- the Buildah backend's commands (core.buildah mirrors buildah.py at 9c0c31d1 line by line) ---------
 
