@@ -507,3 +507,38 @@ def test_doctor_names_an_unprepared_server_from_its_deployment(kube_apiserver: A
     assert not no_label.ok and "azure.workload.identity/use=true" in no_label.detail
     kube.apply_platform_config(ResolvedRegistry(service=acr, sources={}), "mlrun", dry_run=False)
     assert {c.name: c for c in doctor(acr, timeout=1.0).checks}[SERVER_BUILD].ok
+
+
+# -- property: the owned-flags merge never loses what the user wrote ------------------------------------
+
+#: What a user may have in extra_args: flags, alone or with their value as the next word.
+_USER_GROUPS = [("--registry-mirror=a",), ("--registry-mirror", "u"), ("--cache=true",), ("--cache",),
+                ("--cache-repo=r/c",), ("--cache-repo", "old"), ("--build-arg", "A=1"), ("--snapshot-mode=redo",),
+                ("--x",)]
+_OURS = ["--registry-mirror=a", "--registry-mirror=b", "--cache=true", "--cache-repo=r/c", "--cache-repo=r/d"]
+
+
+def test_merge_build_flags_keeps_the_users_words_and_settles() -> None:
+    """Against an independent oracle: the user's flag groups survive, in order, except the single-valued
+    cache flags the package writes; ours follow, exactly the wanted ones the user has not set; a second
+    service (a changed mirror, the cache turned off) leaves none of the first one's flags; a re-run
+    changes nothing."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    groups = st.lists(st.sampled_from(_USER_GROUPS), max_size=6)
+    wanted = st.lists(st.sampled_from(_OURS), max_size=3, unique_by=lambda w: w.split("=", 1)[0])
+
+    @settings(max_examples=400, deadline=None)
+    @given(user=groups, before=wanted, after=wanted)
+    def check(user: list[tuple[str, ...]], before: list[str], after: list[str]) -> None:
+        first, owned = merge_build_flags([w for g in user for w in g], [], before)
+        second, owned2 = merge_build_flags(first, list(owned), after)
+        replaced = {w.split("=", 1)[0] for w in (*before, *after)} & {"--cache", "--cache-repo"}
+        survivors = [w for g in user if g[0].split("=", 1)[0] not in replaced for w in g]
+        names = {w.split("=", 1)[0] for w in survivors if w.startswith("--")}
+        added = [w for w in after if w.split("=", 1)[0] not in names]
+        assert (second, list(owned2)) == ([*survivors, *added], added)
+        assert merge_build_flags(second, list(owned2), after) == (second, owned2)
+
+    check()
