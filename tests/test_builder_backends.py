@@ -26,6 +26,7 @@ from mlrun_registry_ext.core.build import (
 )
 from mlrun_registry_ext.core.providers.ecr import ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.targets import NUCLIO_BUILD_POD_UNLABELLED
 from tests.support.env import CANARY, run_cli
 from tests.support.mlrun_server import MLRunServer, build_body
 from tests.support.standins import MLRunAPIStandIn
@@ -238,8 +239,10 @@ def test_acr_workload_identity_labels_the_function_pods(handler_file: Path) -> N
     assert target.pod_labels == AZURE_LABEL
     assert fn.metadata.labels["azure.workload.identity/use"] == "true"
     proxy_fn = nuclio_fn(handler_file)
-    registry.configure_function(proxy_fn, acr_wi())
+    nuclio_target = registry.configure_function(proxy_fn, acr_wi())
     assert proxy_fn.metadata.labels["azure.workload.identity/use"] == "true"
+    # Nuclio 1.14's Kaniko job pod gets no labels at all: said, since its build cannot get the token
+    assert nuclio_target.has_note(NUCLIO_BUILD_POD_UNLABELLED) and not target.has_note(NUCLIO_BUILD_POD_UNLABELLED)
     # no label for a service without Azure workload identity
     other = job(handler_file, name="other")
     registry.configure_function(other, ghcr())

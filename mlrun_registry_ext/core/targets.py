@@ -65,11 +65,12 @@ NUCLIO_PREFIX_IN_TEMPLATE = "nuclio-prefix-in-template"
 NUCLIO_DASHBOARD_REGISTRY = "nuclio-dashboard-registry"
 NUCLIO_TAG_NOT_APPLIED = "nuclio-tag-not-applied"
 READY_IMAGE = "ready-image"
+NUCLIO_BUILD_POD_UNLABELLED = "nuclio-build-pod-unlabelled"
 PROJECT_IMAGE_NAME = "project-image-name"
 #: Codes that are worth a warning in a notebook (the build will not do what one would assume).
 WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED,
                            MLRUN_REPOSITORY_DROPPED, NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME, BUILDAH_IGNORED,
-                           BUILDAH_CLOUD_FALLBACK})
+                           BUILDAH_CLOUD_FALLBACK, NUCLIO_BUILD_POD_UNLABELLED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -307,7 +308,16 @@ def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
     only pods labelled ``azure.workload.identity/use: "true"`` get the federated token)."""
     if not service.workload_identity or not service.rules.identity_labels:
         return target
-    return target.replace(pod_labels=dict(service.rules.identity_labels))
+    target = target.replace(pod_labels=dict(service.rules.identity_labels))
+    if target.builder != "nuclio":
+        return target
+    labels = ", ".join(f"{k}={v}" for k, v in service.rules.identity_labels.items())
+    note = Note(NUCLIO_BUILD_POD_UNLABELLED,
+                f"Nuclio's Kaniko job pod carries no labels (nuclio/nuclio pkg/containerimagebuilderpusher/kaniko.go "
+                f"compileJobSpec at 9e837f6: neither the function's labels nor a setting), so without {labels} "
+                "it gets no federated token and cannot push with workload identity; the function's own pods "
+                "are labelled")
+    return target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
 
 
 def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
