@@ -428,6 +428,7 @@ def test_platform_config_cli_prints_the_buildah_settings() -> None:
     assert helm.code == 0, helm.stderr
     extra = yaml.safe_load(helm.stdout)["mlrun"]["api"]["extraEnvKeyValue"]
     assert extra["MLRUN_HTTPDB__BUILDER__BUILDER_BACKEND"] == "buildah"
+    assert "# note: builder backend: buildah" in helm.stdout and "buildah.py at 9c0c31d1" in helm.stdout
 
 
 def test_applied_buildah_settings_make_a_valid_deployment(kube_apiserver: Any, kubeconfig: Path,
