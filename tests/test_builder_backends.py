@@ -365,10 +365,19 @@ def test_bud_and_push_arguments_word_for_word() -> None:
         buildah.bud_args("r/a:1", storage_driver="devicemapper")
 
 
-def test_cloud_registries_warn_about_mlruns_kaniko_fallback(handler_file: Path) -> None:
-    target = registry.configure_function(job(handler_file), acr_wi("buildah"))
-    assert target.has_note(buildah.BUILDAH_CLOUD_FALLBACK)
-    assert not registry.configure_function(job(handler_file), ghcr("buildah")).has_note(buildah.BUILDAH_CLOUD_FALLBACK)
+def test_cloud_registries_on_buildah_say_how_mlrun_logs_in(handler_file: Path) -> None:
+    """registry_auth.py at 53b1179: Buildah mints ECR/ACR/GAR logins from the build pod's identity."""
+    acr_fn = job(handler_file)
+    acr = registry.configure_function(acr_fn, acr_wi("buildah"))
+    assert acr.has_note(buildah.BUILDAH_CLOUD_LOGIN)
+    assert acr.secret is None and acr_fn.spec.build.secret in (None, "")  # no Kaniko credHelpers config
+    assert acr.pod_labels == AZURE_LABEL
+    ecr = registry.configure_function(job(handler_file), registry.resolve(
+        url=ECR_HOST, username="AKIAIOSFODNN7EXAMPLE", password=CANARY, probe=False, builder_backend="buildah"))
+    note = dict(zip(ecr.note_codes, ecr.notes, strict=True))[buildah.BUILDAH_CLOUD_LOGIN]
+    assert "build pod's own AWS identity" in note and "access keys configured here" in note
+    assert not ecr.has_note(ECR_SERVER_UNPREPARED)  # Kaniko's fallback: not what Buildah does
+    assert not registry.configure_function(job(handler_file), ghcr("buildah")).has_note(buildah.BUILDAH_CLOUD_LOGIN)
 
 
 # -- the setting ---------------------------------------------------------------------------------------

@@ -17,10 +17,9 @@ from typing import Any, Literal
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.build import kaniko_flags, registry_mirror
 from mlrun_registry_ext.core.buildah import (
-    BUILDAH_CLOUD_FALLBACK,
     BUILDAH_IGNORED,
     BuilderBackend,
-    cloud_fallback_note,
+    cloud_login_notes,
     ignored_features,
 )
 from mlrun_registry_ext.core.kinds import (
@@ -70,7 +69,9 @@ PROJECT_IMAGE_NAME = "project-image-name"
 #: Codes that are worth a warning in a notebook (the build will not do what one would assume).
 WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED,
                            MLRUN_REPOSITORY_DROPPED, NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME, BUILDAH_IGNORED,
-                           BUILDAH_CLOUD_FALLBACK, NUCLIO_BUILD_POD_UNLABELLED})
+                           NUCLIO_BUILD_POD_UNLABELLED})
+#: Notes about Kaniko's ECR path (the server's AWS secret, its insecure fallback): not said for Buildah.
+_KANIKO_ONLY_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_SERVER_UNPREPARED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,10 +298,17 @@ def _for_backend(target: PushTarget, service: RegistryService, pulled: Sequence[
     reads ``spec.build.extra_args``: core.buildah), and a note for each configured feature it ignores."""
     if backend is None or backend.takes_kaniko_flags:
         return _with_flags(target, kaniko_flags(service, pulled))
-    notes = (*ignored_features(service, pulled, registry_mirror(service, pulled)), *cloud_fallback_note(service))
-    return target.replace(builder_backend=backend.name, build_flags=(), cache_repo=None,
-                          notes=(*target.notes, *(n.text for n in notes)),
-                          note_codes=(*target.note_codes, *(n.code for n in notes)))
+    kept = [Note(code, text) for code, text in zip(target.note_codes, target.notes, strict=True)
+            if code not in _KANIKO_ONLY_CODES]
+    notes = [*kept, *ignored_features(service, pulled, registry_mirror(service, pulled)),
+             *cloud_login_notes(service)]
+    secret = target.secret
+    if service.workload_identity and not service.pull_from:
+        # the secret would be Kaniko's credHelpers config: Buildah's authfile keeps credHelpers entries
+        # (registry_auth.py at 53b1179 merges only auths) and its image has no docker-credential-* helper
+        secret = None
+    return target.replace(builder_backend=backend.name, build_flags=(), cache_repo=None, secret=secret,
+                          **_notes(notes))
 
 
 def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
