@@ -24,8 +24,9 @@ are #9920 (the ``BuilderBackend`` seam), #9930 (rootless Buildah), #9942 (cloud-
   default is Kaniko; ECR, ACR and GAR targets stay on Buildah (INIT_PY at 7f3709e, older, still sent them to
   Kaniko: ``_buildah_fallback_reason``, removed with ML-12886).
 - Another variant is stored too, ``server/py/services/api/utils/image_builder/`` at 3264284
-  (``httpdb.builder.container_builder_kind``, ``DOCKER_CONFIG=/tmp/.docker``, vfs fixed); it has one
-  stored version against 26 of ``builder/buildah.py`` and is not what the PRs above merged: not followed.
+  (``httpdb.builder.container_builder_kind``, ``DOCKER_CONFIG=/tmp/.docker``, vfs fixed); with one stored
+  version against 26 of ``builder/buildah.py`` it looks like a side line, and which variant a release ships
+  could not be read: this module follows ``builder/``.
 - ``CLIENT_SPEC`` = ``server/py/services/api/crud/client_spec.py`` at a639934 and
   ``mlrun/common/schemas/client_spec.py`` at 28b5b95: the client-spec has no builder field.
 - mlrun 1.12.1 (PyPI) ``mlrun/config.py``: ``httpdb.builder.pod_labels`` and
@@ -58,7 +59,7 @@ AUTO = "auto"
 BACKENDS: tuple[BackendName, ...] = (KANIKO, BUILDAH)
 #: The package's ``builder_backend`` setting: ``auto`` takes what the server reports, else MLRun's default.
 BACKEND_SETTINGS = (AUTO, KANIKO, BUILDAH)
-#: MLRun's default (server/py/tests ``test_resolve_builder_backend_default_is_kaniko``: "the shipped
+#: MLRun's default (BACKEND_TESTS ``test_resolve_builder_backend_default_is_kaniko``: "the shipped
 #: default"); every MLRun before the seam (1.12.1 and older) only has Kaniko.
 MLRUN_DEFAULT_BACKEND: BackendName = KANIKO
 
@@ -213,7 +214,7 @@ def parse_backend_setting(value: object, field: str = "builder_backend") -> str:
     return value.strip().lower()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BuilderBackend:
     """The backend that builds MLRun functions, and where that was learnt."""
 
