@@ -232,7 +232,7 @@ def test_nuclio_functions_of_every_project_protect_their_images(
         "spec": {"build": {"image": f"{registry.host}/mlrun/func-p1-serve:v1"}}, "status": {}}
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     monkeypatch.chdir(tmp_path)
-    code, report, err = _run([*PRUNE, "--project", "p1"], capsys)
+    code, _report, err = _run([*PRUNE, "--project", "p1"], capsys)
     assert code == 0, err
     assert set(_tags(registry.url)) == {"mlrun/func-p1-serve:v1"}
     assert not dashboard.find("GET", "/api/functions")[-1].header("x-nuclio-project-name")
@@ -255,7 +255,7 @@ def test_project_scope_is_exact_and_usage_is_read_from_every_project(
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     monkeypatch.chdir(tmp_path)
     before = _tags(registry.url)
-    code, report, err = _run([*PRUNE, "--project", "fraud"], capsys)
+    code, _report, err = _run([*PRUNE, "--project", "fraud"], capsys)
     assert code == 0, err
     left = set(_tags(registry.url))
     # fraud-eu's repository is not fraud's (func-fraud-eu-trainer: the longest project name wins)
