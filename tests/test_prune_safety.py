@@ -452,3 +452,78 @@ def test_a_restore_file_that_does_not_match_its_digests_is_refused(
     path.write_text(json.dumps(bad))
     code, _out, err = _run(["prune", "--restore", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "--restore" in err and "digest" in err
+
+
+# --- guarantee 6: honest figures ----------------------------------------------------------------------
+
+def test_bytes_freed_is_an_upper_bound_when_other_repositories_share_blobs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        registry: RunningRegistry, api: PagingMLRunAPI, dashboard: FaultyDashboard) -> None:
+    rng = random.Random(8)
+    shared = [im.random_layer(rng, 5000)]
+    _push(registry, {"team/func-p1-a:v1": _image(rng, base=shared), "other/base:v1": _image(rng, base=shared)})
+    _project(api, "p1")
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"{registry.url}/team")
+    monkeypatch.chdir(tmp_path)
+    code, report, err = _run(PRUNE, capsys)
+    assert code == 0, err
+    assert set(_tags(registry.url)) == {"other/base:v1"}
+    assert report["bytes_exact"] is False and "1 other repositories" in report["bytes_bound_reason"]
+    assert shared[0].digest in report["blobs_freed"]  # counted, though other/base still holds it
+
+
+# --- ECR on moto --------------------------------------------------------------------------------------
+
+def _ecr_push(ecr: Any, repository: str, tag: str, image: im.Image) -> None:
+    for blob in image.all_blobs():
+        upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+        ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0,
+                              partLastByte=blob.size - 1, layerPartBlob=blob.data)
+        ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[blob.digest])
+    # imageDigest: ECR computes sha256 of the manifest bytes itself; moto makes one up unless told
+    ecr.put_image(repositoryName=repository, imageManifest=image.manifest.decode(), imageTag=tag,
+                  imageManifestMediaType=image.media_type, imageDigest=image.digest)
+
+
+def _ecr_tags(ecr: Any, repository: str) -> dict[str, str]:
+    return {t: d["imageDigest"] for d in ecr.describe_images(repositoryName=repository)["imageDetails"]
+            for t in d.get("imageTags", [])}
+
+
+def test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image(
+        aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        api: PagingMLRunAPI, dashboard: FaultyDashboard) -> None:
+    import boto3
+
+    from tests.support.aws import ECR_HOST, REGION
+
+    ecr = boto3.client("ecr", region_name=REGION)
+    repository = "mlrun/func-p1-trainer"
+    ecr.create_repository(repositoryName=repository)
+    rng = random.Random(9)
+    for tag in ("v1", "v2", "v3"):
+        _ecr_push(ecr, repository, tag, _image(rng))
+    before = _ecr_tags(ecr, repository)
+    _project(api, "p1")
+    _fn(api, "p1", "trainer", f"{ECR_HOST}/{repository}:v3", "status.container_image")
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", ECR_HOST)
+
+    code, report, err = _run(["prune", "--keep", "0", "--min-age", "0s", "--dry-run", "--json"], capsys)
+    assert code == 0, err
+    assert len(report["deletions"]) == 2 and aws.count("BatchDeleteImage") == 0
+    assert _ecr_tags(ecr, repository) == before and report["restore_file"] is None
+
+    undo = tmp_path / "ecr-undo.json"
+    code, report, err = _run([*PRUNE, "--restore-file", str(undo)], capsys)
+    assert code == 0, err
+    assert set(_ecr_tags(ecr, repository)) == {"v3"}
+
+    code, out, err = _run(["prune", "--restore", str(undo), "--json"], capsys)
+    assert code == 0, err
+    assert _ecr_tags(ecr, repository) == before
+
+    aws.reset()  # the blobs are gone, as after ECR's own garbage collection
+    ecr.create_repository(repositoryName=repository)
+    code, out, err = _run(["prune", "--restore", str(undo)], capsys)
+    assert code == 1 and "nothing was written" in err and "sha256:" in err
+    assert _ecr_tags(ecr, repository) == {} and aws.count("PutImage") == 0
