@@ -290,18 +290,13 @@ def test_fresh_images_are_kept_for_the_minimum_age(
 
 # --- guarantee 4: re-check just before the deletes ----------------------------------------------------
 
-class RepointingProxy:
-    """A plain HTTP proxy in front of the registry that, once, re-points tag ``hotfix`` of ``repository``
-    at ``image`` between the plan and the DELETE: at the second tag listing of the repository (a
-    re-check) or at its first DELETE, whichever comes first."""
+class RegistryProxy:
+    """A plain HTTP proxy in front of the registry; ``hook(method, path)`` runs before each request is
+    forwarded and may answer it instead (a status code)."""
 
-    def __init__(self, backend: RunningRegistry, repository: str, image: im.Image) -> None:
+    def __init__(self, backend: RunningRegistry, hook: Any) -> None:
         self.backend = backend
-        self.repository = repository
-        self.image = image
-        self.listings = 0
-        self.done = False
-        self.lock = threading.Lock()
+        self.hook = hook
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -313,7 +308,15 @@ class RepointingProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                proxy.before(self.command, self.path)
+                status = proxy.hook(self.command, self.path)
+                if status is not None:
+                    data = json.dumps({"errors": [{"code": "UNKNOWN", "message": "proxy fault"}]}).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 conn = http.client.HTTPConnection(proxy.backend.host, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body, headers=headers)
@@ -335,7 +338,24 @@ class RepointingProxy:
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def before(self, method: str, path: str) -> None:
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Repoint:
+    """Once, re-point tag ``hotfix`` of ``repository`` at ``image`` between the plan and the DELETE: at the
+    second tag listing of the repository (a re-check) or at its first DELETE, whichever comes first."""
+
+    def __init__(self, backend: RunningRegistry, repository: str, image: im.Image) -> None:
+        self.backend = backend
+        self.repository = repository
+        self.image = image
+        self.listings = 0
+        self.done = False
+        self.lock = threading.Lock()
+
+    def __call__(self, method: str, path: str) -> None:
         with self.lock:
             if path.startswith(f"/v2/{self.repository}/tags/list"):
                 self.listings += 1
@@ -346,10 +366,6 @@ class RepointingProxy:
                 im.push_manifest(client, self.repository, "hotfix", self.image)
                 client.close()
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def test_a_tag_repointed_between_plan_and_delete_keeps_its_digest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -358,20 +374,52 @@ def test_a_tag_repointed_between_plan_and_delete_keeps_its_digest(
     old, other = _image(rng), _image(rng)
     _push(registry, {"mlrun/func-p1-a:old": old, "mlrun/func-p1-a:other": other})
     _project(api, "p1")
-    proxy = RepointingProxy(registry, "mlrun/func-p1-a", old)
+    repoint = Repoint(registry, "mlrun/func-p1-a", old)
+    proxy = RegistryProxy(registry, repoint)
     try:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"http://{proxy.host}")
         monkeypatch.chdir(tmp_path)
         code, report, err = _run(PRUNE, capsys)
     finally:
         proxy.close()
-    assert proxy.done
+    assert repoint.done
     assert code == 0, err
     left = _tags(registry.url)
     assert left.get("mlrun/func-p1-a:hotfix") == old.digest  # the re-pointed tag still pulls
     assert "mlrun/func-p1-a:other" not in left
     skipped = {d["digest"] for d in report["skipped"]}
     assert skipped == {old.digest}
+
+
+def test_an_unreadable_tag_keeps_its_repository_and_a_failed_delete_is_not_reported_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        registry: RunningRegistry, api: PagingMLRunAPI, dashboard: FaultyDashboard) -> None:
+    rng = random.Random(10)
+    a1, a2, b1 = _image(rng), _image(rng), _image(rng)
+    _push(registry, {"mlrun/func-p1-a:v1": a1, "mlrun/func-p1-a:v2": a2, "mlrun/func-p1-b:v1": b1})
+    _project(api, "p1")
+    before = _tags(registry.url)
+
+    def faults(method: str, path: str) -> int | None:
+        if method == "GET" and path == "/v2/mlrun/func-p1-a/manifests/v2":
+            return 500  # one tag of a cannot be read
+        if method == "DELETE" and path.startswith("/v2/mlrun/func-p1-b/manifests/"):
+            return 500  # b's delete fails
+        return None
+
+    proxy = RegistryProxy(registry, faults)
+    try:
+        monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"http://{proxy.host}")
+        monkeypatch.chdir(tmp_path)
+        code, report, err = _run(PRUNE, capsys)
+    finally:
+        proxy.close()
+    assert code == 1, err
+    assert _tags(registry.url) == before
+    assert {d["repository"] for d in report["deletions"]} == {"mlrun/func-p1-b"}  # a: kept whole
+    assert [d["status"] for d in report["deletions"]] == ["failed"]
+    assert report["manifests_deleted"] == 0 and report["tags"]["deleted"] == 0 and report["bytes_freed"] == 0
+    assert report["errors"]
 
 
 # --- guarantee 5: undo --------------------------------------------------------------------------------
@@ -438,6 +486,19 @@ def test_restore_brings_back_every_tag_and_refuses_cleanly_after_garbage_collect
         assert _tags(again.url) == {}
     finally:
         again.stop()
+
+
+def test_a_restore_file_that_cannot_be_written_stops_the_prune_before_any_delete(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        registry: RunningRegistry, api: PagingMLRunAPI, dashboard: FaultyDashboard) -> None:
+    _push(registry, {"mlrun/func-p1-a:v1": _image(random.Random(11))})
+    _project(api, "p1")
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _out, err = _run([*PRUNE, "--restore-file", str(blocker / "undo.json")], capsys)
+    assert code == 1 and err.count("\n") == 1 and "nothing was deleted" in err
+    assert set(_tags(registry.url)) == {"mlrun/func-p1-a:v1"}
 
 
 def test_a_restore_file_that_does_not_match_its_digests_is_refused(
@@ -524,6 +585,6 @@ def test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image(
 
     aws.reset()  # the blobs are gone, as after ECR's own garbage collection
     ecr.create_repository(repositoryName=repository)
-    code, out, err = _run(["prune", "--restore", str(undo)], capsys)
+    code, _out, err = _run(["prune", "--restore", str(undo)], capsys)
     assert code == 1 and "nothing was written" in err and "sha256:" in err
     assert _ecr_tags(ecr, repository) == {} and aws.count("PutImage") == 0

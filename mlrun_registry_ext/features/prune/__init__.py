@@ -52,7 +52,7 @@ from mlrun_registry_ext.core.prune_plan import (
     plan_prune,
 )
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, RegistryExtError
 from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
 from mlrun_registry_ext.features.migrate.model import relative_repository
@@ -109,7 +109,11 @@ def _usage(location: Any, nuclio: bool, dbpath: str | None, dashboard: str | Non
 def _write_restore(registry: str, plan: PrunePlan, raw: dict[tuple[str, str], tuple[bytes, str | None]],
                    restore_file: str | Path | None) -> str:
     path = Path(restore_file) if restore_file else default_restore_path()
-    return str(write_restore_file(path, restore_document(registry, plan.deletions, raw)))
+    try:
+        return str(write_restore_file(path, restore_document(registry, plan.deletions, raw)))
+    except OSError as exc:
+        raise RegistryExtError(f"the restore file {path} could not be written ({type(exc).__name__}); "
+                               f"{NOTHING_DELETED}: a prune that cannot be undone does not start") from None
 
 
 def run_prune(
