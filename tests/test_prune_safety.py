@@ -581,6 +581,7 @@ def test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image(
 
     code, out, err = _run(["prune", "--restore", str(undo), "--json"], capsys)
     assert code == 0, err
+    assert sorted(out["tags_restored"]) == [f"{repository}:v1", f"{repository}:v2"]
     assert _ecr_tags(ecr, repository) == before
 
     aws.reset()  # the blobs are gone, as after ECR's own garbage collection
