@@ -7,6 +7,7 @@ plan may keep more than the oracle, never delete anything the oracle protects.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +133,15 @@ def test_a_digest_named_by_a_function_is_kept_untagged_or_inside_a_deleted_index
     uses = [ImageUse("r", None, "c2", "Nuclio function n"), ImageUse("r", None, "loose", "MLRun function p/f")]
     plan = plan_prune([repo], uses, KeepRules(keep=0, now=NOW))
     assert sorted(d.digest for d in plan.deletions) == ["c1", "ix"]
+
+
+def test_an_untagged_index_that_stays_keeps_its_children() -> None:
+    young = NOW - timedelta(minutes=5)
+    repo = RepositoryState("r", tags={}, manifests={  # ECR lists untagged manifests: a push in progress
+        "ix": _rec("ix", None, children=("old", "new"), media=im.OCI_INDEX),
+        "old": _rec("old", 1), "new": _rec("new", None, pushed=young), "alone": _rec("alone", 1)})
+    plan = plan_prune([repo], [], KeepRules(keep=0, now=NOW))
+    assert [d.digest for d in plan.deletions] == ["alone"]
 
 
 def test_freed_bytes_are_an_upper_bound_when_other_repositories_were_not_read() -> None:
@@ -263,20 +273,64 @@ def _oracle_protected(repo: RepositoryState, uses: list[ImageUse], keep: int, fl
     return protected
 
 
+HOST = "registry.test:5000"
+LOCATION = RegistryLocation(HOST, "")
+IMAGE_FIELDS = ["spec.image", "spec.build.image", "spec.build.base_image", "status.container_image"]
+
+
+def _digest(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def _record(project: str, name: str, field: str, image: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": "job", "metadata": {"name": name, "project": project}}
+    node = record
+    *parents, last = field.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = image
+    return record
+
+
+def _oracle_uses(records: list[dict[str, Any]]) -> list[ImageUse]:
+    """The uses, read from the records by the oracle's own string handling (host/repo:tag or @digest)."""
+    out = []
+    for record in records:
+        for section in ("spec", "status"):
+            for value in _walk(record.get(section, {})):
+                rest = value.removeprefix(HOST + "/")
+                if rest == value:
+                    continue
+                if "@" in rest:
+                    repo, digest = rest.split("@")
+                    out.append(ImageUse(repo, None, digest, "oracle"))
+                else:
+                    repo, _, tag = rest.rpartition(":")
+                    out.append(ImageUse(repo, tag, None, "oracle"))
+    return out
+
+
+def _walk(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [x for v in node.values() for x in _walk(v)]
+    return [node] if isinstance(node, str) else []
+
+
 @st.composite
-def _worlds(draw: Any) -> tuple[list[RepositoryState], list[ImageUse], int, timedelta, str | None]:
+def _worlds(draw: Any) -> tuple[list[RepositoryState], list[dict[str, Any]], int, timedelta, str | None]:
     images = {}
     for i in range(draw(st.integers(1, 7))):
         kind = draw(st.sampled_from(["dated", "dated", "epoch", "none", "pushed"]))
         created = {"dated": datetime(2025, 5, draw(st.integers(1, 31)), draw(st.integers(0, 23)), tzinfo=UTC),
                    "epoch": datetime(1970, 1, 1, tzinfo=UTC), "none": None, "pushed": None}[kind]
         pushed = NOW - timedelta(hours=draw(st.integers(0, 100))) if kind == "pushed" else None
-        images[f"sha256:i{i}"] = ManifestRecord(f"sha256:i{i}", im.DOCKER_MANIFEST, 10, ((f"b{i}", 3),), (),
-                                                created, pushed)
+        digest = _digest(f"i{i}")
+        images[digest] = ManifestRecord(digest, im.DOCKER_MANIFEST, 10, ((f"b{i}", 3),), (), created, pushed)
     names = sorted(images)
     for j in range(draw(st.integers(0, 2))):
         kids = tuple(draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)))
-        images[f"sha256:x{j}"] = ManifestRecord(f"sha256:x{j}", im.OCI_INDEX, 10, (), kids)
+        digest = _digest(f"x{j}")
+        images[digest] = ManifestRecord(digest, im.OCI_INDEX, 10, (), kids)
     pool = sorted(images)
     repos = []
     for name in draw(st.lists(st.sampled_from([f"mlrun/func-{p}-{f}" for p in PROJECTS for f in FUNCTIONS]),
@@ -292,31 +346,32 @@ def _worlds(draw: Any) -> tuple[list[RepositoryState], list[ImageUse], int, time
                 held.add(d)
                 todo += list(images[d].children)
         repos.append(RepositoryState(name, dict(tags), {d: images[d] for d in held}))
-    uses = []
-    for _ in range(draw(st.integers(0, 6))):
+    records = []
+    for n in range(draw(st.integers(0, 6))):
         repo = draw(st.sampled_from([r.name for r in repos] + ["mlrun/func-zz-q"]))
-        if draw(st.booleans()):
-            uses.append(ImageUse(repo, draw(st.sampled_from(["t0", "t1", "t2", "latest"])), None,
-                                 f"MLRun function {draw(st.sampled_from(PROJECTS))}/f"))
-        else:
-            uses.append(ImageUse(repo, None, draw(st.sampled_from(pool)), "Nuclio function n"))
+        ref = (f":{draw(st.sampled_from(['t0', 't1', 't2', 'latest']))}" if draw(st.booleans())
+               else f"@{draw(st.sampled_from(pool))}")
+        records.append(_record(draw(st.sampled_from(PROJECTS)), f"f{n}", draw(st.sampled_from(IMAGE_FIELDS)),
+                               f"{HOST}/{repo}{ref}"))
     keep = draw(st.integers(0, 3))
     floor = draw(st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(days=10)]))
     project = draw(st.sampled_from([None, *PROJECTS]))
-    return repos, uses, keep, floor, project
+    return repos, records, keep, floor, project
 
 
 @given(_worlds())
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 def test_the_plan_never_deletes_what_a_brute_force_oracle_protects(
-        world: tuple[list[RepositoryState], list[ImageUse], int, timedelta, str | None]) -> None:
-    repos, uses, keep, floor, project = world
+        world: tuple[list[RepositoryState], list[dict[str, Any]], int, timedelta, str | None]) -> None:
+    repos, records, keep, floor, project = world
     for repo in repos:
         repo.in_scope = in_project(repo.name.split("/")[-1], project, PROJECTS)
+    uses = [u for r in records for image in mlrun_function_images(r) if (u := image_use(image, "f", LOCATION))]
     plan = plan_prune(repos, uses, KeepRules(keep=keep, min_age=floor, now=NOW))
     by_name = {r.name: r for r in repos}
+    oracle_uses = _oracle_uses(records)
     for item in plan.deletions:
         repo = by_name[item.repository]
-        protected = _oracle_protected(repo, uses, keep, floor, project, PROJECTS)
+        protected = _oracle_protected(repo, oracle_uses, keep, floor, project, PROJECTS)
         assert item.digest not in protected, (item, repo)
         assert item.digest in repo.manifests and repo.manifests[item.digest].known

@@ -452,12 +452,29 @@ def _plan_repository(repo: RepositoryState, uses: Sequence[ImageUse], rules: Kee
                 if deletable(child):
                     seen.add(child)
                     deleted.append((child, "child of a deleted index"))
+    final = referenced_by_survivors(repo.manifests, seen)
+    for decision in decisions:
+        if decision.action == "delete" and decision.digest not in final:
+            decision.action = "keep"
+            decision.reasons.append("an index that stays lists it")
+    deleted = [(digest, reason) for digest, reason in deleted if digest in final]
     plan.decisions.extend(decisions)
     for digest, reason in deleted:
         record = repo.manifests[digest]
         plan.deletions.append(ManifestDeletion(repo.name, digest, record.media_type, record.size,
                                                tuple(sorted(tags_of.get(digest, ()))), reason))
-    return seen
+    return final
+
+
+def referenced_by_survivors(manifests: Mapping[str, ManifestRecord], doomed: set[str]) -> set[str]:
+    """``doomed`` less every digest that a manifest which stays still lists (directly or through an
+    index): a young or undated untagged index keeps its children, and so on until nothing changes."""
+    doomed = set(doomed)
+    while True:
+        reached = closure(manifests, set(manifests) - doomed) & doomed
+        if not reached:
+            return doomed
+        doomed -= reached
 
 
 def freed_blobs(repositories: Iterable[RepositoryState], deleted: set[tuple[str, str]],
