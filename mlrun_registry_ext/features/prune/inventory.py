@@ -187,6 +187,11 @@ class EcrInventory:
                 details += page["imageDetails"]
         except Exception as exc:
             raise _ecr_refuse(f"DescribeImages on {name}", exc) from None
+        for detail in details:
+            if not isinstance(detail, dict) or not isinstance(detail.get("imageDigest"), str) \
+                    or not isinstance(detail.get("imageTags") or [], list):
+                raise RegistryExtError(f"ECR DescribeImages on {name} answered an image without a digest; "
+                                       f"{NOTHING_DELETED}")
         return details
 
     def read(self, name: str) -> RepositoryState:
