@@ -402,9 +402,9 @@ def test_an_unreadable_tag_keeps_its_repository_and_a_failed_delete_is_not_repor
 
     def faults(method: str, path: str) -> int | None:
         if method == "GET" and path == "/v2/mlrun/func-p1-a/manifests/v2":
-            return 500  # one tag of a cannot be read
+            return 404  # one tag of a cannot be read (listed, then gone: not retried)
         if method == "DELETE" and path.startswith("/v2/mlrun/func-p1-b/manifests/"):
-            return 500  # b's delete fails
+            return 400  # b's delete fails (not retried)
         return None
 
     proxy = RegistryProxy(registry, faults)
