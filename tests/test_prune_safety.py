@@ -469,6 +469,12 @@ def test_restore_brings_back_every_tag_and_refuses_cleanly_after_garbage_collect
 
         code, report, err = _run([*PRUNE, "--restore-file", str(restore_file)], capsys)  # prune again
         assert code == 0 and _tags(registry.url) == {}
+        from mlrun_registry_ext.features.prune import restore  # the notebook's way back
+
+        result = restore(str(restore_file), registry.url)
+        assert _tags(registry.url) == before and "mlrun/func-p1-a:v1" in result._repr_html_()
+        code, report, err = _run([*PRUNE, "--restore-file", str(restore_file)], capsys)
+        assert code == 0 and _tags(registry.url) == {}
     finally:
         registry.stop()
     gc = subprocess.run(["docker-registry", "garbage-collect", str(registry.root / "config.yml")],

@@ -69,6 +69,12 @@ class RestoreReport:
     def __str__(self) -> str:
         return "\n".join(self.summary_lines())
 
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<li><code>{html.escape(tag)}</code></li>" for tag in self.tags[:500])
+        return f"<div><p>{html.escape(str(self))}</p><ul>{rows}</ul></div>"
+
 
 def default_restore_path(now: datetime | None = None) -> Path:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")

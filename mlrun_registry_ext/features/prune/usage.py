@@ -84,7 +84,8 @@ def check_record(record: Any, fields: tuple[str, ...], where: str) -> Mapping[st
         value = record.get(section)
         if value is not None and not isinstance(value, Mapping):
             raise _refuse(f"{where} holds a function record whose {section} is not an object")
-    build = record.get("spec", {}) and record["spec"].get("build")
+    spec = record.get("spec") or {}
+    build = spec.get("build")
     if build is not None and not isinstance(build, Mapping):
         raise _refuse(f"{where} holds a function record whose spec.build is not an object")
     for path in fields:
