@@ -151,6 +151,26 @@ def test_freed_bytes_are_an_upper_bound_when_other_repositories_were_not_read() 
     assert plan_prune([repo], [], KeepRules(keep=0, now=NOW)).exact
 
 
+def test_the_recheck_protects_what_a_new_or_repointed_tag_reaches_through_an_index() -> None:
+    from mlrun_registry_ext.core.prune_plan import protected_by_tags
+
+    manifests = {"ix": _rec("ix", None, children=("c1",), media=im.OCI_INDEX), "c1": _rec("c1"), "d": _rec("d")}
+    planned = {"c1": (), "d": ("old",), "ix": ("gone",)}
+    assert protected_by_tags({"old": "d", "gone": "ix"}, planned, manifests) == set()  # as planned
+    assert protected_by_tags({"old": "d", "new": "ix"}, planned, manifests) == {"ix", "c1"}
+    assert protected_by_tags({"old": "ix"}, planned, manifests) == {"ix", "c1"}  # re-pointed
+    assert protected_by_tags({"gone": "d"}, planned, manifests) == {"d"}
+
+
+def test_bad_prune_durations_are_one_line_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlrun_registry_ext.cli import main
+
+    for argv in (["prune", "--dry-run", "--min-age", "soon"], ["prune", "--dry-run", "--older-than", "0s"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and argv[-2] in err
+
+
 # --- ECR deletes ---------------------------------------------------------------------------------------
 
 class _Paginator:
