@@ -595,3 +595,35 @@ def test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image(
     code, _out, err = _run(["prune", "--restore", str(undo)], capsys)
     assert code == 1 and "nothing was written" in err and "sha256:" in err
     assert _ecr_tags(ecr, repository) == {} and aws.count("PutImage") == 0
+
+
+def test_prune_reports_progress_by_phase(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: RunningRegistry, api: PagingMLRunAPI,
+        dashboard: FaultyDashboard) -> None:
+    from mlrun_registry_ext.features.prune import run_prune
+
+    rng = random.Random(12)
+    _push(registry, {f"mlrun/func-p1-fn{i}:v1": _image(rng) for i in range(3)})
+    _project(api, "p1")
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.phases: list[tuple[str, int | None]] = []
+            self.steps = 0
+            self.closed = False
+
+        def phase(self, text: str, total: int | None = None) -> None:
+            self.phases.append((text, total))
+
+        def advance(self, amount: int = 1) -> None:
+            self.steps += amount
+
+        def close(self) -> None:
+            self.closed = True
+
+    recorder = Recorder()
+    report = run_prune(registry.service(), keep=0, min_age="0s", restore_file=tmp_path / "undo.json",
+                       progress=recorder)
+    assert [p for p, _ in recorder.phases] == ["reading what functions use", "reading the registry", "deleting"]
+    assert recorder.phases[-1][1] == 3 and recorder.steps == 3 + 3 and recorder.closed
+    assert len(report.deleted) == 3
