@@ -8,12 +8,14 @@ the last page, and ``process_paginated_responses`` reads a body without ``funcs`
 - ``GET {dbpath}/api/v1/projects?format=name_only`` -> ``{"projects": [name, ...]}`` (client
   ``HTTPRunDB.list_projects``; server ``endpoints/projects.py`` ``list_projects``,
   mlrun/mlrun@bfdb533c1de6a7bc2e0e55355b81fca0fa6a6d0f);
-- ``GET {dbpath}/api/v1/projects/{project}/functions?page=1&page-size=N``, then ``?page-token=T`` until the
+- ``GET {dbpath}/api/v1/projects/{project}/functions?format=full&page=1&page-size=N``, then ``?page-token=T`` until the
   token is null -> ``{"funcs": [record, ...], "pagination": {"page", "page-size", "page-token"}}`` (server
   ``services/api/utils/pagination.py`` ``Paginator``, mlrun/mlrun@36431a8f2e0e88832a6cac2161a1576168226c09:
   a page that carries a token is full, at least ``page-size`` records; the last page's token is null;
-  an unknown token is ``MLRunPaginationEndOfResultsError``, which the API answers 404). A server that does
-  not paginate (1.5.x) answers every record without ``pagination``: that is one complete page.
+  an unknown token is ``MLRunPaginationEndOfResultsError``, which the API answers 404). ``format=full`` as
+  the 1.12.1 client asks (images are in the full record). A server that does not paginate (1.5.x, whose
+  route has no ``format`` either and ignores both) answers every record without ``pagination``: that is
+  one complete page.
 - ``GET {dashboard}/api/functions`` without ``X-Nuclio-Project-Name`` (every project) -> ``{name: config}``
   (nuclio/nuclio ``docs/reference/api/README.md``, nuclio/nuclio@8ec17cdcf50db07762c59ff5f281bd464d6d1e43).
 
@@ -166,7 +168,7 @@ def mlrun_projects_and_functions(dbpath: str, timeout: float = 10.0,
             _get_json(transport, f"{dbpath}/api/v1/projects?format=name_only", headers, where, deadline), where)
         for project in projects:
             base = f"{dbpath}/api/v1/projects/{urlquote(project, safe='')}/functions"
-            url = f"{base}?page=1&page-size={page_size}"
+            url = f"{base}?format=full&page=1&page-size={page_size}"
             page = 1
             while True:
                 where = f"the MLRun API at {dbpath} (functions of project {project}, page {page})"
