@@ -627,3 +627,43 @@ def test_prune_reports_progress_by_phase(
     assert [p for p, _ in recorder.phases] == ["reading what functions use", "reading the registry", "deleting"]
     assert recorder.phases[-1][1] == 3 and recorder.steps == 3 + 3 and recorder.closed
     assert len(report.deleted) == 3
+
+
+def test_on_ecr_a_tag_added_between_plan_and_delete_keeps_its_digest(
+        aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: PagingMLRunAPI,
+        dashboard: FaultyDashboard) -> None:
+    import boto3
+
+    from mlrun_registry_ext.core.service import RegistryService
+    from mlrun_registry_ext.features.prune import run_prune
+    from tests.support.aws import ECR_HOST, REGION
+
+    ecr = boto3.client("ecr", region_name=REGION)
+    repository = "mlrun/func-p1-trainer"
+    ecr.create_repository(repositoryName=repository)
+    rng = random.Random(13)
+    v1, v2 = _image(rng), _image(rng)
+    _ecr_push(ecr, repository, "v1", v1)
+    _ecr_push(ecr, repository, "v2", v2)
+    _project(api, "p1")
+
+    class RetagBeforeDeleting:
+        """Progress that, when the deletes start (after the plan), tags v1's manifest again, as a build
+        or a user would."""
+
+        def phase(self, text: str, total: int | None = None) -> None:
+            if text == "deleting":
+                ecr.put_image(repositoryName=repository, imageManifest=v1.manifest.decode(), imageTag="hotfix",
+                              imageManifestMediaType=v1.media_type, imageDigest=v1.digest)
+
+        def advance(self, amount: int = 1) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    report = run_prune(RegistryService(name="ecr", url=ECR_HOST), keep=0, min_age="0s",
+                       restore_file=tmp_path / "undo.json", progress=RetagBeforeDeleting())
+    status = {d.digest: d.status for d in report.plan.deletions}
+    assert status == {v1.digest: "skipped", v2.digest: "deleted"}
+    assert _ecr_tags(ecr, repository) == {"v1": v1.digest, "hotfix": v1.digest}
