@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--jobs", type=int, default=8, metavar="N",
                         help="parallel registry requests (default: 8)")
     parser.add_argument("--show-kept", action="store_true", help="list kept tags too, with their reasons")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_prune)
     _register_ecr_lifecycle(sub)
@@ -102,24 +103,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
     service = resolve_registry(project=args.project).service  # the project's registry when the map names one
     report = run_prune(service, project=args.project, keep=args.keep, older_than=older_than, min_age=min_age,
                        dry_run=args.dry_run, nuclio=not args.no_nuclio, jobs=args.jobs,
-                       restore_file=args.restore_file, progress=_progress(args))
+                       restore_file=args.restore_file,
+                       progress=False if args.json or args.no_progress else None)
     if args.json:
         print_json(report.to_dict())
     else:
         _print_report(report, show_kept=args.show_kept)
     complete = all(d.status in ("planned", "deleted", "gone", "skipped") for d in report.plan.deletions)
     return 0 if report.ok and complete else 1
-
-
-def _progress(args: argparse.Namespace) -> Any:
-    """A progress bar on stderr when it is a terminal (never with --json), else none."""
-    import sys
-
-    if args.json or not sys.stderr.isatty():
-        return None
-    from mlrun_registry_ext.features.migrate.ui import RichProgress
-
-    return RichProgress()
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:

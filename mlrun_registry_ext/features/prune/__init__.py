@@ -56,7 +56,7 @@ from mlrun_registry_ext.errors import ConfigError, RegistryExtError
 from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
 from mlrun_registry_ext.features.migrate.model import relative_repository
-from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress
+from mlrun_registry_ext.features.progress import Progress, live_progress
 from mlrun_registry_ext.features.prune.delete import delete_ecr, delete_http
 from mlrun_registry_ext.features.prune.inventory import EcrInventory, HttpInventory, read_states
 from mlrun_registry_ext.features.prune.report import PruneReport
@@ -131,12 +131,12 @@ def run_prune(
     now: datetime | None = None,
     timeout: float = 10.0,
     restore_file: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: bool | Progress | None = None,
 ) -> PruneReport:
     """Collect what functions use in every project (MLRun, then Nuclio), read the registry, plan, write
-    the restore file, re-check and delete (unless ``dry_run``)."""
+    the restore file, re-check and delete (unless ``dry_run``). ``progress``: None shows it where the user
+    looks (a notebook cell, a terminal), False never, or a :class:`Progress` to report to."""
     started = time.monotonic()
-    progress = progress or NoProgress()
     if isinstance(older_than, str):
         older_than = parse_duration(older_than)
     if isinstance(min_age, str):
@@ -147,29 +147,30 @@ def run_prune(
     if location.is_server_default:
         raise ConfigError("url", "the registry is '.', the MLRun server's own registry; give its real URL")
     rules = KeepRules(keep=keep, older_than=older_than, now=now or datetime.now(UTC), min_age=min_age)
-    progress.phase("reading what functions use")
-    projects, uses, warnings = _usage(location, nuclio, dbpath, dashboard_url, timeout)
+    progress = live_progress(progress)
     restore_path: str | None = None
     try:
+        progress.phase("reading what functions use")
+        projects, uses, warnings = _usage(location, nuclio, dbpath, dashboard_url, timeout)
         if service.ecr is not None:
             ecr = aws.client(service, "ecr")
             ecr_inventory = EcrInventory(ecr, tick=progress.advance)
-            progress.phase("reading the registry")
+            progress.phase("reading the registry", unit="repositories")
             states, unread = read_states(ecr_inventory, location.path, project, service.image_prefix, projects)
             plan = plan_prune(states, uses, rules, unread=unread)
             if not dry_run and plan.deletions:
                 restore_path = _write_restore(location.host, plan, ecr_inventory.raw, restore_file)
-                progress.phase("deleting", len(plan.deletions))
+                progress.phase("deleting", len(plan.deletions), unit="images")
                 warnings += delete_ecr(ecr, plan.deletions, _known(states), tick=progress.advance)
         else:
             with RegistryEndpoint.for_access(registry_login(service).access, timeout=timeout * 3) as endpoint:
                 inventory = HttpInventory(endpoint, jobs, tick=progress.advance)
-                progress.phase("reading the registry")
+                progress.phase("reading the registry", unit="repositories")
                 states, unread = read_states(inventory, location.path, project, service.image_prefix, projects)
                 plan = plan_prune(states, uses, rules, unread=unread)
                 if not dry_run and plan.deletions:
                     restore_path = _write_restore(location.host, plan, inventory.raw, restore_file)
-                    progress.phase("deleting", len(plan.deletions))
+                    progress.phase("deleting", len(plan.deletions), unit="images")
                     warnings += delete_http(endpoint, plan.deletions, _known(states), jobs=max(1, jobs // 2),
                                             tick=progress.advance)
     finally:
@@ -201,8 +202,11 @@ def prune(
     nuclio: bool = True,
     jobs: int = 8,
     restore_file: str | Path | None = None,
+    progress: bool | None = None,
 ) -> PruneReport:
     """Prune ``registry`` (a URL, a :class:`RegistryService`, or None for the active service).
+
+    Progress shows live in a notebook cell (or on a terminal); ``progress=False`` turns it off.
 
     The Python API defaults to ``dry_run=True``: pass ``dry_run=False`` to delete; the report's
     ``restore_file`` then undoes it (:func:`restore`). Returns a :class:`PruneReport` (``to_dict()`` for
@@ -210,7 +214,7 @@ def prune(
     """
     service = resolve(project=project).service if registry is None else as_service(registry, "registry")
     return run_prune(service, project=project, keep=keep, older_than=older_than, min_age=min_age,
-                     dry_run=dry_run, nuclio=nuclio, jobs=jobs, restore_file=restore_file)
+                     dry_run=dry_run, nuclio=nuclio, jobs=jobs, restore_file=restore_file, progress=progress)
 
 
 def restore(path: str, registry: str | RegistryService | None = None) -> RestoreReport:
