@@ -614,12 +614,12 @@ def test_prune_reports_progress_by_phase(
 
     class Recorder:
         def __init__(self) -> None:
-            self.phases: list[tuple[str, int | None]] = []
+            self.phases: list[tuple[str, int | None, str]] = []
             self.steps = 0
             self.closed = False
 
-        def phase(self, text: str, total: int | None = None) -> None:
-            self.phases.append((text, total))
+        def phase(self, text: str, total: int | None = None, unit: str = "") -> None:
+            self.phases.append((text, total, unit))
 
         def advance(self, amount: int = 1) -> None:
             self.steps += amount
@@ -630,8 +630,9 @@ def test_prune_reports_progress_by_phase(
     recorder = Recorder()
     report = run_prune(registry.service(), keep=0, min_age="0s", restore_file=tmp_path / "undo.json",
                        progress=recorder)
-    assert [p for p, _ in recorder.phases] == ["reading what functions use", "reading the registry", "deleting"]
-    assert recorder.phases[-1][1] == 3 and recorder.steps == 3 + 3 and recorder.closed
+    assert [p for p, _, _ in recorder.phases] == ["reading what functions use", "reading the registry", "deleting"]
+    assert recorder.phases[-1][1:] == (3, "images") and recorder.steps == 3 + 3 and recorder.closed
+    assert recorder.phases[1][2] == "repositories"  # counted, never shown as bytes
     assert len(report.deleted) == 3
 
 
@@ -657,7 +658,7 @@ def test_on_ecr_a_tag_added_between_plan_and_delete_keeps_its_digest(
         """Progress that, when the deletes start (after the plan), tags v1's manifest again, as a build
         or a user would."""
 
-        def phase(self, text: str, total: int | None = None) -> None:
+        def phase(self, text: str, total: int | None = None, unit: str = "") -> None:
             if text == "deleting":
                 ecr.put_image(repositoryName=repository, imageManifest=v1.manifest.decode(), imageTag="hotfix",
                               imageManifestMediaType=v1.media_type, imageDigest=v1.digest)
