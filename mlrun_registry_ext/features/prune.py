@@ -52,6 +52,7 @@ from mlrun_registry_ext.clients.platform_probe import (
     require_mlrun_api,
 )
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
+from mlrun_registry_ext.clients.registry.errors import ListingError
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
@@ -656,6 +657,8 @@ class HttpInventory:
         repo = RepositoryState(name)
         try:
             tags = self.endpoint.list_tags(name)
+        except ListingError:
+            raise  # a listing that does not end (or leaves the origin) stops the run: the registry misbehaves
         except RegistryExtError as exc:
             repo.problem = f"the repository could not be listed ({exc})"
             return repo

@@ -377,7 +377,10 @@ class RewriteReport:
 
     @property
     def redeploys(self) -> list[FunctionRewrite]:
-        return [f for f in self.functions if f.redeploy and f.status in ("planned", "applied")]
+        """The redeploys to show: planned or done, and the ones that failed (a failed redeploy is listed
+        as failed, never dropped). Not those of a record that could not be stored."""
+        return [f for f in self.functions
+                if f.redeploy and (f.status in ("planned", "applied") or f.redeploy_status == "failed")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "dry_run": self.dry_run, "apply": self.apply,
