@@ -67,6 +67,7 @@ from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExt
 from mlrun_registry_ext.features.api import resolve
 from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
 from mlrun_registry_ext.features.migrate.model import matches_project, relative_repository
+from mlrun_registry_ext.features.migrate.rewrite import mlrun_logs_to_stderr
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryLocation
@@ -582,26 +583,27 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
     refuse = "nothing was deleted: without it, which images functions use is unknown"
     require_mlrun_api(dbpath, timeout, refuse)  # bounded: an unreachable one makes `import mlrun` hang
     try:
-        import mlrun
+        with mlrun_logs_to_stderr():  # --json: stdout is the report
+            import mlrun
 
-        # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
-        # mlrun_dbpath() strips so that it is never shown
-        db = mlrun.get_run_db(None if dbpath == mlrun_dbpath() else dbpath)
-        projects = [project] if project else [str(p) for p in db.list_projects()]
-        uses: list[ImageUse] = []
-        for name in projects:
-            for function in db.list_functions(project=name) or []:
-                if not isinstance(function, Mapping):
-                    continue
-                meta = _mapping(function.get("metadata"))
-                label = f"MLRun function {meta.get('project') or name}/{meta.get('name') or '?'}"
-                if meta.get("tag"):
-                    label += f":{meta['tag']}"
-                for image in mlrun_function_images(function):
-                    use = image_use(image, label, location)
-                    if use is not None:
-                        uses.append(use)
-        return uses
+            # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
+            # mlrun_dbpath() strips so that it is never shown
+            db = mlrun.get_run_db(None if dbpath == mlrun_dbpath() else dbpath)
+            projects = [project] if project else [str(p) for p in db.list_projects()]
+            uses: list[ImageUse] = []
+            for name in projects:
+                for function in db.list_functions(project=name) or []:
+                    if not isinstance(function, Mapping):
+                        continue
+                    meta = _mapping(function.get("metadata"))
+                    label = f"MLRun function {meta.get('project') or name}/{meta.get('name') or '?'}"
+                    if meta.get("tag"):
+                        label += f":{meta['tag']}"
+                    for image in mlrun_function_images(function):
+                        use = image_use(image, label, location)
+                        if use is not None:
+                            uses.append(use)
+            return uses
     except RegistryExtError:
         raise
     except Exception as exc:  # the mlrun client's HTTP errors, requests' connection errors

@@ -644,12 +644,12 @@ class RegistryClient:
         """Every repository of ``GET /v2/_catalog`` after ``last``, ``n`` a page, within the listing caps
         (:meth:`list_pages`). The catalog is a distribution extension many registries disable (404).
         A registry that refuses ``n`` (``PAGINATION_NUMBER_INVALID``) is asked again by 100."""
-        caps = {"timeout": timeout, "max_pages": max_pages, "max_items": max_items, "max_seconds": max_seconds}
 
         def listing(size: int) -> list[str]:
             params = urlencode({"n": size, **({"last": last} if last else {})})
             return self.list_pages(
-                f"/v2/_catalog?{params}", "repositories", scope="registry:catalog:*", send=send, **caps
+                f"/v2/_catalog?{params}", "repositories", scope="registry:catalog:*", timeout=timeout,
+                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds, send=send,
             )
 
         try:
