@@ -67,7 +67,11 @@ for target in "${targets[@]}"; do
   fi
   copy=$work/$target
   rm -rf "$copy" && mkdir -p "$copy"
-  git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar -x -C "$copy"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar -x -C "$copy"
+  else  # an exported tree (git archive): everything but the venvs and caches
+    tar -c --exclude='./.venv*' --exclude='*/__pycache__' --exclude='./mutants' . | tar -x -C "$copy"
+  fi
   # The services the tests start need the real MLRun server venv where they look for it.
   [ -d .venv-mlrun-server ] && ln -s "$root/.venv-mlrun-server" "$copy/.venv-mlrun-server"
   {
