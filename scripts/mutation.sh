@@ -8,7 +8,7 @@
 #                                       (default: every target that exists in this tree)
 #   MUTATION_JOBS=2                     mutants run at once
 #   MUTATION_WORKDIR=DIR                where the copies, the venv and the reports go (default: mktemp)
-#   MUTATION_FILTER='*redeploy*'        only the mutants whose names match (mutmut's glob)
+#   MUTATION_FILTER='*redeploy* *store*' only the mutants whose names match one of these globs (mutmut's)
 #
 # Slow (minutes per target: every mutant runs the tests that reach it), so not in every CI run.
 # mutmut is never in requirements.lock: it goes into a throwaway venv with the lock's packages, and
@@ -92,8 +92,9 @@ for target in "${targets[@]}"; do
   started=$(date +%s)
   (
     cd "$copy"
+    read -r -a filter <<< "${MUTATION_FILTER:-}"
     env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$venv/bin/mutmut" run --max-children "$jobs" \
-      ${MUTATION_FILTER:+"$MUTATION_FILTER"} > "$work/$target.run.log" 2>&1 || true
+      "${filter[@]}" > "$work/$target.run.log" 2>&1 || true
     "$venv/bin/mutmut" results --all true > "$work/$target.results.txt" 2>&1 || true
   )
   seconds=$(( $(date +%s) - started ))

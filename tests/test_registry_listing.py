@@ -247,3 +247,50 @@ def test_migrate_target_with_an_endless_catalog_is_an_error_not_an_unknown_catal
 def test_listing_errors_are_one_public_family() -> None:
     assert issubclass(ListingLimitError, ListingError) and issubclass(ListingLinkError, ListingError)
     assert issubclass(ListingError, RegistryExtError) and ListingError.exit_code == 1
+
+
+# --- ECR: DescribeRepositories / DescribeImages follow nextToken under the same caps ------------------
+
+def _stubbed_ecr(pages: int, per_page: int) -> tuple[Any, Any]:
+    """A real boto3 ECR client whose DescribeImages answers (botocore's Stubber) never stop handing out
+    a fresh ``nextToken`` within ``pages`` pages: an endless listing as far as the caps can tell."""
+    import boto3
+    from botocore.stub import Stubber
+
+    ecr = boto3.client("ecr", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stubber = Stubber(ecr)
+    for page in range(pages):
+        details = [{"imageDigest": f"sha256:{page * per_page + i:064x}", "imageTags": [f"t{page}-{i}"]}
+                   for i in range(per_page)]
+        expected = {"repositoryName": "team/app", **({"nextToken": f"token-{page}"} if page else {})}
+        stubber.add_response("describe_images", {"imageDetails": details, "nextToken": f"token-{page + 1}"},
+                             expected)
+    return ecr, stubber
+
+
+@pytest.mark.parametrize(("caps", "limit"), [({"max_pages": 4}, "max_pages"), ({"max_items": 25}, "max_items")])
+def test_an_endless_ecr_image_listing_stops_at_the_cap(caps: dict[str, Any], limit: str) -> None:
+    from mlrun_registry_ext.clients import aws
+
+    ecr, stubber = _stubbed_ecr(pages=6, per_page=10)
+    with stubber, pytest.raises(ListingLimitError) as caught:
+        aws.ecr_listing(ecr, "describe_images", "imageDetails", what="the image listing of team/app",
+                        repositoryName="team/app", **caps)
+    assert caught.value.limit == limit and caught.value.repository == "team/app" and limit in str(caught.value)
+    assert caught.value.items <= 40  # read no further than the page that passed the cap
+
+
+def test_a_finite_ecr_listing_is_read_to_its_end() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from mlrun_registry_ext.clients import aws
+
+    ecr = boto3.client("ecr", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(ecr) as stubber:
+        first = {"repositories": [{"repositoryName": "team/a"}], "nextToken": "n"}
+        stubber.add_response("describe_repositories", first)
+        stubber.add_response("describe_repositories", {"repositories": [{"repositoryName": "team/b"}]},
+                             {"nextToken": "n"})
+        found = aws.ecr_listing(ecr, "describe_repositories", "repositories", what="the repository listing")
+    assert [r["repositoryName"] for r in found] == ["team/a", "team/b"]

@@ -740,8 +740,8 @@ class EcrInventory:
     def repositories(self) -> list[str]:
         names: list[str] = []
         with aws.aws_errors("ecr:DescribeRepositories"):
-            for page in self.ecr.get_paginator("describe_repositories").paginate():
-                names += [r["repositoryName"] for r in page.get("repositories") or []]
+            names += [r["repositoryName"] for r in aws.ecr_listing(self.ecr, "describe_repositories", "repositories",
+                                                                    what="the repository listing")]
         return sorted(names)
 
     def read_all(self, names: Sequence[str]) -> list[RepositoryState]:
@@ -751,8 +751,10 @@ class EcrInventory:
         repo = RepositoryState(name)
         details: list[dict[str, Any]] = []
         try:
-            for page in self.ecr.get_paginator("describe_images").paginate(repositoryName=name):
-                details += page.get("imageDetails") or []
+            details += aws.ecr_listing(self.ecr, "describe_images", "imageDetails", what=f"the image listing of {name}",
+                                       repositoryName=name)
+        except ListingError:
+            raise  # a listing that does not end stops the run, as on a registry's own API
         except Exception as exc:
             repo.problem = f"the repository could not be listed ({type(exc).__name__})"
             return repo

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PULL = ("pull",)
 PUSH = ("pull", "push")
@@ -126,6 +127,59 @@ class _Token:
 
 
 Content = bytes | str | Iterable[bytes | memoryview] | None
+
+
+class ListingBudget:
+    """The caps of one paged listing, counted as its pages come in: the one place they are enforced
+    (the registry API's catalog and tags here, ECR's ``DescribeRepositories``/``DescribeImages`` in
+    :mod:`~mlrun_registry_ext.clients.aws`). Each cap None: the module constant, read now.
+
+    Call :meth:`next_page` before asking for a page, :meth:`left` for the seconds a request may still
+    take, and :meth:`add` with each page's items; each raises :class:`ListingLimitError` naming the
+    cap passed.
+    """
+
+    def __init__(self, what: str, host: str, repository: str | None = None, max_pages: int | None = None,
+                 max_items: int | None = None, max_seconds: float | None = None) -> None:
+        self.what, self.host, self.repository = what, host, repository
+        self.caps = {
+            "max_pages": MAX_LISTING_PAGES if max_pages is None else max_pages,
+            "max_items": MAX_LISTING_ITEMS if max_items is None else max_items,
+            "max_seconds": MAX_LISTING_SECONDS if max_seconds is None else max_seconds,
+        }
+        self.end = time.monotonic() + self.caps["max_seconds"]
+        self.pages = 0  # pages read
+        self.items = 0  # items kept
+
+    def error(self, limit: str) -> ListingLimitError:
+        unit = {"max_pages": "pages", "max_items": "names", "max_seconds": "s"}[limit]
+        return ListingLimitError(
+            f"{self.what} on {self.host} passed its cap of {self.caps[limit]:g} {unit} ({limit}) after "
+            f"{self.pages} pages and {self.items} names; stopped: a listing that does not end is a registry "
+            f"fault, a registry this large needs a higher {limit}",
+            limit=limit, host=self.host, repository=self.repository, items=self.items, pages=self.pages,
+        )
+
+    def next_page(self) -> None:
+        """Another page is about to be asked for."""
+        if self.pages >= self.caps["max_pages"]:
+            raise self.error("max_pages")
+        self.left()
+
+    def left(self) -> float:
+        """The seconds the listing may still take (more than 0)."""
+        seconds = self.end - time.monotonic()
+        if seconds <= 0:
+            raise self.error("max_seconds")
+        return seconds
+
+    def add(self, page: list[T]) -> list[T]:
+        """A page came in: ``page``, when the names so far and it stay within the item cap."""
+        if self.items + len(page) > self.caps["max_items"]:
+            raise self.error("max_items")
+        self.items += len(page)
+        self.pages += 1
+        return page
 
 
 # --- the client --------------------------------------------------------------------------------------
@@ -682,54 +736,28 @@ class RegistryClient:
         :class:`ListingLinkError`. A page that is not a JSON object with a ``key`` list of strings is
         an error, never read as "no names". ``send(what, fetch)`` wraps each page's request.
         """
-        caps = (
-            MAX_LISTING_PAGES if max_pages is None else max_pages,
-            MAX_LISTING_ITEMS if max_items is None else max_items,
-            MAX_LISTING_SECONDS if max_seconds is None else max_seconds,
-        )
         what = f"the tag listing of {scope_repo}" if scope_repo else "the catalog"
+        budget = ListingBudget(what, self.host, scope_repo, max_pages, max_items, max_seconds)
         per_request = self.timeout if timeout is None else timeout
-        end = time.monotonic() + caps[2]
         names: list[str] = []
         seen: set[str] = set()
         url = self.url(path)
-        pages = 0
-
-        def stop(limit: str) -> ListingLimitError:
-            cap = dict(zip(("max_pages", "max_items", "max_seconds"), caps, strict=True))[limit]
-            unit = {"max_pages": "pages", "max_items": "names", "max_seconds": "s"}[limit]
-            return ListingLimitError(
-                f"{what} on {self.host} passed its cap of {cap:g} {unit} ({limit}) after {pages} pages "
-                f"and {len(names)} names; stopped: a listing that does not end is a registry fault, a "
-                f"registry this large needs a higher {limit}",
-                limit=limit, host=self.host, repository=scope_repo, items=len(names), pages=pages,
-            )
-
         while True:
-            if pages >= caps[0]:
-                raise stop("max_pages")
+            budget.next_page()
             seen.add(url)
 
             def fetch(page_url: str = url) -> Response:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise stop("max_seconds")
-                budget = min(per_request, left)
+                seconds = min(per_request, budget.left())
                 return self.request(
-                    "GET", page_url, scope_repo=scope_repo, scope=scope, timeout=budget, deadline=Deadline(budget)
+                    "GET", page_url, scope_repo=scope_repo, scope=scope, timeout=seconds, deadline=Deadline(seconds)
                 )
 
             try:
                 response = send(f"GET {_short_path(url)}", fetch) if send else fetch()
             except RegistryTimeoutError:
-                if time.monotonic() >= end:
-                    raise stop("max_seconds") from None
+                budget.left()  # the listing's time cap, when that is what ran out
                 raise
-            page = _listing_page(response, key, what, self.host)
-            if len(names) + len(page) > caps[1]:
-                raise stop("max_items")
-            names += page
-            pages += 1
+            names += budget.add(_listing_page(response, key, what, self.host))
             link = response.links.get("next", {}).get("url")
             if not link:
                 return names
@@ -739,13 +767,13 @@ class RegistryClient:
                     f"{what} on {self.host} links its next page to another origin "
                     f"({_origin_text(nxt)}); refused: the registry's credentials stay on "
                     f"{self.origin}",
-                    limit="origin", host=self.host, repository=scope_repo, items=len(names), pages=pages,
+                    limit="origin", host=self.host, repository=scope_repo, items=budget.items, pages=budget.pages,
                 )
             if nxt in seen:
                 raise ListingLinkError(
                     f"{what} on {self.host} links its next page to a page already read "
                     f"({_short_path(nxt)}); refused: the listing loops",
-                    limit="loop", host=self.host, repository=scope_repo, items=len(names), pages=pages,
+                    limit="loop", host=self.host, repository=scope_repo, items=budget.items, pages=budget.pages,
                 )
             url = nxt
 
