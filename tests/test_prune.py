@@ -300,7 +300,7 @@ def _ecr_manifest(i: int) -> str:
 
 
 def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
-        aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         platform: tuple[MLRunAPIStandIn, NuclioDashboardStandIn]) -> None:
     import boto3
 
@@ -319,6 +319,11 @@ def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", ECR_HOST)
 
     code, report, err = _run(["prune", "--keep", "1", "--yes", "--json"], capsys)
+    assert code == 0, err  # just pushed: younger than the default minimum age, nothing goes
+    assert isinstance(report, dict) and report["manifests_deleted"] == 0
+    assert aws.count("BatchDeleteImage") == 0
+    code, report, err = _run(["prune", "--keep", "1", "--min-age", "0s", "--yes", "--json",
+                              "--restore-file", str(tmp_path / "restore.json")], capsys)
     assert code == 0, err
     assert isinstance(report, dict)
     left = {t for d in ecr.describe_images(repositoryName="mlrun/func-p1-trainer")["imageDetails"]
