@@ -1,9 +1,10 @@
 """What the registry holds: repositories, tags, manifests and dates, read through its HTTP API or ECR's.
 
 Listings come from the registry client's bounded pagers (catalog and tags); a repository that cannot be
-read whole gets a ``problem`` and keeps everything. ECR's listings (``DescribeRepositories``,
-``DescribeImages``, paginated by ``nextToken``) are read completely or the run refuses: an image that
-ECR did not list cannot be kept on purpose.
+read whole gets a ``problem`` and keeps everything, but a listing stopped by its caps or its ``Link``
+(``ListingError``) stops the run. ECR's listings (``DescribeRepositories``, ``DescribeImages``,
+paginated by ``nextToken`` under the same caps: ``aws.ecr_listing``) are read completely or the run
+refuses: an image that ECR did not list cannot be kept on purpose.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from mlrun_registry_ext.clients import aws
+from mlrun_registry_ext.clients.registry.errors import ListingError
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.prune_plan import ManifestRecord, RepositoryState, in_project, parse_created
@@ -84,6 +87,8 @@ class HttpInventory:
         repo = RepositoryState(name)
         try:
             tags = self.endpoint.list_tags(name)
+        except ListingError:
+            raise  # a listing that does not end (or leaves the origin) stops the run: the registry misbehaves
         except RegistryExtError as exc:
             repo.problem = f"the repository could not be listed ({exc})"
             self.tick()
@@ -170,8 +175,10 @@ class EcrInventory:
     def repositories(self) -> list[str]:
         names: list[str] = []
         try:
-            for page in self.ecr.get_paginator("describe_repositories").paginate():
-                names += [r["repositoryName"] for r in page["repositories"]]
+            names += [r["repositoryName"] for r in aws.ecr_listing(self.ecr, "describe_repositories", "repositories",
+                                                                    what="the repository listing")]
+        except ListingError:
+            raise  # the listing caps, as on a registry's own API
         except Exception as exc:
             raise _ecr_refuse("DescribeRepositories", exc) from None
         return sorted(names)
@@ -183,8 +190,10 @@ class EcrInventory:
         """Every image of ``name`` (all pages), or an error that refuses the run."""
         details: list[dict[str, Any]] = []
         try:
-            for page in self.ecr.get_paginator("describe_images").paginate(repositoryName=name):
-                details += page["imageDetails"]
+            details += aws.ecr_listing(self.ecr, "describe_images", "imageDetails", what=f"the image listing of {name}",
+                                       repositoryName=name)
+        except ListingError:
+            raise
         except Exception as exc:
             raise _ecr_refuse(f"DescribeImages on {name}", exc) from None
         for detail in details:
