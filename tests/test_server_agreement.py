@@ -157,7 +157,7 @@ def test_ecr_without_credentials_warns_about_kaniko_insecure_flags_and_the_node_
     fn.with_requirements(["pandas"])
     with caplog.at_level("WARNING"):
         target = registry.configure_function(fn)
-    note = dict(zip(target.note_codes, target.notes, strict=True))[ECR_INSTANCE_ROLE]
+    note = {n.code: n.text for n in target.typed_notes}[ECR_INSTANCE_ROLE]
     assert "--insecure --insecure-pull" in note and "IAM role" in note
     assert any("--insecure --insecure-pull" in r.getMessage() for r in caplog.records)
 

@@ -33,13 +33,14 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Optional, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
 from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, split_host_port, url_origin
 from mlrun_registry_ext.errors import ConfigError
 
-Body = bytes | Iterable[bytes | memoryview] | None
+# a runtime alias: typing's spelling, which Python 3.9 evaluates (``X | Y`` of types needs 3.10)
+Body = Optional[Union[bytes, Iterable[Union[bytes, memoryview]]]]
 
 #: Status codes that carry a ``Location`` to follow (when asked to).
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -363,7 +364,7 @@ class Transport:
         key = origin_of(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        rewindable = body is None or isinstance(body, bytes | bytearray | memoryview)
+        rewindable = body is None or isinstance(body, (bytes, bytearray, memoryview))
         for attempt in (0, 1):
             conn, reused, via_proxy = self._acquire(key, timeout, deadline)
             try:
@@ -687,6 +688,6 @@ def _early_response(conn: http.client.HTTPConnection) -> http.client.HTTPRespons
 def _wrap(exc: BaseException, doing: str, where: str) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, (TimeoutError, socket.timeout)):
         return TransportTimeout(f"timed out {doing} {where}", "did not answer in time")
     return TransportError(f"{type(exc).__name__} {doing} {where}: {str(exc)[:300]}")

@@ -11,11 +11,12 @@ import dataclasses
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.build import kaniko_flags
+from mlrun_registry_ext.core.compat import slotted, zip_strict
 from mlrun_registry_ext.core.kinds import (
     ALL_KINDS,
     MLRUN_BUILT_KINDS,
@@ -60,7 +61,7 @@ WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, MLRU
                            NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class MLRunNaming:
     """The MLRun server's naming (frontend-spec); defaults are MLRun's own."""
 
@@ -72,7 +73,7 @@ class MLRunNaming:
         object.__setattr__(self, "registries_to_enforce_prefix", tuple(self.registries_to_enforce_prefix))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class NuclioNaming:
     """The Nuclio dashboard's ``imageNamePrefixTemplate`` (None when the dashboard was not asked)."""
 
@@ -82,7 +83,7 @@ class NuclioNaming:
     registry_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class PushTarget:
     """Where one function's image goes, and the secrets its build and its pods use."""
 
@@ -116,7 +117,7 @@ class PushTarget:
 
     @property
     def typed_notes(self) -> tuple[Note, ...]:
-        return tuple(Note(code, text) for code, text in zip(self.note_codes, self.notes, strict=True))
+        return tuple(Note(code, text) for code, text in zip_strict(self.note_codes, self.notes))
 
     def has_note(self, code: str) -> bool:
         return code in self.note_codes

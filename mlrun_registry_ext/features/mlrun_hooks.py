@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from mlrun_registry_ext.core.compat import zip_strict
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget, kaniko_cache_args
@@ -158,7 +159,7 @@ def _apply(fn: Any, target: PushTarget) -> None:
         _write_nuclio_keys(fn, target)
     if target.pull_secret:
         fn.spec.image_pull_secret = target.pull_secret
-    for code, note in zip(target.note_codes, target.notes, strict=True):
+    for code, note in zip_strict(target.note_codes, target.notes):
         if code in WARNING_CODES:
             warn_once(note)
 

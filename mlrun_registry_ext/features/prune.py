@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlrun_registry_ext.clients import aws
@@ -76,7 +76,7 @@ DEFAULT_KEEP = 3
 #: An untagged manifest (ECR lists them) younger than this may belong to a push in progress.
 UNTAGGED_GRACE = timedelta(hours=1)
 #: ``created`` dates before this are a reproducible build's placeholder (the epoch), not an age.
-_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 #: The cap on an image config read whole.
 CONFIG_CAP = 4 << 20
 MAX_LISTED = 10
@@ -123,7 +123,7 @@ def parse_created(value: Any) -> datetime | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=timezone.utc)
     return when if when >= _EARLIEST else None
 
 
@@ -187,7 +187,7 @@ class ImageUse:
 class KeepRules:
     keep: int = DEFAULT_KEEP
     older_than: timedelta | None = None
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     untagged_grace: timedelta = UNTAGGED_GRACE
 
 
@@ -770,7 +770,7 @@ class EcrInventory:
                 when = pushed.get(digest)
                 when = when if isinstance(when, datetime) else None
                 if when is not None and when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
+                    when = when.replace(tzinfo=timezone.utc)
                 try:
                     manifest = parse_manifest(raw, image.get("imageManifestMediaType"), f"{name}@{digest}")
                 except RegistryAPIError as exc:
@@ -918,7 +918,7 @@ def run_prune(
     location = service.location
     if location.is_server_default:
         raise ConfigError("url", "the registry is '.', the MLRun server's own registry; give its real URL")
-    rules = KeepRules(keep=keep, older_than=older_than, now=now or datetime.now(UTC))
+    rules = KeepRules(keep=keep, older_than=older_than, now=now or datetime.now(timezone.utc))
     src = _sources(dbpath, dashboard_url)
     warnings: list[str] = []
     uses = mlrun_uses(src.dbpath, project, location, timeout)

@@ -415,7 +415,7 @@ class RewriteReport:
                       for i in range(5)]
             widths = [min(w, 72) for w in widths]
             for row in [("function", "field", "old", "new", "status"), *rows[:MAX_LISTED]]:
-                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
                              .rstrip())
             if len(rows) > MAX_LISTED:
                 lines.append(f"  ... and {len(rows) - MAX_LISTED} more (see --json)")
