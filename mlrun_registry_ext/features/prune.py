@@ -45,6 +45,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlrun_registry_ext.clients import aws
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.platform_probe import (
     list_nuclio_functions,
     mlrun_dbpath,
@@ -117,7 +118,9 @@ def parse_created(value: Any) -> datetime | None:
     when absent, unparsable, or a reproducible build's placeholder date."""
     if not isinstance(value, str) or len(value) > 64:
         return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())
+    # the fraction as exactly 6 digits: Go trims trailing zeros (".12") or writes 9, and Python 3.9's
+    # fromisoformat takes only 3 or 6
+    text = re.sub(r"\.(\d+)", lambda match: "." + f"{match[1]:0<6}"[:6], value.strip(), count=1)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -581,7 +584,7 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
     refuse = "nothing was deleted: without it, which images functions use is unknown"
     require_mlrun_api(dbpath, timeout, refuse)  # bounded: an unreachable one makes `import mlrun` hang
     try:
-        import mlrun
+        mlrun = extra_module("mlrun")
 
         # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
         # mlrun_dbpath() strips so that it is never shown

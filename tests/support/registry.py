@@ -83,6 +83,9 @@ def make_tls_files(
         "2",
         "-subj",
         "/CN=mlrun-registry-ext test CA",
+        # a CA as Python 3.13's default (VERIFY_X509_STRICT) requires: key usage stated
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
         cwd=directory,
     )
     _openssl(
@@ -99,6 +102,7 @@ def make_tls_files(
     san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
     (directory / "server.ext").write_text(
         f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
     )
     _openssl(
         "x509",

@@ -45,6 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.platform_probe import (
     list_nuclio_functions,
     platform_transport,
@@ -445,7 +446,7 @@ def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     """The real mlrun client's run DB at ``dbpath``, after a bounded probe (an unreachable
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
     require_mlrun_api(dbpath, timeout, "no function was re-pointed")
-    import mlrun
+    mlrun = extra_module("mlrun")
 
     # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
     # MLRUN_HTTPDB__* login), which ``dbpath`` (shown in messages) has had removed
