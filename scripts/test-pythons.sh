@@ -20,10 +20,11 @@ PY39_TESTS=(
   tests/test_compat.py
   # Python API
   tests/test_credentials.py tests/test_registry_http.py tests/test_http_transport.py tests/test_migrate.py
+  tests/test_migrate_registry.py tests/test_network_faults.py
   # CLI
   tests/test_cli_core.py tests/test_bad_input.py tests/test_credentials_cli.py tests/test_doctor.py
   tests/test_extras.py
-  # the MLRun and Nuclio clients (mlrun 1.7.2, nuclio-jupyter 0.10) against the stand-ins and the real server
+  # the MLRun and Nuclio clients (mlrun 1.7.2, nuclio-jupyter 0.10.4) against the stand-ins
   tests/test_mlrun_e2e.py tests/test_server_agreement.py tests/test_standins.py tests/test_migrate_rewrite.py
   tests/test_nuclio_e2e.py
 )

@@ -39,6 +39,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, split_host_port, url_origin
 from mlrun_registry_ext.errors import ConfigError
 
+#: A socket's timeout: ``TimeoutError`` from Python 3.10 on; on 3.9 ``socket.timeout``, an ``OSError`` that
+#: ``except TimeoutError`` does not catch.
+SOCKET_TIMEOUTS = (TimeoutError, socket.timeout)
+
 # a runtime alias: typing's spelling, which Python 3.9 evaluates (``X | Y`` of types needs 3.10)
 Body = Optional[Union[bytes, Iterable[Union[bytes, memoryview]]]]
 
@@ -562,7 +566,7 @@ class _DeadlineReader(io.RawIOBase):
         self._sock.before_io()
         try:
             n = self._sock.raw.recv_into(buffer)
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             self._sock.deadline.left()  # the deadline's own error (what was exceeded) when it is past
             raise
         self._sock.deadline.progress(n)
@@ -591,7 +595,7 @@ class _TimedSocket:
         self.before_io()
         try:
             self.raw.sendall(data)
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             self.deadline.left()
             raise
         self.deadline.progress(len(data))
@@ -688,6 +692,6 @@ def _early_response(conn: http.client.HTTPConnection) -> http.client.HTTPRespons
 def _wrap(exc: BaseException, doing: str, where: str) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if isinstance(exc, SOCKET_TIMEOUTS):
         return TransportTimeout(f"timed out {doing} {where}", "did not answer in time")
     return TransportError(f"{type(exc).__name__} {doing} {where}: {str(exc)[:300]}")
