@@ -83,7 +83,7 @@ class RetryPolicy:
 
     @staticmethod
     def retryable(exc: BaseException) -> bool:
-        if isinstance(exc, TooManyRequestsError | TransientError):
+        if isinstance(exc, (TooManyRequestsError, TransientError)):
             return True
         if isinstance(exc, RegistryHTTPError):
             return exc.status is not None and exc.status >= 500
@@ -115,7 +115,7 @@ class RetryPolicy:
 
 
 def _transient(exc: Exception, host: str) -> TransientError:
-    if isinstance(exc, TransportTimeout | RegistryTimeoutError):
+    if isinstance(exc, (TransportTimeout, RegistryTimeoutError)):
         detail = exc.detail if isinstance(exc, TransportTimeout) else str(exc)
         error = TransientError(f"{host}: the blob transfer failed: {detail.removeprefix(host + ' ')}")
         error.timeout = True
