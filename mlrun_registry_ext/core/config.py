@@ -35,7 +35,8 @@ from mlrun_registry_ext.errors import ConfigError, quote
 
 ENV_PREFIX = "MLRUN_REGISTRY_EXT_"
 #: Fields of a service that a layer may set (resources and role come from the config file only).
-LAYER_FIELDS = ("url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle")
+LAYER_FIELDS = ("url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle",
+                "builder_backend")
 #: Every ``MLRUN_REGISTRY_EXT_<NAME>`` a layer reads: the fields, the config file and the active service.
 SETTING_NAMES = (*LAYER_FIELDS, "config", "active")
 CREDENTIAL_FIELDS = ("username", "password", "secret_name")

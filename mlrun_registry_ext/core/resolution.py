@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
 from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, ProjectMatch, env_var
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.reference import is_registry_host
@@ -98,7 +99,8 @@ class ResolvedRegistry:
         public = self.service.public_dict()
         out = []
         for key in ("name", "url", "provider", "username", "password", "image_prefix", "secret_name",
-                    "insecure", "ca_bundle", "role", "run_registry", "resources", *IDENTITY_FIELDS):
+                    "insecure", "ca_bundle", "role", "run_registry", "resources", *IDENTITY_FIELDS,
+                    "builder_backend"):
             value = public.get(key)
             if key == "secret_name" and not value and self.service.docker_secret_name:
                 value = f"{self.service.docker_secret_name} (derived)"
@@ -120,6 +122,8 @@ def explicit_layer(explicit: dict[str, Any], service: RegistryService | None = N
     layer = Layer("explicit")
     if service is not None:
         for key in LAYER_FIELDS:
+            if key == "builder_backend" and service.builder_backend == BACKEND_AUTO:
+                continue  # "auto" is no choice: the environment or the config file may still make one
             layer.set(key, getattr(service, key), "explicit service")
     for key, value in explicit.items():
         if value is None:
@@ -136,7 +140,7 @@ def _config_layer(config: ConfigFile, active: str, label: str) -> Layer:
     svc = config.services[active]
     for key in LAYER_FIELDS:
         value = getattr(svc, key)
-        if key == "insecure" and not value:
+        if (key == "insecure" and not value) or (key == "builder_backend" and value == BACKEND_AUTO):
             continue
         layer.set(key, value, label)
     return layer

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
+from mlrun_registry_ext.core.buildah import parse_backend_setting
+
 # The URL grammar lives in core.location; re-exported here for existing imports.
 from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY as DEFAULT_REPOSITORY
 from mlrun_registry_ext.core.location import SERVER_REGISTRY as SERVER_REGISTRY
@@ -57,6 +60,9 @@ SERVICE_FIELDS = (*SERVICE_FIELDS, *BUILD_FIELDS)
 #: the platform pulls by itself (core.platform_images); at most one service in a config file.
 SERVICE_FIELDS = (*SERVICE_FIELDS, "platform_images")
 # --- end air gap --------------------------------------------------------------------------------
+#: The MLRun server's builder backend (``auto``, ``kaniko``, ``buildah``: core.buildah): what a build of
+#: this service's images obeys (Kaniko flags, or Buildah's authfile and nothing else).
+SERVICE_FIELDS = (*SERVICE_FIELDS, "builder_backend")
 ROLES = ("system", "user")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -202,6 +208,7 @@ class RegistryService:
     service_account: str
     cache: bool
     platform_images: bool  # air gap (issue 12 item 6)
+    builder_backend: str  # auto | kaniko | buildah (core.buildah)
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(
@@ -221,6 +228,7 @@ class RegistryService:
         pull_from: Any = (),
         mirror: str | None = None,
         namespace_domain: str | None = None,
+        builder_backend: Any = BACKEND_AUTO,
         **unknown: Any,
     ) -> None:
         # the URL first: everything else is about this registry
@@ -251,6 +259,7 @@ class RegistryService:
         values["resources"] = Resources.parse(resources, "resources")
         values["pull_from"] = _pull_from(pull_from, values["name"])  # issue 12 build fields
         values["mirror"] = _mirror(_text(mirror, "mirror"))
+        values["builder_backend"] = parse_backend_setting(builder_backend)
         identity_values = _pop_identity_fields(unknown)
         # --- air gap (issue 12 item 6): the internal registry of the platform's own images ----------
         values["platform_images"] = parse_bool(unknown.pop("platform_images", False), "platform_images")
