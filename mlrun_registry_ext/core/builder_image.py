@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
+from mlrun_registry_ext.core.buildah import STOCK_IMAGE, BackendName
 from mlrun_registry_ext.core.kaniko_ca import CA_FILE, EXECUTOR_PATH, Layer, combined_trust, files_layer, short_sha
 from mlrun_registry_ext.core.manifest import sha256_digest
 
-Backend = Literal["kaniko", "buildah"]
+Backend = BackendName
 BACKENDS: tuple[Backend, ...] = ("kaniko", "buildah")
 
 #: The extracted bundle Go's system pool reads in the Fedora-based buildah image (tar member names: no
@@ -45,8 +45,8 @@ TRUST_BUNDLE = "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem"
 TRUST_ANCHOR = "etc/pki/ca-trust/source/anchors/mlrun-registry-ext.pem"
 REGISTRIES_CONF = "etc/containers/registries.conf"
 CERTS_D = "etc/containers/certs.d"
-#: The stock image MLRun's Buildah backend runs (``httpdb.builder.buildah_image``), as its docstring names it.
-BUILDAH_IMAGE = "quay.io/buildah/stable"
+#: The stock image MLRun's Buildah backend runs (``httpdb.builder.buildah_image``); its tag is not known.
+BUILDAH_IMAGE = STOCK_IMAGE
 #: The repository of the Buildah builder image on the target registry (under the service's path).
 BUILDAH_PATH = "buildah/stable"
 #: Docker Hub as containers/image names it in registries.conf (``docker.io/library/x`` normalised).
