@@ -8,9 +8,11 @@ service, as env lines or Helm values (the Nuclio chart's and MLRun CE's keys).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlrun_registry_ext.core.buildah import BUILDAH_IMAGE_ENV
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
@@ -248,6 +250,20 @@ def with_kaniko_ca(config: PlatformConfig, reference: str, services: tuple[str, 
     note = (f"private CA: every Kaniko build trusts the CA bundle of {', '.join(services)} through the executor "
             f"{reference}; make and push it first: mlrun-registry kaniko-image")
     return replace(config, kaniko_ca_image=reference, notes=(*config.notes, note))
+
+
+def with_buildah_image(config: PlatformConfig, reference: str, services: tuple[str, ...],
+                       mirrors: Mapping[str, Sequence[str]]) -> PlatformConfig:
+    """``config`` whose MLRun API runs the Buildah builder image ``reference`` for every build
+    (``httpdb.builder.buildah_image``): the image that trusts the CA bundle of ``services`` and has
+    ``mirrors`` in its registries.conf (MLRun's Buildah backend passes buildah neither, see
+    :mod:`mlrun_registry_ext.core.builder_image`)."""
+    what = [f"trusts the CA bundle of {', '.join(services)}"] if services else []
+    what += [f"pulls {prefix} through {', '.join(locations)}" for prefix, locations in mirrors.items()]
+    note = (f"Buildah builder image: every build {' and '.join(what)} through {reference}; make and push it "
+            "first: mlrun-registry builder-image --backend buildah")
+    return replace(config, mlrun_env={**config.mlrun_env, BUILDAH_IMAGE_ENV: reference},
+                   notes=(*config.notes, note))
 
 
 def _kaniko_ca_lines(reference: str | None) -> list[str]:

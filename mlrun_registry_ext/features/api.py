@@ -28,10 +28,12 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
+from mlrun_registry_ext.core.buildah import BUILDAH, KANIKO, BackendName
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.platform_config import (
     PlatformConfig,
     platform_config,
+    with_buildah_image,
     with_kaniko_ca,
     with_platform_images,
 )
@@ -200,9 +202,13 @@ class ActiveRegistry:
         # `target`, which import this module, never use.
         from mlrun_registry_ext.features.kaniko_image import ca_plan
 
-        plan = ca_plan(self)
-        if plan is not None:
+        # a Buildah server runs httpdb.builder.buildah_image instead: the Buildah builder image (CA, mirrors)
+        backend: BackendName = BUILDAH if self.service.builder_backend == BUILDAH else KANIKO
+        plan = ca_plan(self, backend)
+        if plan is not None and backend == KANIKO:
             config = with_kaniko_ca(config, plan.reference, plan.services)
+        elif plan is not None:
+            config = with_buildah_image(config, plan.reference, plan.services, plan.mirrors)
         return config
 
     def to_dict(self) -> dict[str, Any]:
