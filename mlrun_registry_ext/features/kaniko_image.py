@@ -204,8 +204,8 @@ def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, 
     ``target_login``: a login for a target that has none of its own (a ``role: system`` service)."""
     plan = ca_plan(active, backend, base_image)
     if plan is None:
-        wanted_field = "ca_bundle" if backend == "kaniko" else "ca_bundle or mirror"
-        raise ConfigError("ca_bundle", f"no service has a {wanted_field} (or the registry is '.'); set ca_bundle on the "
+        field_text = "ca_bundle" if backend == "kaniko" else "ca_bundle or mirror"
+        raise ConfigError("ca_bundle", f"no service has a {field_text} (or the registry is '.'); set ca_bundle on the "
                                        "registry (or a pull_from service) that uses a private CA"
                                        + ("" if backend == "kaniko" else ", or mirror on the build service"))
     limit = TIMEOUT if timeout is None else timeout
