@@ -91,8 +91,12 @@ class _RegistryDoctor:
     """
 
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
-                 end: float | None = None, services: Mapping[str, RegistryService] | None = None) -> None:
+                 end: float | None = None, services: Mapping[str, RegistryService] | None = None,
+                 pulled_by: str | None = None) -> None:
         self.platform = platform
+        #: the build service whose ``pull_from`` names this one: its login goes into that build's secret and
+        #: base images are pulled with it, so login and pull are checked, push is not
+        self.pulled_by = pulled_by
         #: the configured services, for ``pull_from`` (issue 12)
         self.services = services or {}
         self.service = service
@@ -155,6 +159,11 @@ class _RegistryDoctor:
                 return
         if not self.authenticated:
             self._skip([PUSH, PULL, *self._cache()], "no credentials to check (see authentication)", ok=True)
+            return
+        if self.pulled_by is not None:
+            self._skip([PUSH], f"pulled from only (pull_from of {self.pulled_by}): builds pull base images here "
+                               "with this login", ok=True)
+            self._check(PULL, self.pull)
             return
         self._check(PUSH, self.push)
         self._check(PULL, self.pull)
