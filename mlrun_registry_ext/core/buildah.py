@@ -264,3 +264,48 @@ def pod_labels_setting(labels: Mapping[str, str]) -> str:
     """A labels map as mlconf reads ``httpdb.builder.pod_labels`` / ``default_function_pod_labels``
     (``decode_base64_config_and_load_to_object``: base64 of JSON), sorted so the text is stable."""
     return base64.b64encode(json.dumps(dict(labels), sort_keys=True, separators=(",", ":")).encode()).decode()
+
+
+# --- what the MLRun API's Deployment says (the doctor reads its env) -----------------------------------
+#: mlconf ``httpdb.builder.docker_registry_secret``: for ECR, the AWS credentials secret (KANIKO_PY).
+DOCKER_REGISTRY_SECRET_ENV = "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET"
+
+
+def decode_labels_setting(value: str | None) -> dict[str, str]:
+    """:func:`pod_labels_setting` backwards; what cannot be decoded counts as no labels."""
+    if not value:
+        return {}
+    try:
+        data = json.loads(base64.b64decode(value, validate=True))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def server_build_findings(service: RegistryService, env: Mapping[str, str], where: str
+                          ) -> tuple[bool, str, Literal["info", "warning", "error"]]:
+    """The MLRun API's ``MLRUN_*`` env (``where``: its Deployment) against what ``service``'s builds need:
+    the backend the package writes for, the AWS credentials secret ECR keys depend on (else the node's
+    IAM role and ``--insecure --insecure-pull``, KANIKO_PY), the workload-identity build-pod labels (BASE_PY
+    ``resolve_builder_pod_labels``). (ok, detail, severity) for the doctor."""
+    running = env.get(BUILDER_BACKEND_ENV) or MLRUN_DEFAULT_BACKEND
+    shown = f"{BUILDER_BACKEND_ENV}={env[BUILDER_BACKEND_ENV]}" if env.get(BUILDER_BACKEND_ENV) else (
+        f"{BUILDER_BACKEND_ENV} unset: MLRun's default")
+    problems: list[str] = []
+    if service.builder_backend in BACKENDS and service.builder_backend != running:
+        problems.append(f"it builds with {running} ({shown}) but builder_backend is {service.builder_backend}: "
+                        "functions carry the other backend's settings")
+    if service.ecr is not None and service.has_credentials and not env.get(DOCKER_REGISTRY_SECRET_ENV):
+        problems.append(f"ECR keys are configured but it has no {DOCKER_REGISTRY_SECRET_ENV}: its Kaniko pod "
+                        "falls back to the node's IAM role and, in the default 'auto' insecure modes, passes "
+                        "--insecure --insecure-pull")
+    wanted = dict(service.rules.identity_labels) if service.workload_identity else {}
+    labels = decode_labels_setting(env.get(BUILDER_POD_LABELS_ENV))
+    missing = {k: v for k, v in wanted.items() if labels.get(k) != v}
+    if missing:
+        problems.append(f"build pods get no {', '.join(f'{k}={v}' for k, v in missing.items())} (it has no "
+                        f"such {BUILDER_POD_LABELS_ENV}): Azure injects no token, the build cannot push")
+    if problems:
+        return False, f"the MLRun API ({where}): " + "; ".join(problems) + "; fix: mlrun-registry platform-config " \
+                                                                          "--apply", "error"
+    return True, f"the MLRun API ({where}) builds with {running} ({shown})", "info"

@@ -28,7 +28,7 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
-from mlrun_registry_ext.core.buildah import BUILDAH, KANIKO, BackendName
+from mlrun_registry_ext.core.buildah import BUILDAH, BuilderBackend, builder_backend
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.platform_config import (
     PlatformConfig,
@@ -72,6 +72,7 @@ def resolve_registry(
     server_registry: str | None = None,
     namespace_domain: str | None = None,
     project: str | None = None,
+    builder_backend: str | None = None,
 ) -> ResolvedRegistry:
     """Resolve the active registry from every layer: explicit arguments, then ``MLRUN_REGISTRY_EXT_*`` in the
     environment, ``.env`` (``dotenv``, default ``./.env``), the config file, ``server_registry`` (the MLRun
@@ -82,7 +83,8 @@ def resolve_registry(
     text_argument(project, "project", optional=True)
     domain = namespace_domain if namespace_domain is not None else read_namespace_domain()
     top = explicit_layer({"url": url, "username": username, "password": password, "image_prefix": image_prefix,
-                          "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle}, service)
+                          "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle,
+                          "builder_backend": builder_backend}, service)
     if config is not None:
         top.set("config", str(config), "explicit argument")
     if active is not None:
@@ -164,7 +166,7 @@ class ActiveRegistry:
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
                            nuclio_naming=self._nuclio_naming(), source=self.resolved.source,
                            nuclio_name=nuclio_name, server_registry=self.platform.docker_registry,
-                           pulled=self.pulled())
+                           pulled=self.pulled(), backend=self.builder())
 
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
         """The image ``project.build_image()`` builds, named so the server's prefix check passes."""
@@ -176,7 +178,15 @@ class ActiveRegistry:
         self.check_gates()
         return project_image_target(self.service, project, tag, source=self.resolved.source,
                                     mlrun_naming=self.platform.mlrun_naming,
-                                    server_registry=self.platform.docker_registry, pulled=self.pulled())
+                                    server_registry=self.platform.docker_registry, pulled=self.pulled(),
+                                    backend=self.builder())
+
+    def builder(self) -> BuilderBackend:
+        """The MLRun server's builder backend: the ``builder_backend`` setting when it names one, else what
+        the MLRun API reports (no MLRun reports it yet: clients.platform_probe), else MLRun's default."""
+        where = self.sources.get("builder_backend", "the setting")
+        return builder_backend(self.service.builder_backend, self.platform.builder_backend,
+                               setting_source=where, reported_source=f"the MLRun API at {self.platform.dbpath}")
 
     def pulled(self) -> tuple[RegistryService, ...]:
         """The services this registry's builds pull from (``pull_from``, looked up among the configured)."""
@@ -202,13 +212,16 @@ class ActiveRegistry:
         # `target`, which import this module, never use.
         from mlrun_registry_ext.features.kaniko_image import ca_plan
 
-        # a Buildah server runs httpdb.builder.buildah_image instead: the Buildah builder image (CA, mirrors)
-        backend: BackendName = BUILDAH if self.service.builder_backend == BUILDAH else KANIKO
-        plan = ca_plan(self, backend)
-        if plan is not None and backend == KANIKO:
+        plan = ca_plan(self)
+        if plan is not None:  # Nuclio builds with Kaniko whatever MLRun's backend is
             config = with_kaniko_ca(config, plan.reference, plan.services)
-        elif plan is not None:
-            config = with_buildah_image(config, plan.reference, plan.services, plan.mirrors)
+        # MLRun's Buildah builds run httpdb.builder.buildah_image: the Buildah builder image (CA, mirrors)
+        if self.builder().name == BUILDAH:
+            image = ca_plan(self, BUILDAH)
+            if image is not None:
+                why = [f"trusts the CA bundle of {', '.join(image.services)}"] if image.services else []
+                why += [f"pulls {prefix} through {', '.join(locations)}" for prefix, locations in image.mirrors.items()]
+                config = with_buildah_image(config, image.reference, "; ".join(why))
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,17 +262,20 @@ def resolve(
     project: str | None = None,
     probe: bool = True,
     probe_timeout: float | None = None,
+    builder_backend: str | None = None,
 ) -> ActiveRegistry:
     """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file.
     ``project``: the registry of that project (the config file's ``projects`` map).
-    ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``)."""
+    ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``).
+    ``builder_backend``: ``kaniko``, ``buildah`` or ``auto``, the MLRun server's backend (core.buildah)."""
     if probe:
         platform = probe_platform() if probe_timeout is None else probe_platform(timeout=probe_timeout)
     else:
         platform = PlatformInfo()
     inputs: dict[str, Any] = {"url": url, "username": username, "password": password, "image_prefix": image_prefix,
                               "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle,
-                              "service": service, "active": active, "config": config}
+                              "service": service, "active": active, "config": config,
+                              "builder_backend": builder_backend}
     resolved = resolve_registry(**inputs, project=project, server_registry=platform.docker_registry)
     for problem in platform.problems:
         warn_once(problem)
