@@ -207,6 +207,7 @@ def _builder_image(site: Site) -> tuple[str, Path, Path]:
     """Make and push the Buildah builder image; its reference, its files, and the stock image's files."""
     first = run_cli("builder-image", "--backend", "buildah", "--json", env=site.env, timeout=120)
     assert first.code == 0, first.output
+    assert CANARY not in first.output and BASE_PASSWORD not in first.output
     made = json.loads(first.stdout)
     assert made["pushed"] and made["backend"] == "buildah"
     assert made["reference"].startswith(f"{site.b.host}/ml/buildah/stable:latest-ca-")

@@ -82,8 +82,10 @@ class ServerConfig:
     @classmethod
     def from_env(cls, env: dict[str, str]) -> ServerConfig:
         prefix = "MLRUN_HTTPDB__BUILDER__"
+        # the image and the storage driver: what platform-config must set (MLRun's defaults for them could
+        # not be read); the push retries: MLRun's default is unknown too, 3 is Kaniko's --push-retry here
         return cls(buildah_image=env[prefix + "BUILDAH_IMAGE"],
-                   buildah_storage_driver=env.get(prefix + "BUILDAH_STORAGE_DRIVER", "vfs"),
+                   buildah_storage_driver=env[prefix + "BUILDAH_STORAGE_DRIVER"],
                    buildah_push_retry=env.get(prefix + "BUILDAH_PUSH_RETRY", "3"),
                    # mlrun/config.py: both modes default to "auto"
                    insecure_pull_registry_mode=env.get(prefix + "INSECURE_PULL_REGISTRY_MODE", "auto"),
