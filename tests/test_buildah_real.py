@@ -291,3 +291,17 @@ def test_the_buildah_secret_is_the_merged_authfile_with_both_logins(site: Site) 
     (data,) = _secret_data(site).values()
     auths = json.loads(base64.b64decode(data[".dockerconfigjson"]))["auths"]
     assert sorted(auths) == sorted([site.a.host, site.b.host])
+
+
+def test_an_explicit_base_on_the_build_registry_is_read_with_its_login(site: Site, tmp_path: Path) -> None:
+    system_ca, _, _ = make_tls_files(tmp_path / "other-system-ca")
+    assert site.b.ca_path is not None
+    with httpx.Client(base_url=site.b.url, auth=(PUSH_USER, CANARY), timeout=30,
+                      verify=ssl.create_default_context(cafile=str(site.b.ca_path))) as client:
+        push_image(client, "ml/tools/buildah", "v1.41", stock_buildah_image(system_ca.read_bytes()))
+    dry = run_cli("builder-image", "--backend", "buildah", "--base", f"{site.b.host}/ml/tools/buildah:v1.41",
+                  "--dry-run", "--json", env=site.env, timeout=120)
+    assert dry.code == 0, dry.output
+    result = json.loads(dry.stdout)
+    assert result["dry_run"] and not result["pushed"] and result["source"] == f"{site.b.host}/ml/tools/buildah:v1.41"
+    assert result["reference"].startswith(f"{site.b.host}/ml/buildah/stable:v1.41-ca-")

@@ -216,7 +216,9 @@ def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, 
     if user and not target.has_credentials:
         target = target.replace(role="user", platform_images=False, username=user, password=password)
     target = registry_login(target)
-    if images is not None:  # air gap: the base is on the internal registry (the target, same login)
+    if base_image is not None and registry == target.host:  # an explicit base on the target: its login
+        source, source_repository, source_text = target, public_repository, plan.base_image
+    elif images is not None and base_image is None:  # air gap: the base is on the internal registry (same login)
         image = PlatformImage("executor" if backend == "kaniko" else "buildah", registry, public_repository, tag)
         source = target
         source_repository = _repository(images.path, image.path)
