@@ -230,6 +230,8 @@ def test_buildah_pulls_the_base_from_a_with_the_merged_login_and_pushes_to_the_p
     config_out = run_cli("platform-config", env=site.env)
     assert config_out.code == 0, config_out.output
     assert f"MLRUN_HTTPDB__BUILDER__BUILDAH_IMAGE={reference}" in config_out.stdout
+    helm = yaml.safe_load(run_cli("platform-config", "--format", "helm", env=site.env).stdout)
+    assert helm["mlrun"]["api"]["extraEnvKeyValue"]["MLRUN_HTTPDB__BUILDER__BUILDAH_IMAGE"] == reference
 
     pod, run, target = _build(site, mlrun_server, _function(f"{site.a.host}/base/tiny:1"), builder_files, "build")
     assert pod.image == reference  # the server runs the builder image platform-config names
@@ -272,6 +274,9 @@ def test_the_private_ca_is_trusted_only_through_the_builder_image(site: Site, ml
 
 def test_a_wrong_password_for_a_fails_the_build_and_doctor_names_a(site: Site, mlrun_server: MLRunServer) -> None:
     _, builder_files, _ = _builder_image(site)
+    good = doctor(timeout=20)
+    assert {c.service for c in good.checks} == {"builds", "base"}  # the pull_from registry is checked too
+    assert not [c for c in good.checks if not c.ok], [(c.service, c.name, c.detail) for c in good.checks if not c.ok]
     _write_config(site.config, site.a, site.b, "wrong-" + BASE_PASSWORD)
     _, run, _ = _build(site, mlrun_server, _function(f"{site.a.host}/base/tiny:1"), builder_files, "build")
     assert run.returncode != 0
