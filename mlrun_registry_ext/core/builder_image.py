@@ -15,8 +15,9 @@ the image itself, where containers/image (the library inside buildah) reads them
   ``/etc/pki/ca-trust/source/anchors``. The CA is appended to the extracted bundle (used at once) and
   also dropped as an anchor (:data:`TRUST_ANCHOR`), so a later ``update-ca-trust`` in a derived image keeps it.
 - Per-registry trust: ``/etc/containers/certs.d/<host[:port]>/ca.crt`` (containers/image
-  ``docs/containers-certs.d.5.md``), one per service with a CA: it still holds if a derived image
-  regenerates the bundle.
+  ``docs/containers-certs.d.5.md``), one per service with a CA: ``SetupCertificates`` adds it to whatever
+  system pool Go found, so it holds whichever bundle path a Fedora release links (the stock image's own
+  layout could not be inspected here: no network) and if a derived image regenerates the bundle.
 - Mirrors: ``/etc/containers/registries.conf`` (v2 TOML, containers/image
   ``docs/containers-registries.conf.5.md`` at f28c903: ``[[registry]]`` with ``prefix``/``location`` and
   ``[[registry.mirror]]`` entries tried in order before ``location``). The base image's own file is kept
