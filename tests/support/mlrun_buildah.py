@@ -149,11 +149,11 @@ def _build_script(dest: str, storage_driver: str, verbose: bool, secret_name: st
     # BUILDAH_PY 501-597 without inline code, requirements, GAR exchanges and build args
     dockerfile_path = f"{_CONTEXT_DIR}/Dockerfile"  # 513
     lines = ["set -e", f"echo ${{MLRUN_DOCKERFILE}} | base64 -d > {shlex.quote(dockerfile_path)}"]  # 514-517
-    global_opts = ["buildah"]  # 528-531
+    global_opts = ["buildah"]  # 529-532
     if verbose:
         global_opts += ["--log-level", "debug"]
     global_opts += ["--storage-driver", storage_driver]
-    push_cloud_provider = pull_cloud_provider = None  # 536-537: no cloud registry
+    push_cloud_provider = pull_cloud_provider = None  # 537-538: no cloud registry
     has_push_auth = bool(secret_name or push_cloud_provider)  # 540
     has_pull_auth = bool(secret_name or pull_cloud_provider)  # 545
     bud = [*global_opts, "bud"]  # 572
@@ -177,13 +177,13 @@ def make_buildah_pod(dest: str, dockerfile: str, base_image: str | None, secret_
     storage_driver = config.buildah_storage_driver  # 250-255
     if storage_driver not in _SUPPORTED_STORAGE_DRIVERS:
         raise ValueError(f"Unsupported buildah_storage_driver '{storage_driver}'")
-    registry = dest.partition("/")[0]  # 257-259
+    registry = dest.partition("/")[0]  # 257-259 (no explicit registry here)
     base_registry = base_image.partition("/")[0] if base_image else None  # 261
-    for host in (registry, base_registry):  # 270-279: classify_cloud_registry
+    for host in (registry, base_registry):  # 273, 279-281: classify_cloud_registry
         if host and any(marker in host for marker in _CLOUD_MARKERS):
             raise NotImplementedError(f"{host}: the cloud-registry path of {MLRUN_BUILDAH} is not mirrored")
-    env = _build_env(dockerfile, secret_name)  # 293-302
-    script = _build_script(dest, storage_driver, verbose, secret_name, config)  # 303-315
+    env = _build_env(dockerfile, secret_name)  # 295-304
+    script = _build_script(dest, storage_driver, verbose, secret_name, config)  # 305-317
     mounts = {_CONTEXT_DIR: "context", _CONTAINERS_STORE: "containers"}  # 343-344
     volumes: dict[str, dict[str, Any]] = {"context": {"emptyDir": {}}, "containers": {"emptyDir": {}}}
     if secret_name:  # 400-406: no cloud provider, the secret mounted directly as the authfile
