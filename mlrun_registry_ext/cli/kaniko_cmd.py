@@ -26,8 +26,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any) -> None:
     builder = sub.add_parser("builder-image", help="push the builder image (Kaniko or Buildah) that trusts the "
                                                    "services' CA bundles and, for Buildah, uses the mirrors")
-    builder.add_argument("--backend", choices=BACKENDS, default="kaniko",
-                         help="the server's builder backend (MLRun httpdb.builder.builder_backend; default kaniko)")
+    builder.add_argument("--backend", choices=BACKENDS, default=None,
+                         help="the MLRun server's builder backend (httpdb.builder.builder_backend; default: the "
+                              "service's builder_backend, else kaniko)")
     builder.add_argument("--base", metavar="IMAGE", default=None,
                          help="the image to extend (default: the installed MLRun's kaniko_image, or "
                               "quay.io/buildah/stable)")
@@ -41,12 +42,13 @@ def register(sub: Any) -> None:
 
 def cmd_builder_image(args: argparse.Namespace) -> int:
     active = resolve()
-    plan = ca_plan(active, args.backend, args.base)
+    backend = args.backend or active.builder().name
+    plan = ca_plan(active, backend, args.base)
     # a role: system target has no login of its own: as migrate --platform-images, the environment's
     # MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME/_PASSWORD or the docker config
     needs_login = plan is not None and not plan.target.has_credentials
     login = registry_login_for("TO", plan.target.host) if plan is not None and needs_login else (None, None)
-    result = build_builder_image(active, args.backend, dry_run=args.dry_run, timeout=args.timeout,
+    result = build_builder_image(active, backend, dry_run=args.dry_run, timeout=args.timeout,
                                  base_image=args.base, target_login=login)
     if args.json:
         print_json(result.to_dict())
