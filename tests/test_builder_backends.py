@@ -26,6 +26,7 @@ from mlrun_registry_ext.core.build import (
 )
 from mlrun_registry_ext.core.providers.ecr import ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.targets import NUCLIO_BUILD_POD_UNLABELLED
 from tests.support.env import CANARY, run_cli
 from tests.support.mlrun_server import MLRunServer, build_body
 from tests.support.standins import MLRunAPIStandIn
@@ -238,8 +239,10 @@ def test_acr_workload_identity_labels_the_function_pods(handler_file: Path) -> N
     assert target.pod_labels == AZURE_LABEL
     assert fn.metadata.labels["azure.workload.identity/use"] == "true"
     proxy_fn = nuclio_fn(handler_file)
-    registry.configure_function(proxy_fn, acr_wi())
+    nuclio_target = registry.configure_function(proxy_fn, acr_wi())
     assert proxy_fn.metadata.labels["azure.workload.identity/use"] == "true"
+    # Nuclio 1.14's Kaniko job pod gets no labels at all: said, since its build cannot get the token
+    assert nuclio_target.has_note(NUCLIO_BUILD_POD_UNLABELLED) and not target.has_note(NUCLIO_BUILD_POD_UNLABELLED)
     # no label for a service without Azure workload identity
     other = job(handler_file, name="other")
     registry.configure_function(other, ghcr())
@@ -362,10 +365,19 @@ def test_bud_and_push_arguments_word_for_word() -> None:
         buildah.bud_args("r/a:1", storage_driver="devicemapper")
 
 
-def test_cloud_registries_warn_about_mlruns_kaniko_fallback(handler_file: Path) -> None:
-    target = registry.configure_function(job(handler_file), acr_wi("buildah"))
-    assert target.has_note(buildah.BUILDAH_CLOUD_FALLBACK)
-    assert not registry.configure_function(job(handler_file), ghcr("buildah")).has_note(buildah.BUILDAH_CLOUD_FALLBACK)
+def test_cloud_registries_on_buildah_say_how_mlrun_logs_in(handler_file: Path) -> None:
+    """registry_auth.py at 53b1179: Buildah mints ECR/ACR/GAR logins from the build pod's identity."""
+    acr_fn = job(handler_file)
+    acr = registry.configure_function(acr_fn, acr_wi("buildah"))
+    assert acr.has_note(buildah.BUILDAH_CLOUD_LOGIN)
+    assert acr.secret is None and acr_fn.spec.build.secret in (None, "")  # no Kaniko credHelpers config
+    assert acr.pod_labels == AZURE_LABEL
+    ecr = registry.configure_function(job(handler_file), registry.resolve(
+        url=ECR_HOST, username="AKIAIOSFODNN7EXAMPLE", password=CANARY, probe=False, builder_backend="buildah"))
+    note = dict(zip(ecr.note_codes, ecr.notes, strict=True))[buildah.BUILDAH_CLOUD_LOGIN]
+    assert "build pod's own AWS identity" in note and "access keys configured here" in note
+    assert not ecr.has_note(ECR_SERVER_UNPREPARED)  # Kaniko's fallback: not what Buildah does
+    assert not registry.configure_function(job(handler_file), ghcr("buildah")).has_note(buildah.BUILDAH_CLOUD_LOGIN)
 
 
 # -- the setting ---------------------------------------------------------------------------------------
@@ -425,6 +437,7 @@ def test_platform_config_cli_prints_the_buildah_settings() -> None:
     assert helm.code == 0, helm.stderr
     extra = yaml.safe_load(helm.stdout)["mlrun"]["api"]["extraEnvKeyValue"]
     assert extra["MLRUN_HTTPDB__BUILDER__BUILDER_BACKEND"] == "buildah"
+    assert "# note: builder backend: buildah" in helm.stdout and "buildah.py at 9c0c31d1" in helm.stdout
 
 
 def test_applied_buildah_settings_make_a_valid_deployment(kube_apiserver: Any, kubeconfig: Path,
@@ -507,3 +520,38 @@ def test_doctor_names_an_unprepared_server_from_its_deployment(kube_apiserver: A
     assert not no_label.ok and "azure.workload.identity/use=true" in no_label.detail
     kube.apply_platform_config(ResolvedRegistry(service=acr, sources={}), "mlrun", dry_run=False)
     assert {c.name: c for c in doctor(acr, timeout=1.0).checks}[SERVER_BUILD].ok
+
+
+# -- property: the owned-flags merge never loses what the user wrote ------------------------------------
+
+#: What a user may have in extra_args: flags, alone or with their value as the next word.
+_USER_GROUPS = [("--registry-mirror=a",), ("--registry-mirror", "u"), ("--cache=true",), ("--cache",),
+                ("--cache-repo=r/c",), ("--cache-repo", "old"), ("--build-arg", "A=1"), ("--snapshot-mode=redo",),
+                ("--x",)]
+_OURS = ["--registry-mirror=a", "--registry-mirror=b", "--cache=true", "--cache-repo=r/c", "--cache-repo=r/d"]
+
+
+def test_merge_build_flags_keeps_the_users_words_and_settles() -> None:
+    """Against an independent oracle: the user's flag groups survive, in order, except the single-valued
+    cache flags the package writes; ours follow, exactly the wanted ones the user has not set; a second
+    service (a changed mirror, the cache turned off) leaves none of the first one's flags; a re-run
+    changes nothing."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    groups = st.lists(st.sampled_from(_USER_GROUPS), max_size=6)
+    wanted = st.lists(st.sampled_from(_OURS), max_size=3, unique_by=lambda w: w.split("=", 1)[0])
+
+    @settings(max_examples=400, deadline=None)
+    @given(user=groups, before=wanted, after=wanted)
+    def check(user: list[tuple[str, ...]], before: list[str], after: list[str]) -> None:
+        first, owned = merge_build_flags([w for g in user for w in g], [], before)
+        second, owned2 = merge_build_flags(first, list(owned), after)
+        replaced = {w.split("=", 1)[0] for w in (*before, *after)} & {"--cache", "--cache-repo"}
+        survivors = [w for g in user if g[0].split("=", 1)[0] not in replaced for w in g]
+        names = {w.split("=", 1)[0] for w in survivors if w.startswith("--")}
+        added = [w for w in after if w.split("=", 1)[0] not in names]
+        assert (second, list(owned2)) == ([*survivors, *added], added)
+        assert merge_build_flags(second, list(owned2), after) == (second, owned2)
+
+    check()

@@ -16,6 +16,17 @@ are #9920 (the ``BuilderBackend`` seam), #9930 (rootless Buildah), #9942 (cloud-
   ``resolve_builder_backend``, ``_buildah_fallback_reason``, ``build_image`` (the build pod's labels).
 - ``KANIKO_PY`` = ``server/py/services/api/utils/builder/kaniko.py`` at c4da47ad: ``make_kaniko_pod``,
   ``configure_kaniko_ecr_env_and_init_container``.
+- ``REGISTRY_AUTH`` = ``server/py/services/api/utils/builder/registry_auth.py`` at 53b1179: the cloud logins
+  of a Buildah build (ECR: the pod's own AWS identity; ACR: the Azure workload-identity token the
+  ``azure.workload.identity/use`` build-pod label brings; GAR: the GKE metadata server), merged into the
+  authfile over a copied-in ``spec.build.secret``.
+- ``BACKEND_TESTS`` = ``server/py/services/api/tests/unit/utils/test_builder_backend.py`` at d96454a: the
+  default is Kaniko; ECR, ACR and GAR targets stay on Buildah (INIT_PY at 7f3709e, older, still sent them to
+  Kaniko: ``_buildah_fallback_reason``, removed with ML-12886).
+- Another variant is stored too, ``server/py/services/api/utils/image_builder/`` at 3264284
+  (``httpdb.builder.container_builder_kind``, ``DOCKER_CONFIG=/tmp/.docker``, vfs fixed); with one stored
+  version against 26 of ``builder/buildah.py`` it looks like a side line, and which variant a release ships
+  could not be read: this module follows ``builder/``.
 - ``CLIENT_SPEC`` = ``server/py/services/api/crud/client_spec.py`` at a639934 and
   ``mlrun/common/schemas/client_spec.py`` at 28b5b95: the client-spec has no builder field.
 - mlrun 1.12.1 (PyPI) ``mlrun/config.py``: ``httpdb.builder.pod_labels`` and
@@ -48,7 +59,7 @@ AUTO = "auto"
 BACKENDS: tuple[BackendName, ...] = (KANIKO, BUILDAH)
 #: The package's ``builder_backend`` setting: ``auto`` takes what the server reports, else MLRun's default.
 BACKEND_SETTINGS = (AUTO, KANIKO, BUILDAH)
-#: MLRun's default (server/py/tests ``test_resolve_builder_backend_default_is_kaniko``: "the shipped
+#: MLRun's default (BACKEND_TESTS ``test_resolve_builder_backend_default_is_kaniko``: "the shipped
 #: default"); every MLRun before the seam (1.12.1 and older) only has Kaniko.
 MLRUN_DEFAULT_BACKEND: BackendName = KANIKO
 
@@ -164,17 +175,33 @@ def dockerfile_args(extra_args: str) -> list[str]:
     return [f"ARG {name}" for name in names]
 
 
-# --- cloud registries on a Buildah server (INIT_PY) ---------------------------------------------------
-#: INIT_PY ``_is_cloud_registry``: ECR hosts, and these markers (ACR, Artifact Registry, GCR).
-_CLOUD_MARKERS = (".azurecr.io", "-docker.pkg.dev", "gcr.io")
+# --- cloud registries on a Buildah server (REGISTRY_AUTH) ---------------------------------------------
+#: Note code: how MLRun's Buildah build logs in to a cloud registry (not with what Kaniko would use).
+BUILDAH_CLOUD_LOGIN = "buildah-cloud-login"
 
 
-def buildah_falls_back_to_kaniko(service: RegistryService) -> bool:
-    """INIT_PY ``_buildah_fallback_reason`` (ML-12886): a Buildah-configured server builds images for ECR,
-    ACR, Artifact Registry and GCR with Kaniko. BUILDAH_PY at 9c0c31d1 already has those logins (ECR/ACR
-    init containers, a GAR script), so a newer ``__init__.py`` may have dropped the guard: unknown here."""
-    host = service.host
-    return service.ecr is not None or any(marker in host for marker in _CLOUD_MARKERS)
+def cloud_login_notes(service: RegistryService) -> tuple[Note, ...]:
+    """REGISTRY_AUTH: a Buildah build mints its own login for ECR, ACR and GAR/GCR from the build pod's
+    identity; what the package configures for Kaniko there (ECR keys in the server's AWS secret, the
+    ``credHelpers`` config of workload identity) is not what it uses."""
+    cite = "registry_auth.py at 53b1179"
+    if service.ecr is not None:
+        keys = (" The access keys configured here (and MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET) are not "
+                "used by it." if service.has_credentials else "")
+        return (Note(BUILDAH_CLOUD_LOGIN,
+                     f"ECR on Buildah: an init container mints the token with the build pod's own AWS identity "
+                     f"(IRSA or the node's role) and creates the repository ({cite}).{keys}"),)
+    if service.rules.identity_labels:  # the provider with pod-labelled workload identity: ACR
+        return (Note(BUILDAH_CLOUD_LOGIN,
+                     "ACR on Buildah: an init container exchanges the build pod's Azure workload-identity token "
+                     "for an ACR token; the pod gets the token only with the azure.workload.identity/use label "
+                     f"from httpdb.builder.pod_labels ({cite}; `platform-config` sets it for auth: "
+                     "workload-identity)"),)
+    if service.rules.credential_helper == "gcr":  # GCR and Artifact Registry
+        return (Note(BUILDAH_CLOUD_LOGIN,
+                     "Artifact Registry / GCR on Buildah: the build asks the GKE metadata server for the build "
+                     f"pod's service account token just before `bud` and `push` ({cite})"),)
+    return ()
 
 
 # --- the setting and the backend of a build -----------------------------------------------------------
@@ -187,7 +214,7 @@ def parse_backend_setting(value: object, field: str = "builder_backend") -> str:
     return value.strip().lower()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BuilderBackend:
     """The backend that builds MLRun functions, and where that was learnt."""
 
@@ -219,8 +246,6 @@ def builder_backend(setting: str = AUTO, reported: str | None = None, *, setting
 OWNED_KANIKO_FLAGS = ("--registry-mirror", "--cache", "--cache-repo")
 #: Note code: configured build features that MLRun's Buildah backend does not apply.
 BUILDAH_IGNORED = "buildah-ignored"
-#: Note code: a cloud registry on a Buildah server may be built by Kaniko (INIT_PY fallback).
-BUILDAH_CLOUD_FALLBACK = "buildah-cloud-fallback"
 
 
 def ignored_features(service: RegistryService, pulled: Sequence[RegistryService] = (),
@@ -246,17 +271,6 @@ def ignored_features(service: RegistryService, pulled: Sequence[RegistryService]
         return ()
     return (Note(BUILDAH_IGNORED, "MLRun's Buildah backend (server/py/services/api/utils/builder/buildah.py at "
                                   "9c0c31d1) does not apply: " + "; ".join(items)),)
-
-
-def cloud_fallback_note(service: RegistryService) -> tuple[Note, ...]:
-    """INIT_PY's fallback said where a user sees the target (see :func:`buildah_falls_back_to_kaniko`)."""
-    if not buildah_falls_back_to_kaniko(service):
-        return ()
-    return (Note(BUILDAH_CLOUD_FALLBACK,
-                 f"{service.host} is a cloud registry: an MLRun server whose builder/__init__.py still has "
-                 "_buildah_fallback_reason (read at 7f3709e, ML-12886) builds it with Kaniko although "
-                 "builder_backend is buildah, and then no Kaniko flags (mirror, cache) are in the function; "
-                 "set builder_backend: kaniko for this service on such a server"),)
 
 
 # --- labels the pods need -----------------------------------------------------------------------------

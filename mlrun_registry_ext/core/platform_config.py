@@ -109,9 +109,11 @@ class PlatformConfig:
         return _kaniko_ca_values(_image_values(values, self.images), self.kaniko_ca_image)
 
     def helm_yaml(self) -> str:
+        """The values as YAML, after the notes as comments (they cite where each setting comes from)."""
         import yaml
 
-        return yaml.safe_dump(self.helm_values(), sort_keys=False)
+        comments = "".join(f"# note: {' '.join(note.split())}\n" for note in self.notes)
+        return comments + yaml.safe_dump(self.helm_values(), sort_keys=False)
 
 
 #: Nuclio's dashboard-wide Kaniko cache repository (nuclio/nuclio ``pkg/containerimagebuilderpusher/types.go``

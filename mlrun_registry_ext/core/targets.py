@@ -17,10 +17,9 @@ from typing import Any, Literal
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.build import kaniko_flags, registry_mirror
 from mlrun_registry_ext.core.buildah import (
-    BUILDAH_CLOUD_FALLBACK,
     BUILDAH_IGNORED,
     BuilderBackend,
-    cloud_fallback_note,
+    cloud_login_notes,
     ignored_features,
 )
 from mlrun_registry_ext.core.kinds import (
@@ -65,11 +64,14 @@ NUCLIO_PREFIX_IN_TEMPLATE = "nuclio-prefix-in-template"
 NUCLIO_DASHBOARD_REGISTRY = "nuclio-dashboard-registry"
 NUCLIO_TAG_NOT_APPLIED = "nuclio-tag-not-applied"
 READY_IMAGE = "ready-image"
+NUCLIO_BUILD_POD_UNLABELLED = "nuclio-build-pod-unlabelled"
 PROJECT_IMAGE_NAME = "project-image-name"
 #: Codes that are worth a warning in a notebook (the build will not do what one would assume).
 WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED,
                            MLRUN_REPOSITORY_DROPPED, NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME, BUILDAH_IGNORED,
-                           BUILDAH_CLOUD_FALLBACK})
+                           NUCLIO_BUILD_POD_UNLABELLED})
+#: Notes about Kaniko's ECR path (the server's AWS secret, its insecure fallback): not said for Buildah.
+_KANIKO_ONLY_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_SERVER_UNPREPARED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,10 +298,17 @@ def _for_backend(target: PushTarget, service: RegistryService, pulled: Sequence[
     reads ``spec.build.extra_args``: core.buildah), and a note for each configured feature it ignores."""
     if backend is None or backend.takes_kaniko_flags:
         return _with_flags(target, kaniko_flags(service, pulled))
-    notes = (*ignored_features(service, pulled, registry_mirror(service, pulled)), *cloud_fallback_note(service))
-    return target.replace(builder_backend=backend.name, build_flags=(), cache_repo=None,
-                          notes=(*target.notes, *(n.text for n in notes)),
-                          note_codes=(*target.note_codes, *(n.code for n in notes)))
+    kept = [Note(code, text) for code, text in zip(target.note_codes, target.notes, strict=True)
+            if code not in _KANIKO_ONLY_CODES]
+    notes = [*kept, *ignored_features(service, pulled, registry_mirror(service, pulled)),
+             *cloud_login_notes(service)]
+    secret = target.secret
+    if service.workload_identity and not service.pull_from:
+        # the secret would be Kaniko's credHelpers config: Buildah's authfile keeps credHelpers entries
+        # (registry_auth.py at 53b1179 merges only auths) and its image has no docker-credential-* helper
+        secret = None
+    return target.replace(builder_backend=backend.name, build_flags=(), cache_repo=None, secret=secret,
+                          **_notes(notes))
 
 
 def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
@@ -307,7 +316,16 @@ def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
     only pods labelled ``azure.workload.identity/use: "true"`` get the federated token)."""
     if not service.workload_identity or not service.rules.identity_labels:
         return target
-    return target.replace(pod_labels=dict(service.rules.identity_labels))
+    target = target.replace(pod_labels=dict(service.rules.identity_labels))
+    if target.builder != "nuclio":
+        return target
+    labels = ", ".join(f"{k}={v}" for k, v in service.rules.identity_labels.items())
+    note = Note(NUCLIO_BUILD_POD_UNLABELLED,
+                f"Nuclio's Kaniko job pod carries no labels (nuclio/nuclio pkg/containerimagebuilderpusher/kaniko.go "
+                f"compileJobSpec at 9e837f6: neither the function's labels nor a setting), so without {labels} "
+                "it gets no federated token and cannot push with workload identity; the function's own pods "
+                "are labelled")
+    return target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
 
 
 def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
