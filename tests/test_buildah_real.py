@@ -14,6 +14,11 @@ The chain, each link real except the one marked:
 - the secret: ``mlrun-registry secret apply --dry-run -o json``, the merged ``pull_from`` authfile;
 - the builder: Debian's buildah (``scripts/bootstrap.sh --test`` installs it), as root, vfs, chroot;
   skopeo checks the result.
+
+Scenarios: the base from A through the merged authfile, pushed to B at the predicted target, A's base
+layer kept and the RUN step's file on top; a Docker Hub base through the mirror only the builder image's
+registries.conf names; A's CA trusted only through the builder image; a wrong password for A failing the
+build and ``doctor`` naming A; an insecure (plain HTTP) build registry getting ``--tls-verify=false``.
 """
 
 from __future__ import annotations
@@ -310,3 +315,28 @@ def test_an_explicit_base_on_the_build_registry_is_read_with_its_login(site: Sit
     result = json.loads(dry.stdout)
     assert result["dry_run"] and not result["pushed"] and result["source"] == f"{site.b.host}/ml/tools/buildah:v1.41"
     assert result["reference"].startswith(f"{site.b.host}/ml/buildah/stable:v1.41-ca-")
+
+
+def test_an_insecure_build_registry_gets_tls_verify_false_and_buildah_pushes_over_plain_http(
+        site: Site, mlrun_server: MLRunServer, registry_factory: Callable[..., RunningRegistry]) -> None:
+    plain = registry_factory(auth="htpasswd", htpasswd_users={PUSH_USER: CANARY})
+    site.config.write_text(yaml.safe_dump({"active": "builds", "services": {
+        "base": {"url": site.a.host, "username": BASE_USER, "password": BASE_PASSWORD},
+        "builds": {"url": f"http://{plain.host}/ml", "username": PUSH_USER, "password": CANARY,
+                   "pull_from": ["base"], "builder_backend": "buildah"},
+    }}))
+    public = site.env["MLRUN_REGISTRY_EXT_PLATFORM_SOURCES"].split("http://", 1)[1]
+    active = registry.resolve(probe=False)
+    stock_image = f"{public}/buildah/stable:latest"  # MLRun's default image: platform-config names none here
+    env = {**active.platform_config().mlrun_env, "MLRUN_HTTPDB__BUILDER__BUILDAH_IMAGE": stock_image}
+    assert env["MLRUN_HTTPDB__BUILDER__INSECURE_PUSH_REGISTRY_MODE"] == "enabled"
+    fn = _function(f"{site.a.host}/base/tiny:1", name="plain")
+    target = registry.configure_function(fn, active)
+    pod = buildah_pod_for(mlrun_server.build(build_body(fn), env), env)
+    assert "--tls-verify=false" in pod.command_line("push") and "--tls-verify=false" in pod.command_line("bud")
+    stock = builder_image_files(stock_image, site.tmp / "stock-root")  # no CA of A or B: none needed here
+    run = run_build_pod(pod, secrets=_secret_data(site), image_root=stock, workdir=site.tmp / "build")
+    assert run.returncode == 0, run.output[-3000:]
+    proc = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds", f"{PUSH_USER}:{CANARY}",
+                           f"docker://{target.image}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["Name"] == target.image.rsplit(":", 1)[0], proc.stderr
