@@ -33,7 +33,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from mlrun_registry_ext.core.buildah import STOCK_IMAGE, BackendName
-from mlrun_registry_ext.core.kaniko_ca import CA_FILE, EXECUTOR_PATH, Layer, combined_trust, files_layer, short_sha
+from mlrun_registry_ext.core.kaniko_ca import CA_FILE, EXECUTOR_PATH, Layer, ca_tag, combined_trust, files_layer
 from mlrun_registry_ext.core.manifest import sha256_digest
 
 Backend = BackendName
@@ -108,8 +108,8 @@ def builder_tag(backend: Backend, base_tag: str, bundle: bytes, mirrors: Mapping
     """Kaniko: ``<tag>-ca-<sha of the bundle>`` (as before); Buildah: ``<tag>-ca-<sha of the bundle and
     the mirrors>``: a new CA or mirror is a new tag, the same ones the same."""
     if backend == "kaniko":
-        return f"{base_tag}-ca-{short_sha(bundle)}"
-    return f"{base_tag}-ca-{short_sha(config_digest(bundle, mirrors))}"
+        return ca_tag(base_tag, bundle)
+    return ca_tag(base_tag, config_digest(bundle, mirrors))
 
 
 def builder_layer(backend: Backend, system_bundle: bytes, bundle: bytes, per_host: Mapping[str, bytes],

@@ -64,11 +64,6 @@ def ca_tag(base_tag: str, bundle: bytes) -> str:
     return f"{base_tag}-ca-{short_sha(bundle)}"
 
 
-def ca_image_reference(target_base: str, base_tag: str, bundle: bytes) -> str:
-    """Where the CA executor lives: ``<registry>/<path>/kaniko-project/executor:<tag>-ca-<sha>``."""
-    return f"{target_base.rstrip('/')}/{EXECUTOR_PATH}:{ca_tag(base_tag, bundle)}"
-
-
 def combined_trust(system: bytes, bundle: bytes) -> bytes:
     """The executor's trust store with ``bundle`` appended (a newline between them when missing)."""
     if system and not system.endswith(b"\n"):
