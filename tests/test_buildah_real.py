@@ -27,6 +27,7 @@ import base64
 import gzip
 import io
 import json
+import os
 import random
 import shutil
 import ssl
@@ -137,6 +138,7 @@ def _write_config(path: Path, a: RunningRegistry, b: RunningRegistry, base_passw
 def site(tmp_path: Path, registry_factory: Callable[..., RunningRegistry], monkeypatch: pytest.MonkeyPatch
          ) -> Iterator[Site]:
     assert shutil.which("buildah"), "buildah is missing: scripts/bootstrap.sh --test installs it (apt)"
+    assert os.geteuid() == 0, "the real Buildah builds run buildah as root (vfs, chroot isolation), as CI runs them"
     a = registry_factory(tls=True, auth="htpasswd", htpasswd_users={BASE_USER: BASE_PASSWORD})
     b = registry_factory(tls=True, auth="htpasswd", htpasswd_users={PUSH_USER: CANARY})
     public = registry_factory()
