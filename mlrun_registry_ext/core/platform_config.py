@@ -53,6 +53,24 @@ class PlatformConfig:
         out += [f"# note: {note}" for note in self.notes]
         return "\n".join(out) + "\n"
 
+    def all_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Every variable of the MLRun API and of the Nuclio dashboard, as :meth:`env_lines` lists them
+        (the registry's, then the air gap's, then the private CA's executor)."""
+        mlrun_env, nuclio_env = dict(self.mlrun_env), dict(self.nuclio_env)
+        if self.images is not None:
+            mlrun_env.update(self.images.mlrun_env)
+            nuclio_env.update(self.images.nuclio_env)
+        if self.kaniko_ca_image:
+            mlrun_env[MLRUN_KANIKO_IMAGE_ENV] = nuclio_env[NUCLIO_KANIKO_IMAGE_ENV] = self.kaniko_ca_image
+        return mlrun_env, nuclio_env
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``platform-config --json``: both Deployments' env, the Helm values, the notes."""
+        mlrun_env, nuclio_env = self.all_env()
+        return {"service": self.service, "mlrun_api_env": mlrun_env, "nuclio_dashboard_env": nuclio_env,
+                "registry_resources": self.registry_resources, "helm_values": self.helm_values(),
+                "notes": list(self.notes)}
+
     def helm_values(self) -> dict[str, Any]:
         """Values for the MLRun CE umbrella chart (mlrun/ce ``charts/mlrun-ce/values.yaml``).
 

@@ -144,9 +144,10 @@ class ActiveRegistry:
     def warnings(self) -> list[str]:
         return list(self.resolved.warnings) + list(self.platform.problems)
 
-    def check_gates(self) -> list[str]:
-        """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings."""
-        notes = check_version_gates(self.service, self.platform)
+    def check_gates(self, kind: str | None = None) -> list[str]:
+        """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings (about
+        the components that build ``kind``: no Nuclio caveat for a job)."""
+        notes = check_version_gates(self.service, self.platform, kind)
         for note in notes:
             warn_once(note)
         return notes
@@ -162,7 +163,7 @@ class ActiveRegistry:
         text_argument(kind, "kind")
         text_argument(tag, "tag", optional=True)
         text_argument(nuclio_name, "nuclio_name", optional=True)
-        self.check_gates()
+        self.check_gates(kind)
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
                            nuclio_naming=self._nuclio_naming(), source=self.resolved.source,
                            nuclio_name=nuclio_name, server_registry=self.platform.docker_registry,
@@ -175,7 +176,7 @@ class ActiveRegistry:
         if active is not self:
             return active.project_image(project, tag)
         text_argument(tag, "tag", optional=True)
-        self.check_gates()
+        self.check_gates("job")  # built by the MLRun API
         return project_image_target(self.service, project, tag, source=self.resolved.source,
                                     mlrun_naming=self.platform.mlrun_naming,
                                     server_registry=self.platform.docker_registry, pulled=self.pulled(),

@@ -4,7 +4,7 @@ The package, by seam:
 
 - :mod:`.model`: selection and naming (which repositories, where they land); pure planning;
 - :mod:`.report`: :class:`TagResult`, :class:`MigrationReport` and its text, JSON and HTML;
-- :mod:`.ui`: the :class:`Progress` protocol, :class:`NoProgress`, :class:`RichProgress`;
+- :mod:`.ui`: the :class:`Progress` protocol and its displays (from :mod:`..progress`, shared with prune);
 - :mod:`.engine`: :class:`Migration`, the copy engine, and :func:`run_migration`, its entry from
   pure pieces (what the command line calls);
 - :mod:`.ecr_login`: ECR tokens and target repositories for ECR sides;
@@ -90,9 +90,11 @@ def migrate(
 
     ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
     :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
-    service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
-    terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
-    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
+    service. ``progress``: None shows a live display in a notebook's cell or a bar on a terminal (and
+    nothing when output is piped), True always shows one, False none; or pass your own
+    :class:`Progress` (:mod:`mlrun_registry_ext.features.progress`). ``timeout`` (default 60 s) bounds
+    each request as a whole; a blob stream instead fails when no byte moved for that long or it
+    averages under 16 KiB/s. Returns a :class:`MigrationReport`
     (rendered as a table in notebooks). ``shard`` (``"I/N"`` or a :class:`Shard`): only the source
     repositories of shard I of N (0-based).
     """

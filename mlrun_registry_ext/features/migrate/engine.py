@@ -17,7 +17,6 @@ Planning (which repositories, where they land) is :mod:`.model`; manifests are
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
@@ -32,7 +31,7 @@ from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_ord
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
 from mlrun_registry_ext.features.migrate.model import Naming, check_endpoints, matches_include, select_repositories
 from mlrun_registry_ext.features.migrate.report import MigrationReport, TagResult
-from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
+from mlrun_registry_ext.features.migrate.ui import BYTES, NoProgress, Progress, live_progress
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
@@ -219,7 +218,7 @@ class Migration:
                         self._listed(what, result, existing, by_repo, tasks)
                         if not to_list and not any(p is None for _, p in running.values()):
                             total = sum(len(v) for v in by_repo.values())
-                            self.progress.phase("comparing tags", total=total)
+                            self.progress.phase("comparing tags", total=total, unit="tags")
                             self.progress.advance(decided)
                     else:
                         plan.sides -= 1
@@ -329,10 +328,10 @@ class Migration:
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         if len(batches) > 1:
             self._bytes_progress = False
-            self.progress.phase("copying tags in batches", total=len(todo))
+            self.progress.phase("copying tags in batches", total=len(todo), unit="tags")
         for batch in batches:
             if len(batches) == 1:
-                self.progress.phase("reading manifests", total=len(batch))
+                self.progress.phase("reading manifests", total=len(batch), unit="tags")
             with self._pool(self.jobs * 2) as pool:
                 for _ in pool.map(self._read_tag, batch):
                     if len(batches) == 1:
@@ -383,7 +382,7 @@ class Migration:
         Each tag's manifests are written as soon as its last blob is done, while the others copy."""
         ordered = sorted(jobs.values(), key=lambda j: -j.size)
         if self._bytes_progress:
-            self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
+            self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered), unit=BYTES)
         waiting: list[set[str]] = []
         waiters: dict[str, list[int]] = {}
         for index, plan in enumerate(plans):
@@ -417,7 +416,7 @@ class Migration:
                               for plan, digests in zip(plans, waiting, strict=True) if not digests)
             list(pool.map(run, ordered))  # every tag's write is submitted once its last blob is done
             if self._bytes_progress:
-                self.progress.phase("manifests", total=len(plans))
+                self.progress.phase("manifests", total=len(plans), unit="tags")
             for future in as_completed(writes):  # those written early count at once
                 future.result()
                 self.progress.advance()
@@ -505,7 +504,7 @@ class Migration:
     def _verify(self, plans: list[_TagPlan]) -> None:
         """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
         what a later pull will get, not what the registry said while the tag was written."""
-        self.progress.phase("verifying", total=len(plans))
+        self.progress.phase("verifying", total=len(plans), unit="tags")
 
         def check(plan: _TagPlan) -> None:
             try:
@@ -576,12 +575,10 @@ def run_migration(
     check_endpoints(source.location, target.location)
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
                     rename=rename)
-    if progress is None:
-        progress = sys.stderr.isatty()
     limit = TIMEOUT if timeout is None else timeout
     with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
             RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
-        sink: Progress | None = RichProgress() if progress is True else (progress or None)
+        sink = live_progress(progress)
         return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
                          verify=verify, progress=sink, ensure_repository=ensure_repository,
                          shard=shard).run()

@@ -14,7 +14,6 @@ the connected side; the tests point every public name at a loopback registry).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration
 from mlrun_registry_ext.features.migrate.model import Naming
 from mlrun_registry_ext.features.migrate.report import MigrationReport
-from mlrun_registry_ext.features.migrate.ui import Progress, RichProgress
+from mlrun_registry_ext.features.migrate.ui import Progress, live_progress
 
 
 class KnownImages(RegistryEndpoint):
@@ -67,8 +66,6 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
                             ) -> list[MigrationReport]:
     """Copy ``images`` into ``target`` (the ``platform_images`` service, with the login the caller found):
     one report per public registry, in a stable order."""
-    if progress is None:
-        progress = sys.stderr.isatty()
     limit = TIMEOUT if timeout is None else timeout
     destination = registry_login(target)
     reports = []
@@ -81,7 +78,7 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
             src.known = {}
             for image in group:
                 src.known.setdefault(image.repository, []).append(image.tag)
-            sink: Progress | None = RichProgress() if progress is True else (progress or None)
+            sink = live_progress(progress)
             report = Migration(src, dst, naming, jobs=jobs, dry_run=dry_run, progress=sink,
                                ensure_repository=ecr_repository_ensurer(destination)).run()
         report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
