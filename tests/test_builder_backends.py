@@ -82,6 +82,7 @@ def test_buildah_build_gets_the_secret_as_authfile_and_no_kaniko_flags(handler_f
     assert "layer cache" in note and "mirror.gcr.io" in note and "registries.conf" in note
     assert "private CA of ghcr.io" in note and "builder-image --backend buildah" in note
     assert "buildah.py at 9c0c31d1" in note
+    assert "<th style='text-align:left'>builder backend</th><td><code>buildah</code>" in target._repr_html_()
     assert CANARY not in repr(fn.to_dict()) and CANARY not in repr(target.to_dict())
 
 

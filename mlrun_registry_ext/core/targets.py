@@ -166,7 +166,10 @@ class PushTarget:
         rows = [("image", self.image), ("builder", self.builder), ("registry", self.registry),
                 ("build secret", self.secret or "-"), ("pull secret", self.pull_secret or "-"),
                 ("source", self.source)]
+        if self.builder == "mlrun":
+            rows.append(("builder backend", self.builder_backend))
         rows += [(key, value) for key, value in (self.nuclio or {}).items()]
+        rows += [("pod label", f"{key}={value}") for key, value in self.pod_labels.items()]
         rows += [("note", note) for note in self.notes]
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(str(v))}"
                        f"</code></td></tr>" for k, v in rows)
