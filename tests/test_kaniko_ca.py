@@ -127,6 +127,9 @@ def test_builds_trust_the_private_ca_through_one_executor_image_pushed_once(
     assert again.code == 0, again.output
     second = json.loads(again.stdout)
     assert second["digest"] == result["digest"] and not second["pushed"]
+    general = run_cli("builder-image", "--backend", "kaniko", "--json", env=env, timeout=120)
+    assert general.code == 0, general.output  # kaniko-image is builder-image --backend kaniko
+    assert json.loads(general.stdout)["digest"] == result["digest"] and json.loads(general.stdout)["present"]
 
     config_out = run_cli("platform-config", env=env)
     assert config_out.code == 0, config_out.output

@@ -28,11 +28,12 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
-from mlrun_registry_ext.core.buildah import BuilderBackend, builder_backend
+from mlrun_registry_ext.core.buildah import BUILDAH, BuilderBackend, builder_backend
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.platform_config import (
     PlatformConfig,
     platform_config,
+    with_buildah_image,
     with_kaniko_ca,
     with_platform_images,
 )
@@ -213,8 +214,15 @@ class ActiveRegistry:
         from mlrun_registry_ext.features.kaniko_image import ca_plan
 
         plan = ca_plan(self)
-        if plan is not None:
+        if plan is not None:  # Nuclio builds with Kaniko whatever MLRun's backend is
             config = with_kaniko_ca(config, plan.reference, plan.services)
+        # MLRun's Buildah builds run httpdb.builder.buildah_image: the Buildah builder image (CA, mirrors)
+        if self.builder().name == BUILDAH:
+            image = ca_plan(self, BUILDAH)
+            if image is not None:
+                why = [f"trusts the CA bundle of {', '.join(image.services)}"] if image.services else []
+                why += [f"pulls {prefix} through {', '.join(locations)}" for prefix, locations in image.mirrors.items()]
+                config = with_buildah_image(config, image.reference, "; ".join(why))
         return config
 
     def to_dict(self) -> dict[str, Any]:
