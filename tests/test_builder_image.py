@@ -8,10 +8,10 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib  # novermin: this module runs on Python 3.11+ only (scripts/test-pythons.sh leaves it out)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
