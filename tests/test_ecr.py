@@ -28,8 +28,16 @@ def _role_service(path: str = "team") -> RegistryService:
     return RegistryService(url=f"{ECR_HOST}/{path}", secret_name="ecr-pull")
 
 
+def test_cache_repositories_are_created_only_for_a_service_with_cache_true(aws: MotoServer) -> None:
+    plain = aws_adapter.ensure_repositories(_role_service(), ["team/func-proj-plain"])
+    assert [(r.name, r.action) for r in plain] == [("team/func-proj-plain", "created")]
+    names = {r["repositoryName"] for r in boto3.client("ecr", region_name=REGION).describe_repositories()[
+        "repositories"]}
+    assert "team/func-proj-plain" in names and "team/func-proj-plain/cache" not in names
+
+
 def test_ensure_repositories_with_cache_and_options(aws: MotoServer) -> None:
-    service = _role_service()
+    service = RegistryService(url=f"{ECR_HOST}/team", secret_name="ecr-pull", cache=True)
     results = aws_adapter.ensure_repositories(service, ["team/func-proj-train"], immutable=True, scan_on_push=True)
     assert [(r.name, r.action) for r in results] == [("team/func-proj-train", "created"),
                                                       ("team/func-proj-train/cache", "created")]

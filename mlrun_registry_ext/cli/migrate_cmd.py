@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
 from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
+from mlrun_registry_ext.core.config import dump_yaml
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.platform_images import SOURCES_ENV, parse_source_overrides
@@ -330,8 +331,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target = build_services(args)
     if args.emit_job:
-        import yaml
-
         manifest = job_manifest(args, source, target)
         if args.json:
             print_json(manifest)
@@ -339,7 +338,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             if target.has_credentials and not (args.job_secret or target.secret_name):
                 console(stderr=True).print("note: the target needs credentials; create a dockerconfigjson secret "
                                            "and pass --job-secret NAME")
-            print(yaml.safe_dump(manifest, sort_keys=False), end="")
+            print(dump_yaml(manifest), end="")
         return 0
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlrun_registry_ext.core.config import dump_yaml
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
@@ -108,9 +109,7 @@ class PlatformConfig:
         return _kaniko_ca_values(_image_values(values, self.images), self.kaniko_ca_image)
 
     def helm_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.helm_values(), sort_keys=False)
+        return dump_yaml(self.helm_values())
 
 
 #: Nuclio's dashboard-wide Kaniko cache repository (nuclio/nuclio ``pkg/containerimagebuilderpusher/types.go``
