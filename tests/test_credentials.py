@@ -6,18 +6,17 @@ No cluster and no cloud: dry-run builds the manifests like `kubectl --dry-run=cl
 from __future__ import annotations
 
 import base64
-import io
 import json
 from typing import Any
 
 import pytest
 import yaml
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.core import credentials as creds
 from mlrun_registry_ext.core.providers import ACR_TOKEN_USER
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
+from tests.support.env import run_cli_here
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GCP_KEY = json.dumps({"type": "service_account", "project_id": "p", "private_key": "-----BEGIN KEY-----x"})
@@ -25,11 +24,9 @@ GCP_KEY = json.dumps({"type": "service_account", "project_id": "p", "private_key
 
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
             stdin: str | None = None) -> tuple[int, str, str]:
-    if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin + "\n"))
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    """The installed console script, with the environment the test set through ``monkeypatch``."""
+    result = run_cli_here(argv, stdin)
+    return result.code, result.stdout, result.stderr
 
 
 def _auths_from_dry_run(out: str) -> dict[str, Any]:

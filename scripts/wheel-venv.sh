@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# What users install: the wheel, built from this tree, in a venv of its own (.venv-wheel) next to the
+# locked dependencies with every extra. The tests run its `mlrun-registry` console script from outside
+# the tree (tests/support/env.py reads MLRUN_REGISTRY_TEST_CLI, which scripts/test.sh sets).
+# No resolving: the build backend is the lock's setuptools (--build-constraint), the venv is the lock
+# (`uv pip sync`), the wheel goes in with --no-deps. Prints the console script's path.
+# Byte-compiled at install: PYTHONDONTWRITEBYTECODE would otherwise make every `import mlrun` compile anew.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=$(command -v python3.11 || command -v python3)
+rm -rf dist/wheel
+uv build -q --wheel --build-constraint requirements.lock -o dist/wheel . >&2
+rm -rf build  # setuptools' scratch directory
+[ -x .venv-wheel/bin/python ] || uv venv -q -p "$python" .venv-wheel >&2
+uv pip sync -q --compile-bytecode -p .venv-wheel/bin/python requirements.lock >&2
+uv pip install -q --compile-bytecode --no-deps --reinstall -p .venv-wheel/bin/python dist/wheel/mlrun_registry_ext-*.whl >&2
+# dist/wheelhouse: the wheel and its dependencies' wheels (the lock's versions), the only package source of the
+# tests that run the emitted Jobs' commands (PIP_NO_INDEX, PIP_FIND_LINKS). pip keeps them in its cache.
+mkdir -p dist/wheelhouse
+rm -f dist/wheelhouse/mlrun_registry_ext-*.whl
+cp dist/wheel/mlrun_registry_ext-*.whl dist/wheelhouse/
+mapfile -t pins < <(grep -iE '^(pyyaml|rich|packaging|markdown-it-py|mdurl|pygments)==' requirements.lock)
+have=$(find dist/wheelhouse -name '*.whl' ! -name 'mlrun_registry_ext-*' | wc -l)
+if [ "$have" -lt "${#pins[@]}" ]; then
+  "$python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d dist/wheelhouse \
+    "${pins[@]}" >&2
+fi
+echo "$PWD/.venv-wheel/bin/mlrun-registry"
