@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from mlrun_registry_ext.core import credentials as creds
-from mlrun_registry_ext.core.providers import ACR_TOKEN_USER
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
 from tests.support.env import run_cli_here
@@ -40,6 +39,8 @@ def _entry(user: str, password: str) -> dict[str, str]:
     return {"username": user, "password": password, "auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+#: The user name of an ACR refresh-token login (Azure's documented null GUID), written out.
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
 PROVIDERS = [
     # id, url, username, password, extra args, expected auths key, expected user
     ("dockerhub", "docker.io/acme", "acme-ci", "dckr_pat_x1", [], "https://index.docker.io/v1/", "acme-ci"),
