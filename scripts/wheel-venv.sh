@@ -5,15 +5,19 @@
 # No resolving: the build backend is the lock's setuptools (--build-constraint), the venv is the lock
 # (`uv pip sync`), the wheel goes in with --no-deps. Prints the console script's path.
 # Byte-compiled at install: PYTHONDONTWRITEBYTECODE would otherwise make every `import mlrun` compile anew.
+# Another interpreter or lock (e.g. a Python 3.9 run): WHEEL_PYTHON, WHEEL_LOCK, WHEEL_VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=$(command -v python3.11 || command -v python3)
+default_python=$(command -v python3.11 || command -v python3)
+python=${WHEEL_PYTHON:-$default_python}
+lock=${WHEEL_LOCK:-requirements.lock}
+venv=${WHEEL_VENV:-.venv-wheel}
 rm -rf dist/wheel
 uv build -q --wheel --build-constraint requirements.lock -o dist/wheel . >&2
 rm -rf build  # setuptools' scratch directory
-[ -x .venv-wheel/bin/python ] || uv venv -q -p "$python" .venv-wheel >&2
-uv pip sync -q --compile-bytecode -p .venv-wheel/bin/python requirements.lock >&2
-uv pip install -q --compile-bytecode --no-deps --reinstall -p .venv-wheel/bin/python dist/wheel/mlrun_registry_ext-*.whl >&2
+[ -x "$venv/bin/python" ] || uv venv -q -p "$python" "$venv" >&2
+uv pip sync -q --compile-bytecode -p "$venv/bin/python" "$lock" >&2
+uv pip install -q --compile-bytecode --no-deps --reinstall -p "$venv/bin/python" dist/wheel/mlrun_registry_ext-*.whl >&2
 # dist/wheelhouse: the wheel and its dependencies' wheels (the lock's versions), the only package source of the
 # tests that run the emitted Jobs' commands (PIP_NO_INDEX, PIP_FIND_LINKS). pip keeps them in its cache.
 mkdir -p dist/wheelhouse
@@ -22,7 +26,7 @@ cp dist/wheel/mlrun_registry_ext-*.whl dist/wheelhouse/
 mapfile -t pins < <(grep -iE '^(pyyaml|rich|packaging|markdown-it-py|mdurl|pygments)==' requirements.lock)
 have=$(find dist/wheelhouse -name '*.whl' ! -name 'mlrun_registry_ext-*' | wc -l)
 if [ "$have" -lt "${#pins[@]}" ]; then
-  "$python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d dist/wheelhouse \
+  "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d dist/wheelhouse \
     "${pins[@]}" >&2
 fi
-echo "$PWD/.venv-wheel/bin/mlrun-registry"
+case $venv in /*) echo "$venv/bin/mlrun-registry" ;; *) echo "$PWD/$venv/bin/mlrun-registry" ;; esac
