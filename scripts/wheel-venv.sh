@@ -18,15 +18,16 @@ rm -rf build  # setuptools' scratch directory
 [ -x "$venv/bin/python" ] || uv venv -q -p "$python" "$venv" >&2
 uv pip sync -q --compile-bytecode -p "$venv/bin/python" "$lock" >&2
 uv pip install -q --compile-bytecode --no-deps --reinstall -p "$venv/bin/python" dist/wheel/mlrun_registry_ext-*.whl >&2
-# dist/wheelhouse: the wheel and its dependencies' wheels (the lock's versions), the only package source of the
-# tests that run the emitted Jobs' commands (PIP_NO_INDEX, PIP_FIND_LINKS). pip keeps them in its cache.
+# dist/wheelhouse: the wheel and its dependencies' wheels (with the aws and kubernetes extras; the versions the
+# venv has, i.e. the lock's), the only package source of the tests that run the emitted Jobs' commands
+# (PIP_NO_INDEX, PIP_FIND_LINKS). pip keeps them in its cache.
 mkdir -p dist/wheelhouse
 rm -f dist/wheelhouse/mlrun_registry_ext-*.whl
 cp dist/wheel/mlrun_registry_ext-*.whl dist/wheelhouse/
-mapfile -t pins < <(grep -iE '^(pyyaml|rich|packaging|markdown-it-py|mdurl|pygments)==' requirements.lock)
-have=$(find dist/wheelhouse -name '*.whl' ! -name 'mlrun_registry_ext-*' | wc -l)
-if [ "$have" -lt "${#pins[@]}" ]; then
-  "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d dist/wheelhouse \
-    "${pins[@]}" >&2
+"$venv/bin/python" scripts/wheel_deps.py aws kubernetes > dist/wheelhouse.txt
+if ! "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --no-index \
+    --find-links dist/wheelhouse -d dist/wheelhouse -r dist/wheelhouse.txt >/dev/null 2>&1; then
+  "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    -d dist/wheelhouse -r dist/wheelhouse.txt >&2
 fi
 case $venv in /*) echo "$venv/bin/mlrun-registry" ;; *) echo "$PWD/$venv/bin/mlrun-registry" ;; esac

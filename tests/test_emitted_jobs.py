@@ -32,7 +32,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import images as im
+from tests.support.aws import ECR_HOST, MotoServer
 from tests.support.env import REPO, run_cli
+from tests.support.kube import KubeStandIn
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.timeout(600)
@@ -274,11 +276,12 @@ def test_the_migrate_job_installs_from_the_index_the_user_names(
 
 @pytest.fixture(scope="session")
 def installed_for_user(wheelhouse: Path, fresh_python: Path) -> Path:
-    """``pip install mlrun-registry-ext`` from the wheelhouse into a venv of its own: the user's install."""
+    """``pip install 'mlrun-registry-ext[aws,kubernetes]'`` from the wheelhouse into a venv of its own: the
+    user's install, and the image the refresh CronJob names."""
     root = _shared_dir("mlrr-user-venv-")
     subprocess.run([str(fresh_python / "python"), "-m", "venv", str(root / "venv")], check=True, timeout=300)
     subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-                    "--find-links", str(wheelhouse), "mlrun-registry-ext"], check=True, timeout=300)
+                    "--find-links", str(wheelhouse), "mlrun-registry-ext[aws,kubernetes]"], check=True, timeout=600)
     return root / "venv" / "bin"
 
 
@@ -294,15 +297,24 @@ def test_a_job_image_with_the_package_runs_it_with_python_m(
     assert im.tag_digests(target.url) == expected
 
 
-def test_the_refresh_cronjob_command_starts_as_non_root(installed_for_user: Path) -> None:
-    (cron,) = [d for d in _emit("ecr", "cronjob", "--url", "123456789012.dkr.ecr.us-east-1.amazonaws.com/team",
-                                "--secret-name", "ecr-pull", "-n", "mlrun", "--image", "acme/tools:1")
-               if d["kind"] == "CronJob"]
+def test_the_refresh_cronjob_rewrites_the_pull_secret_as_non_root(
+        installed_for_user: Path, aws: MotoServer, kube_apiserver: KubeStandIn, kubeconfig: Path) -> None:
+    docs = _emit("ecr", "cronjob", "--url", f"{ECR_HOST}/team", "--secret-name", "ecr-pull", "-n", "mlrun",
+                 "--to", "team-a", "--image", "acme/tools:1",
+                 "--role-arn", "arn:aws:iam::123456789012:role/ecr-refresh")
+    (cron,) = [d for d in docs if d["kind"] == "CronJob"]
     (container,) = _pod(cron)["containers"]
-    help_container = {**container, "args": [*container["args"], "--help"]}
-    ran = run_container(help_container, installed_for_user)
-    assert ran.returncode == 0, ran.stderr
-    assert "usage: " in ran.stdout and "refresh" in ran.stdout
+    readable = _shared_dir("mlrr-kube-") / "kubeconfig"  # the pod's service account, as a kubeconfig here
+    shutil.copy(kubeconfig, readable)
+    readable.chmod(0o644)
+    # the role's credentials, as EKS injects them for the annotated service account (here: moto's keys)
+    identity = {key: os.environ[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    ran = run_container(container, installed_for_user, extra_env={**identity, "KUBECONFIG": str(readable)})
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    for namespace in ("mlrun", "team-a"):
+        config = json.loads(kube_apiserver.secret_data(namespace, "ecr-pull", ".dockerconfigjson"))
+        assert config["auths"][ECR_HOST]["username"] == "AWS"
+    assert identity["AWS_SECRET_ACCESS_KEY"] not in ran.stdout + ran.stderr
 
 
 # --- the installed console script, for a non-root user ----------------------------------------------------
