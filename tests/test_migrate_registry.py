@@ -397,8 +397,8 @@ def test_emit_job_has_resources_a_secret_mount_and_no_password(monkeypatch: pyte
     assert job["kind"] == "Job" and job["metadata"]["namespace"] == "ns1"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "example/mlrun-registry:1"
-    assert container["command"][:2] == ["mlrun-registry", "migrate"]
-    assert container["command"][4:6] == ["--to", "https://registry.example.com/team"]
+    assert container["command"][:4] == ["python", "-m", "mlrun_registry_ext.cli", "migrate"]  # PATH is unknown
+    assert container["command"][6:8] == ["--to", "https://registry.example.com/team"]
     assert "--project" in container["command"] and "8" in container["command"]
     assert container["resources"] == {"requests": {"cpu": "1", "memory": "300Mi"},
                                       "limits": {"cpu": "2", "memory": "600Mi"}}
