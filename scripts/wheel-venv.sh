@@ -27,7 +27,10 @@ cp dist/wheel/mlrun_registry_ext-*.whl dist/wheelhouse/
 "$venv/bin/python" scripts/wheel_deps.py aws kubernetes > dist/wheelhouse.txt
 if ! "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --no-index \
     --find-links dist/wheelhouse -d dist/wheelhouse -r dist/wheelhouse.txt >/dev/null 2>&1; then
-  "$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    -d dist/wheelhouse -r dist/wheelhouse.txt >&2
+  if ! out=$("$default_python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      -d dist/wheelhouse -r dist/wheelhouse.txt 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
 fi
 case $venv in /*) echo "$venv/bin/mlrun-registry" ;; *) echo "$PWD/$venv/bin/mlrun-registry" ;; esac
