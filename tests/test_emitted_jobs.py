@@ -138,6 +138,24 @@ def test_emitted_manifests_have_no_yaml_anchors_run_as_non_root_and_pass_strict_
     assert container["command"][-2:] == ["--shard", "$(JOB_COMPLETION_INDEX)/3"]
 
 
+def test_one_object_used_twice_is_written_out_twice_not_aliased() -> None:
+    from mlrun_registry_ext.core.config import dump_yaml
+
+    labels = {"app": "x"}
+    text = dump_yaml({"metadata": {"labels": labels}, "template": {"metadata": {"labels": labels}}}, {"b": labels})
+    assert "&id" not in text and "*id" not in text and text.count("app: x") == 3
+    assert text.startswith("---") and len(list(yaml.safe_load_all(text))) == 2
+
+
+def test_helm_values_and_report_yaml_have_no_anchors_either(tmp_path: Path) -> None:
+    config = tmp_path / "registries.yaml"
+    config.write_text("active: team\nservices:\n  team: {url: registry.example.com/team, cache: true,\n"
+                      "    resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: 500m, memory: 1Gi}}}\n")
+    result = run_cli("platform-config", "--format", "helm", env={"MLRUN_REGISTRY_EXT_CONFIG": str(config)})
+    assert result.code == 0, result.output
+    assert yaml.safe_load(result.stdout) and "&id" not in result.stdout and "*id" not in result.stdout
+
+
 @pytest.mark.parametrize(("argv", "field"), [
     (["--namespace", "Bad NS;x"], "--namespace"),
     (["--job-wheel", "ftp://x/y.whl"], "--job-wheel"),
