@@ -180,14 +180,26 @@ def _pod_user() -> str:
     return POD_USER
 
 
+_SHARED: list[Path] = []
+
+
 def _shared_dir(prefix: str) -> Path:
-    """A directory the pod user can read (pytest's tmp_path is root's alone)."""
+    """A directory the pod user can read (pytest's tmp_path is root's alone), removed after the session."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
+    _SHARED.append(path)
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def _remove_shared_dirs() -> Iterator[None]:
+    yield
+    for path in _SHARED:
+        shutil.rmtree(path, ignore_errors=True)
+    _SHARED.clear()
+
+
+@pytest.fixture(scope="module")
 def wheelhouse() -> Path:
     """The wheel and its dependencies' wheels (scripts/wheel-venv.sh), copied where the pod user can read."""
     source = Path(os.environ.get(WHEELHOUSE_ENV) or REPO / "dist" / "wheelhouse")
@@ -201,7 +213,7 @@ def wheelhouse() -> Path:
     return house
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fresh_python() -> Path:
     """A new venv of Debian's python3: pip and nothing else (what ``python:3.11-slim`` offers a pod)."""
     root = _shared_dir("mlrr-python-")
@@ -292,7 +304,7 @@ def test_the_migrate_job_installs_from_the_index_the_user_names(
     assert im.tag_digests(target.url) == expected
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def installed_for_user(wheelhouse: Path, fresh_python: Path) -> Path:
     """``pip install 'mlrun-registry-ext[aws,kubernetes]'`` from the wheelhouse into a venv of its own: the
     user's install, and the image the refresh CronJob names."""
