@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--test" ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   missing=()
   for pair in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils openssl:openssl tinyproxy:tinyproxy \
       buildah:buildah; do
@@ -15,11 +16,15 @@ if [ "${1:-}" = "--test" ]; then
   done
   # the static build: it runs inside a scratch image (Debian's plain busybox needs libc)
   dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
+  # Debian's python3 with venv: the fresh Python environment the emitted Jobs' commands run in (tests/test_emitted_jobs.py)
+  dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
+  command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
   if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+  # The unprivileged user the non-root tests run as (pods run as a UID the image does not know).
+  id -u mlrr >/dev/null 2>&1 || $sudo useradd --system --no-create-home --shell /usr/sbin/nologin mlrr
 fi
 
 python=$(command -v python3.11 || command -v python3)

@@ -71,8 +71,12 @@ run() {  # run NAME DIR VERSION LOCK TESTS...
   shift 4
   echo "== Python $version ($name: $lock)"
   venv "$dir" "$version" "$lock"
+  # the CLI tests run this Python's console script, installed from the wheel (not the 3.11 one of the main run)
+  cli=$(WHEEL_PYTHON="$(interpreter "$version")" WHEEL_LOCK="$lock" WHEEL_VENV=".venv-wheel-$name" WHEELHOUSE=0 \
+        ./scripts/wheel-venv.sh)
   echo "   set-up: $((SECONDS - start)) s"
-  env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$dir/bin/python" -m pytest -q -p no:cacheprovider "$@"
+  MLRUN_REGISTRY_TEST_CLI=$cli env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true \
+    "$dir/bin/python" -m pytest -q -p no:cacheprovider "$@"
   echo "== Python $version ($name): $((SECONDS - start)) s in all"
 }
 
