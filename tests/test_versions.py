@@ -65,11 +65,12 @@ def test_parse_handles_semver_and_pep440() -> None:
 
 
 # --- the installed mlrun client's version, wherever the package runs ----------------------------------------
-def _locked_mlrun() -> str:
-    """The oracle: the mlrun version the lock installs (importlib.metadata, not the product's directory scan)."""
-    from importlib.metadata import version
-
-    return version("mlrun")
+def _locked_mlrun(python: str = sys.executable) -> str:
+    """The oracle: the mlrun version installed for ``python`` (importlib.metadata, not the product's directory
+    scan), asked of that interpreter: the venv under test may not be the one running pytest."""
+    code = "from importlib.metadata import version; print(version('mlrun'))"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
 
 
 def _show_platform(*argv: str, cwd: Path | None = None) -> dict[str, Any]:
@@ -84,18 +85,19 @@ def _show_platform(*argv: str, cwd: Path | None = None) -> dict[str, Any]:
 def test_the_installed_console_script_sees_the_installed_mlrun() -> None:
     # sys.path[0] is the venv's bin/, which holds mlrun's own `mlrun` command (a file, not a package)
     assert (Path(console_script()).parent / "mlrun").is_file()
-    assert _show_platform(console_script())["mlrun_client"] == _locked_mlrun()
+    assert _show_platform(console_script())["mlrun_client"] == _locked_mlrun(installed_python())
 
 
 def test_python_m_from_the_installed_wheel_sees_the_installed_mlrun() -> None:
-    assert _show_platform(installed_python(), "-m", "mlrun_registry_ext.cli")["mlrun_client"] == _locked_mlrun()
+    assert _show_platform(installed_python(), "-m", "mlrun_registry_ext.cli")["mlrun_client"] == _locked_mlrun(
+        installed_python())
 
 
 def test_an_editable_install_sees_the_installed_mlrun_from_the_tree_and_from_outside() -> None:
     editable = REPO / ".venv" / "bin"  # scripts/bootstrap.sh: `uv pip install -e .` (a path entry)
-    assert _show_platform(str(editable / "mlrun-registry"))["mlrun_client"] == _locked_mlrun()
-    assert _show_platform(str(editable / "python"), "-m", "mlrun_registry_ext.cli",
-                          cwd=REPO)["mlrun_client"] == _locked_mlrun()
+    oracle = _locked_mlrun(str(editable / "python"))
+    assert _show_platform(str(editable / "mlrun-registry"))["mlrun_client"] == oracle
+    assert _show_platform(str(editable / "python"), "-m", "mlrun_registry_ext.cli", cwd=REPO)["mlrun_client"] == oracle
 
 
 def test_a_notebook_kernel_sees_the_installed_mlrun(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.local_config import read_text_file
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.build import registry_mirror
@@ -114,8 +115,8 @@ def buildah_base_image() -> str:
     """The image MLRun's Buildah backend runs by default: the installed mlrun's
     ``httpdb.builder.buildah_image`` when it has one, else the stock image its backend names."""
     try:
-        from mlrun.config import default_config
-    except ImportError:
+        default_config = extra_module("mlrun.config").default_config
+    except ImportError:  # MissingExtraError is one: without mlrun, the stock image
         return f"{BUILDAH_IMAGE}:latest"
     value = default_config.get("httpdb", {}).get("builder", {}).get("buildah_image")
     return str(value) if value else f"{BUILDAH_IMAGE}:latest"
