@@ -1,0 +1,108 @@
+"""Prune's safety rules, pinned where mutation testing (scripts/mutation.sh planner) found a one-line
+weakening that every other test let through: a use named by tag or by digest, the re-check before a
+delete, image ages from ``created``, and the images a Nuclio function runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlrun_registry_ext.core.prune_plan import (
+    ImageUse,
+    KeepRules,
+    ManifestRecord,
+    RepositoryState,
+    nuclio_function_images,
+    parse_created,
+    plan_prune,
+    protected_by_tags,
+    use_reaches,
+)
+from tests.support import images as im
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+RULES = KeepRules(keep=1, now=NOW, min_age=timedelta(0))
+
+
+def _rec(digest: str, day: int) -> ManifestRecord:
+    return ManifestRecord(digest, im.DOCKER_MANIFEST, 10, ((f"blob-{digest}", 5),), (),
+                          datetime(2025, 5, day, tzinfo=UTC))
+
+
+def _repo() -> RepositoryState:
+    """v1 (oldest), v2, v3 (newest), each its own digest."""
+    return RepositoryState("mlrun/func-p-f", tags={"v1": "d1", "v2": "d2", "v3": "d3"},
+                           manifests={"d1": _rec("d1", 1), "d2": _rec("d2", 2), "d3": _rec("d3", 3)})
+
+
+# --- a use, by tag or by digest ------------------------------------------------------------------------
+
+def test_a_use_by_tag_keeps_that_tag_and_no_other() -> None:
+    use = ImageUse("mlrun/func-p-f", "v1", None, "MLRun function p/f")
+    plan = plan_prune([_repo()], [use], RULES)
+    actions = {d.tag: d.action for d in plan.decisions}
+    assert actions == {"v1": "keep", "v2": "delete", "v3": "keep"}  # v3: the newest
+    assert "used by MLRun function p/f" in next(d for d in plan.decisions if d.tag == "v1").reasons
+    assert use_reaches(use, "v1", "d1") and not use_reaches(use, "v2", "d2")
+
+
+def test_a_use_by_digest_keeps_that_digest_whatever_its_tag_and_says_so() -> None:
+    use = ImageUse("mlrun/func-p-f", None, "d1", "Nuclio function f")
+    plan = plan_prune([_repo()], [use], RULES)
+    v1 = next(d for d in plan.decisions if d.tag == "v1")
+    assert v1.action == "keep" and "used by Nuclio function f" in v1.reasons
+    assert [d.digest for d in plan.deletions] == ["d2"]
+    assert use_reaches(use, "anything", "d1") and not use_reaches(use, "v1", "d2")
+
+
+# --- the re-check just before a delete -----------------------------------------------------------------
+
+def test_the_recheck_protects_what_a_tag_outside_the_plan_reaches() -> None:
+    manifests = {"d1": _rec("d1", 1), "dk": _rec("dk", 2)}
+    # "keep" points at a digest the plan does not delete at all: it protects that digest, nothing else
+    assert protected_by_tags({"keep": "dk", "old": "d1"}, {"d1": ("old",)}, manifests) == {"dk"}
+    assert protected_by_tags({"new": "d1", "old": "d1"}, {"d1": ("old",)}, manifests) == {"d1"}
+
+
+# --- ages from an image config's ``created`` -----------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2025-05-01T10:00:00Z", datetime(2025, 5, 1, 10, tzinfo=UTC)),
+    ("2025-05-01T10:00:00z", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # Go accepts it; 3.11's parser does not
+    ("2025-05-01T12:00:00+02:00", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # an offset is kept, not replaced
+    ("2025-05-01T10:00:00", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # no zone: UTC, never a naive date
+    ("2025-05-01T10:00:00." + "1" * 43 + "Z", datetime(2025, 5, 1, 10, 0, 0, 111111, tzinfo=UTC)),  # 64 chars
+    ("2025-05-01T10:00:00." + "1" * 44 + "Z", None),  # 65 characters: refused
+    ("1970-01-01T00:00:00Z", None),  # a reproducible build's epoch: no age
+    (None, None), (1746093600, None), ("yesterday", None),
+])
+def test_created_dates_are_aware_and_bounded(value: object, expected: datetime | None) -> None:
+    when = parse_created(value)
+    assert when == expected
+    assert when is None or when.tzinfo is not None
+
+
+# --- what a Nuclio function runs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "prefixed"), [
+    ({"image": "nuclio/processor-f:v1", "runRegistry": "reg.example.com:5000"},
+     "reg.example.com:5000/nuclio/processor-f:v1"),
+    ({"image": "nuclio/processor-f:v1", "runRegistry": "reg.example.com:5000/"},
+     "reg.example.com:5000/nuclio/processor-f:v1"),  # the trailing slash is not doubled
+    ({"image": "other.example.com/team/processor-f:v1", "runRegistry": "reg.example.com:5000"}, None),
+    ({"image": "nuclio/processor-f:v1", "runRegistry": "/"}, None),
+    ({"image": "nuclio/processor-f:v1"}, None),
+    ({"image": "", "runRegistry": "reg.example.com:5000"}, None),
+])
+def test_a_nuclio_image_without_a_host_runs_from_run_registry(spec: dict[str, str], prefixed: str | None) -> None:
+    images = nuclio_function_images({"metadata": {"name": "f"}, "spec": spec})
+    extra = [i for i in images if i.startswith("reg.example.com:5000/") or i.startswith("/")]
+    assert extra == ([prefixed] if prefixed else [])
+    if spec["image"]:
+        assert spec["image"] in images  # as written, too
+
+
+@pytest.mark.parametrize("spec", ["reg.example.com/x:1", ["reg.example.com/x:1"], None])
+def test_a_nuclio_function_whose_spec_is_not_an_object_is_read_without_error(spec: object) -> None:
+    assert isinstance(nuclio_function_images({"metadata": {"name": "f"}, "spec": spec}), list)
