@@ -32,6 +32,12 @@ from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prune writes its restore file in the working directory by default: the test's own, not the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _image(digest: str, day: int | None, blobs: tuple[tuple[str, int], ...] = (), children: tuple[str, ...] = (),
            media_type: str | None = im.DOCKER_MANIFEST, problem: str | None = None) -> ManifestRecord:
     created = datetime(2025, 5, day, tzinfo=UTC) if day else None

@@ -28,6 +28,12 @@ from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn, Reco
 OLD = "2025-05-01T10:00:00Z"
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prune writes its restore file in the working directory by default: the test's own, not the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 # --- stand-ins ----------------------------------------------------------------------------------------
 
 class PagingMLRunAPI(MLRunAPIStandIn):
