@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mlrun_registry_ext.core.location import RegistryLocation
 from mlrun_registry_ext.core.prune_plan import (
     ImageUse,
     KeepRules,
     ManifestRecord,
     RepositoryState,
+    image_use,
+    mlrun_function_images,
     nuclio_function_images,
     parse_created,
     plan_prune,
@@ -106,3 +109,53 @@ def test_a_nuclio_image_without_a_host_runs_from_run_registry(spec: dict[str, st
 @pytest.mark.parametrize("spec", ["reg.example.com/x:1", ["reg.example.com/x:1"], None])
 def test_a_nuclio_function_whose_spec_is_not_an_object_is_read_without_error(spec: object) -> None:
     assert isinstance(nuclio_function_images({"metadata": {"name": "f"}, "spec": spec}), list)
+
+
+# --- which registry an image reference names -----------------------------------------------------------
+
+@pytest.mark.parametrize(("location", "image"), [
+    (RegistryLocation("registry.example.com:443", "team"), "registry.example.com/team/app:v1"),  # default port
+    (RegistryLocation("REGISTRY.example.com", "team"), "registry.example.com/team/app:v1"),  # any case
+    (RegistryLocation("localhost", "team", True), "localhost:80/team/app:v1"),  # plain http: port 80
+])
+def test_an_image_on_the_same_registry_spelled_otherwise_is_a_use(location: RegistryLocation, image: str) -> None:
+    use = image_use(image, "MLRun function p/f", location)
+    assert use is not None and (use.repository, use.tag) == ("team/app", "v1")
+
+
+def test_mlruns_dot_form_is_a_loose_use_of_the_path_it_names() -> None:
+    use = image_use(".team/app:v2", "MLRun function p/f", RegistryLocation("registry.example.com", "team"))
+    assert use is not None and (use.repository, use.tag, use.loose) == ("team/app", "v2", True)
+    assert use.matches("team/app") and use.matches("mirror/team/app") and not use.matches("team/app2")
+    assert image_use(".registry.example.com/team/app:v2", "f", RegistryLocation("registry.example.com", "")) is None
+
+
+@pytest.mark.parametrize("image", [None, 42, "", "   ", ["registry.example.com/team/app:v1"]])
+def test_what_is_not_an_image_reference_is_no_use(image: object) -> None:
+    assert image_use(image, "f", RegistryLocation("registry.example.com", "team")) is None
+
+
+def test_a_tag_whose_manifest_could_not_be_read_is_kept_and_says_why() -> None:
+    repo = _repo()
+    repo.manifests["d1"] = ManifestRecord("d1", None, 10, problem="kept: unsupported media type")
+    repo.manifests.pop("d2")
+    decisions = {d.tag: d for d in plan_prune([repo], [], RULES).decisions}
+    assert decisions["v1"].action == "keep" and "kept: unsupported media type" in decisions["v1"].reasons
+    assert decisions["v2"].action == "keep" and "manifest not read" in decisions["v2"].reasons
+
+
+def _nested(image: str, wrappers: int) -> dict[str, object]:
+    node: dict[str, object] = {"image": image}
+    for _ in range(wrappers):
+        node = {"child": node}
+    return node
+
+
+def test_images_nested_in_a_record_count_at_any_depth_up_to_the_cap() -> None:
+    # record 0, spec 1, graph 2, step 3, steps 4, then the wrappers: the last image sits at depth 12, the cap
+    steps = [_nested("registry.example.com/team/deep:v1", 7), _nested("registry.example.com/team/deeper:v1", 8)]
+    record = {"spec": {"image": "registry.example.com/team/top:v1",
+                       "graph": [{"image": "registry.example.com/team/first:v1"}, {"steps": steps}]}}
+    found = mlrun_function_images(record)
+    assert found == ["registry.example.com/team/top:v1", "registry.example.com/team/first:v1",
+                     "registry.example.com/team/deep:v1"]  # one level deeper is past the cap
