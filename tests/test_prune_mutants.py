@@ -159,3 +159,15 @@ def test_images_nested_in_a_record_count_at_any_depth_up_to_the_cap() -> None:
     found = mlrun_function_images(record)
     assert found == ["registry.example.com/team/top:v1", "registry.example.com/team/first:v1",
                      "registry.example.com/team/deep:v1"]  # one level deeper is past the cap
+
+
+def test_an_image_named_without_a_tag_is_a_use_of_latest() -> None:
+    location = RegistryLocation("registry.example.com", "team")
+    use = image_use("registry.example.com/team/app", "Nuclio function f", location)
+    assert use is not None and (use.tag, use.digest, use.source) == ("latest", None, "Nuclio function f")
+    repo = RepositoryState("team/app", tags={"latest": "d1", "v2": "d2", "v3": "d3"},
+                           manifests={"d1": _rec("d1", 1), "d2": _rec("d2", 2), "d3": _rec("d3", 3)})
+    decisions = {d.tag: d for d in plan_prune([repo], [use], RULES).decisions}
+    assert decisions["latest"].action == "keep" and "used by Nuclio function f" in decisions["latest"].reasons
+    pinned = image_use(f"registry.example.com/team/app@sha256:{'a' * 64}", "f", location)
+    assert pinned is not None and (pinned.tag, pinned.digest) == (None, f"sha256:{'a' * 64}")
