@@ -94,8 +94,13 @@ for target in "${targets[@]}"; do
   (
     cd "$copy"
     read -r -a filter <<< "${MUTATION_FILTER:-}"
-    env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$venv/bin/mutmut" run --max-children "$jobs" \
-      "${filter[@]}" > "$work/$target.run.log" 2>&1 || true
+    # Its own session: a mutant killed for its timeout never runs its fixtures' teardown, so the
+    # registries and servers its tests started are ended with the session afterwards.
+    setsid env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$venv/bin/mutmut" run --max-children "$jobs" \
+      "${filter[@]}" > "$work/$target.run.log" 2>&1 &
+    session=$!
+    wait "$session" || true
+    kill -TERM -- "-$session" 2>/dev/null || true
     "$venv/bin/mutmut" results --all true > "$work/$target.results.txt" 2>&1 || true
   )
   seconds=$(( $(date +%s) - started ))
