@@ -27,7 +27,7 @@ spec() {
     rewrite) echo "mlrun_registry_ext/features/migrate/rewrite.py|tests/test_migrate_rewrite.py" ;;
     prune) echo "mlrun_registry_ext/features/prune.py mlrun_registry_ext/features/prune/*.py|tests/test_prune.py tests/test_prune_safety.py tests/test_prune_mlrun_db.py" ;;
     # the planner is pure: its own tests (examples per rule, the property test against an oracle)
-    planner) echo "mlrun_registry_ext/core/prune_plan.py|tests/test_prune_plan.py" ;;
+    planner) echo "mlrun_registry_ext/core/prune_plan.py|tests/test_prune_plan.py tests/test_prune_mutants.py" ;;
     *.py) echo "$1|${MUTATION_TESTS:-tests/test_*.py}" ;;
     *) echo "unknown target '$1': rewrite, prune, planner or a .py path" >&2; return 2 ;;
   esac
@@ -94,8 +94,13 @@ for target in "${targets[@]}"; do
   (
     cd "$copy"
     read -r -a filter <<< "${MUTATION_FILTER:-}"
-    env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$venv/bin/mutmut" run --max-children "$jobs" \
-      "${filter[@]}" > "$work/$target.run.log" 2>&1 || true
+    # Its own session: a mutant killed for its timeout never runs its fixtures' teardown, so the
+    # registries and servers its tests started are ended with the session afterwards.
+    setsid env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$venv/bin/mutmut" run --max-children "$jobs" \
+      "${filter[@]}" > "$work/$target.run.log" 2>&1 &
+    session=$!
+    wait "$session" || true
+    kill -TERM -- "-$session" 2>/dev/null || true
     "$venv/bin/mutmut" results --all true > "$work/$target.results.txt" 2>&1 || true
   )
   seconds=$(( $(date +%s) - started ))

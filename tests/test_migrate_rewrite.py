@@ -311,6 +311,9 @@ def test_a_store_function_failure_is_reported_failed_and_the_record_is_left_as_i
     assert code == 1 and data["ok"] is False
     changes, _ = _by_label(data)
     assert changes["mlrun:fraud/train"]["status"] == "failed"
+    # the reason says what the server answered: the client's error class and its message
+    reason = changes["mlrun:fraud/train"]["reason"]
+    assert reason.startswith("MLRunInternalServerError: ") and "store function fraud/train" in reason
     assert changes["mlrun:fraud/serve"]["status"] == "applied"  # one failure does not stop the others
     assert data["functions"]["rewritten"] == 2 and data["functions"]["failed"] == 1  # serve and direct
     assert any(e.startswith("fraud/train:latest: store_function failed") for e in data["errors"])
