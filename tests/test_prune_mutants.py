@@ -4,7 +4,7 @@ delete, image ages from ``created``, and the images a Nuclio function runs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -24,13 +24,13 @@ from mlrun_registry_ext.core.prune_plan import (
 )
 from tests.support import images as im
 
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 RULES = KeepRules(keep=1, now=NOW, min_age=timedelta(0))
 
 
 def _rec(digest: str, day: int) -> ManifestRecord:
     return ManifestRecord(digest, im.DOCKER_MANIFEST, 10, ((f"blob-{digest}", 5),), (),
-                          datetime(2025, 5, day, tzinfo=UTC))
+                          datetime(2025, 5, day, tzinfo=timezone.utc))
 
 
 def _repo() -> RepositoryState:
@@ -71,11 +71,11 @@ def test_the_recheck_protects_what_a_tag_outside_the_plan_reaches() -> None:
 # --- ages from an image config's ``created`` -----------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("2025-05-01T10:00:00Z", datetime(2025, 5, 1, 10, tzinfo=UTC)),
-    ("2025-05-01T10:00:00z", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # Go accepts it; 3.11's parser does not
-    ("2025-05-01T12:00:00+02:00", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # an offset is kept, not replaced
-    ("2025-05-01T10:00:00", datetime(2025, 5, 1, 10, tzinfo=UTC)),  # no zone: UTC, never a naive date
-    ("2025-05-01T10:00:00." + "1" * 43 + "Z", datetime(2025, 5, 1, 10, 0, 0, 111111, tzinfo=UTC)),  # 64 chars
+    ("2025-05-01T10:00:00Z", datetime(2025, 5, 1, 10, tzinfo=timezone.utc)),
+    ("2025-05-01T10:00:00z", datetime(2025, 5, 1, 10, tzinfo=timezone.utc)),  # Go accepts it; 3.11's parser does not
+    ("2025-05-01T12:00:00+02:00", datetime(2025, 5, 1, 10, tzinfo=timezone.utc)),  # an offset is kept, not replaced
+    ("2025-05-01T10:00:00", datetime(2025, 5, 1, 10, tzinfo=timezone.utc)),  # no zone: timezone.utc, never a naive date
+    ("2025-05-01T10:00:00." + "1" * 43 + "Z", datetime(2025, 5, 1, 10, 0, 0, 111111, tzinfo=timezone.utc)),  # 64 chars
     ("2025-05-01T10:00:00." + "1" * 44 + "Z", None),  # 65 characters: refused
     ("1970-01-01T00:00:00Z", None),  # a reproducible build's epoch: no age
     (None, None), (1746093600, None), ("yesterday", None),
