@@ -478,11 +478,11 @@ def test_cli_fast_path_never_shows_the_password(
     ("argv", "env", "words"),
     [
         (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_FROM_USERNAME": "alice"},
-         "--from: password: the password for user 'alice' is empty"),
+         "MLRUN_REGISTRY_EXT_MIGRATE_FROM_PASSWORD: the password for user 'alice' is empty"),
         (["--from", "http://127.0.0.1:9"], {"docker-auth": f":{CANARY}"},  # the docker config's, for both sides
-         "--from: username: a password was given without a username"),
+         "auths[127.0.0.1:9]: a password was given without a username"),
         (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME": "bob"},
-         "--to: password: the password for user 'bob' is empty"),
+         "MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD: the password for user 'bob' is empty"),
         (["--from", "http://127.0.0.1:9", "--to", "docker.io"], {}, "--to: url: Docker Hub needs a namespace"),
         (["--from", "123456789012.dkr.ecr.us-east-1.amazonaws.com/a__b"], {}, "--from: url:"),
         (["--from", "ftp://x"], {}, "--from: scheme 'ftp://' is not allowed"),

@@ -6,9 +6,8 @@ import argparse
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.clients.local_config import registry_login_for
 from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.kaniko_image import build_kaniko_ca_image, ca_plan
+from mlrun_registry_ext.features.kaniko_image import build_kaniko_ca_image
 
 
 def register(sub: Any) -> None:
@@ -21,12 +20,8 @@ def register(sub: Any) -> None:
 
 def cmd_kaniko_image(args: argparse.Namespace) -> int:
     active = resolve()
-    plan = ca_plan(active)
-    # a role: system target has no login of its own: as migrate --platform-images, the environment's
-    # MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME/_PASSWORD or the docker config
-    needs_login = plan is not None and not plan.target.has_credentials
-    login = registry_login_for("TO", plan.target.host) if plan is not None and needs_login else (None, None)
-    result = build_kaniko_ca_image(active, dry_run=args.dry_run, timeout=args.timeout, target_login=login)
+    # a role: system target has no login of its own: as migrate --platform-images, the credential chain's
+    result = build_kaniko_ca_image(active, dry_run=args.dry_run, timeout=args.timeout)
     if args.json:
         print_json(result.to_dict())
         return 0

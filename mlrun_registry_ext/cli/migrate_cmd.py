@@ -1,8 +1,10 @@
 """`migrate`: copy images off a registry (by default the on-cluster one) into the active external one.
 
-Credentials for ``--from``/``--to`` URLs come from ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
-then (target only) from the active registry service when it is the same host, then from a docker
-config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Never from the command line.
+Credentials for ``--from``/``--to`` URLs come from the one credential chain
+(:mod:`mlrun_registry_ext.clients.registry.login`): ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
+the active registry service when it is the same host, the docker config (``$DOCKER_CONFIG/config.json``,
+what the ``--emit-job`` Job mounts) and its credential helpers, containers' ``auth.json``, the ECR token
+exchange. Never from the command line.
 
 A ``--from``/``--to`` registry that is the active service's (same origin, :mod:`core.origin`) gets
 that service's CA bundle, and its login when the environment gives none: the same rules as without
@@ -24,14 +26,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
-from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
+from mlrun_registry_ext.clients.local_config import namespace_domain
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.platform_images import SOURCES_ENV, parse_source_overrides
 from mlrun_registry_ext.core.service import RegistryService, Resources
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.features.api import resolve
+from mlrun_registry_ext.features.api import as_service, resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
 from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
 from mlrun_registry_ext.features.migrate.platform import migrate_platform_images
@@ -126,13 +128,6 @@ def default_source_url() -> str:
     return f"http://docker-registry.{domain}:80"
 
 
-def _active_service(project: str | None = None) -> RegistryService | None:
-    """The active external service, the project's when the config file maps it (None for '.'); an invalid
-    configuration is an error, not ignored."""
-    service = resolve(project=project).service
-    return None if service.is_server_default else service
-
-
 def active_service_possible() -> bool:
     """Whether any setting could describe an active registry service (the environment or a ``.env``)."""
     if any(os.environ.get(name) for name in ACTIVE_SETTINGS):
@@ -153,15 +148,19 @@ def _as_field(field: str) -> Iterator[None]:
         raise ConfigError(field, exc.message) from None
 
 
-def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
+def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService, RegistryService | None]:
+    """``(source, target, active)``: the two sides as services (their logins are the credential chain's,
+    found when the copy starts) and the active service when it can matter."""
     source_url = args.source or default_source_url()
     domain = namespace_domain()
     source_location = parse_location(source_url, "--from", domain)
     needs_active = args.target is None or args.rename or active_service_possible()
-    active = _active_service(getattr(args, "project", None)) if needs_active else None
+    active = None
+    if needs_active:
+        resolved = as_service(None, project=getattr(args, "project", None))
+        active = None if resolved.is_server_default else resolved
+    source = _service("source", source_url, "--from", domain)
     source_same = _same(active, source_location)
-    user, password = registry_login_for("FROM", source_location.host, source_same)
-    source = _service("source", source_url, user, password, "--from", domain)
     if source_same is not None and source_same.ca_bundle:
         source = source.replace(ca_bundle=source_same.ca_bundle)
 
@@ -173,13 +172,12 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     else:
         target_location = parse_location(args.target, "--to", domain)
         same = _same(active, target_location)
-        user, password = registry_login_for("TO", target_location.host, same)
-        target = _service("target", args.target, user, password, "--to", domain)
+        target = _service("target", args.target, "--to", domain)
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
         target = target.replace(image_prefix=args.image_prefix)
-    return source, target
+    return source, target, active
 
 
 def _same(active: RegistryService | None, location: RegistryLocation) -> RegistryService | None:
@@ -190,10 +188,9 @@ def _same(active: RegistryService | None, location: RegistryLocation) -> Registr
     return active if same_registry(active.host, location.host, location.insecure) else None
 
 
-def _service(name: str, url: str, user: str | None, password: str | None, field: str,
-             domain: str | None = None) -> RegistryService:
+def _service(name: str, url: str, field: str, domain: str | None = None) -> RegistryService:
     with _as_field(field):
-        return RegistryService(name=name, url=url, username=user, password=password, namespace_domain=domain)
+        return as_service(url, field, name=name, namespace_domain=domain)
 
 
 # --- the Job ------------------------------------------------------------------------------------
@@ -328,7 +325,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return _platform_images(args)
     shard, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    source, target = build_services(args)
+    source, target, active = build_services(args)
     if args.emit_job:
         import yaml
 
@@ -343,7 +340,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
 
     report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
-                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard)
+                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard,
+                     active=active)
     rewritten = None
     if dbpath:
         rewritten = rewrite_functions(report, source.location, target.location, project=args.project,
@@ -392,12 +390,8 @@ def _platform_images(args: argparse.Namespace) -> int:
     active = resolve()
     service = images_service(active.resolved.all_services)
     plan = image_plan(service, active.platform)
-    user, password = registry_login_for("TO", service.host)
-    # a system service takes no login (the cluster pulls with its role); the copy may need one to push
-    target = service.replace(role="user", platform_images=False, username=user, password=password) if user \
-        else service
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    reports = migrate_platform_images(plan.images, target, overrides=overrides, jobs=args.jobs,
+    reports = migrate_platform_images(plan.images, service, overrides=overrides, jobs=args.jobs,
                                       dry_run=args.dry_run, progress=progress, timeout=args.timeout)
     ok = all(report.ok for report in reports)
     if args.json:

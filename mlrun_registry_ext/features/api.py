@@ -278,3 +278,23 @@ def target(project: str, function: str, kind: str = "job", tag: str | None = Non
     """Shortcut: resolve for ``project`` (its ``projects`` entry in the config file), then the push target."""
     text_argument(project, "project")
     return as_active(registry, overrides, project=project).target(project, function, kind, tag)
+
+
+def as_service(registry: Any = None, field: str = "registry", *, project: str | None = None,
+               **overrides: Any) -> RegistryService:
+    """What a user passes for a registry, as a service: a registry URL (``http://`` = explicitly insecure;
+    ``overrides`` become its fields), a :class:`RegistryService`, an :class:`ActiveRegistry` (its
+    ``project``'s registry), or None (resolved from the settings, for ``project``; no platform probe).
+    With a service and ``overrides``, resolution applies them. Anything else is a ConfigError on ``field``."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(registry, str):
+        return RegistryService(url=registry, **overrides)
+    if isinstance(registry, ActiveRegistry):
+        registry = (registry.for_project(project) if project is not None else registry).service
+        project = None
+    if registry is not None and not isinstance(registry, RegistryService):
+        raise ConfigError(field, f"expected a registry URL, a RegistryService or a resolved registry, got "
+                                 f"{type(registry).__name__}")
+    if registry is not None and not overrides:
+        return registry
+    return resolve_registry(service=registry, project=project, **overrides).service

@@ -28,7 +28,7 @@ from mlrun_registry_ext.core.build import MergedLogins, pulled_services
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
-from mlrun_registry_ext.features.api import resolve_registry
+from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.mlrun_hooks import project_functions
 
 __all__ = [
@@ -49,23 +49,10 @@ __all__ = [
 
 
 def _service(registry: Any = None, **overrides: Any) -> RegistryService:
-    """A RegistryService from whatever the caller has; overrides go through resolution. ``project`` picks
-    that project's registry (the config file's ``projects`` map) unless a service is given explicitly."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    """The service of ``registry`` (:func:`~mlrun_registry_ext.features.api.as_service`); ``project`` picks
+    that project's registry unless a service is given explicitly."""
     project = overrides.pop("project", None)
-    if project is not None and callable(getattr(registry, "for_project", None)):
-        registry = registry.for_project(project)  # an ActiveRegistry follows the project map
-    base: RegistryService | None = None
-    if isinstance(registry, RegistryService):
-        base = registry
-    elif registry is not None and isinstance(getattr(registry, "service", None), RegistryService):
-        base = registry.service
-    elif registry is not None:
-        raise ConfigError("registry", f"expected a RegistryService or a resolved registry, got "
-                                      f"{type(registry).__name__}")
-    if base is not None and not overrides:
-        return base
-    return resolve_registry(service=base, project=project, **overrides).service
+    return as_service(registry, project=project, **overrides)
 
 
 @dataclass

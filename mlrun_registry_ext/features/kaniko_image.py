@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.local_config import read_text_file
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.kaniko_ca import (
@@ -52,7 +53,7 @@ from mlrun_registry_ext.core.platform_images import (
 )
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
-from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.platform_images import installed_mlrun_defaults
 
 if TYPE_CHECKING:
@@ -138,10 +139,11 @@ def _read_small(src: RegistryEndpoint, repository: str, digest: str, size: int) 
     return b"".join(parts)
 
 
-def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, timeout: float | None = None,
-                          target_login: tuple[str | None, str | None] = (None, None)) -> KanikoImageResult:
+def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False,
+                          timeout: float | None = None) -> KanikoImageResult:
     """Make the CA executor of :func:`ca_plan` and push it (unless ``dry_run`` or it is there already).
-    ``target_login``: a login for a target that has none of its own (a ``role: system`` service)."""
+    The target's login is the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`):
+    a ``role: system`` target has none of its own, so the environment's or a docker config's."""
     plan = ca_plan(active)
     if plan is None:
         raise ConfigError("ca_bundle", "no service has a ca_bundle (or the registry is '.'); set ca_bundle on the "
@@ -150,25 +152,22 @@ def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, time
     registry, public_repository, tag = split_public(plan.base_image)
     images = platform_images_service(active.resolved.all_services)
     target = plan.target
-    user, password = target_login
-    if user and not target.has_credentials:
-        target = target.replace(role="user", platform_images=False, username=user, password=password)
-    target = registry_login(target)
+    target_access = login(target, side="TO")
     if images is not None:  # air gap: the executor is on the internal registry (the target, same login)
         image = PlatformImage("executor", registry, public_repository, tag)
-        source = target
+        source_access = target_access
         source_repository = _repository(images.path, image.path)
         source_text = image.internal(images.url)
     else:
         overrides = parse_source_overrides(os.environ.get(SOURCES_ENV))
-        source = RegistryService(name="public", url=source_url(registry, overrides))
+        source_access = RegistryService(name="public", url=source_url(registry, overrides)).access
         source_repository = public_repository
         source_text = plan.base_image
     repository = _repository(target.path, EXECUTOR_PATH)
     new_tag = ca_tag(tag, plan.bundle)
     notes: list[str] = []
-    with RegistryEndpoint.for_access(source.access, timeout=limit) as src, \
-            RegistryEndpoint.for_access(target.access, timeout=limit) as dst:
+    with RegistryEndpoint.for_access(source_access, timeout=limit) as src, \
+            RegistryEndpoint.for_access(target_access, timeout=limit) as dst:
         raw, content_type = src.get_manifest(source_repository, tag)
         manifest = parse_manifest(raw, content_type, f"{source_text}")
         platform = "single-platform"

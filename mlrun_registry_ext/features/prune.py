@@ -52,6 +52,7 @@ from mlrun_registry_ext.clients.platform_probe import (
     require_mlrun_api,
 )
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
@@ -63,8 +64,7 @@ from mlrun_registry_ext.core.providers.ecr import (
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
-from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
+from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.migrate.model import matches_project, relative_repository
 
 if TYPE_CHECKING:
@@ -939,7 +939,7 @@ def run_prune(
         if not dry_run:
             warnings += delete_ecr(ecr, plan.deletions)
     else:
-        with RegistryEndpoint.for_access(registry_login(service).access, timeout=timeout * 3) as endpoint:
+        with RegistryEndpoint.for_access(login(service), timeout=timeout * 3) as endpoint:
             inventory = HttpInventory(endpoint, jobs)
             states = _read_states(inventory, location.path, project, service.image_prefix)
             plan = plan_prune(states, uses, rules)
@@ -980,7 +980,7 @@ def prune(
     The Python API defaults to ``dry_run=True``: pass ``dry_run=False`` to delete. Returns a
     :class:`PruneReport` (``to_dict()`` for plain data; a table in notebooks).
     """
-    service = resolve(project=project).service if registry is None else as_service(registry, "registry")
+    service = as_service(registry, "registry", project=project if registry is None else None)
     return run_prune(service, project=project, keep=keep, older_than=older_than, dry_run=dry_run,
                      nuclio=nuclio, jobs=jobs)
 

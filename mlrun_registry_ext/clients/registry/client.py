@@ -50,6 +50,7 @@ from mlrun_registry_ext.core.origin import registry_origin, same_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
+    from mlrun_registry_ext.core.location import RegistryAccess
     from mlrun_registry_ext.core.secrets import SecretValue
     from mlrun_registry_ext.core.service import RegistryService
 
@@ -59,6 +60,8 @@ PULL = ("pull",)
 PUSH = ("pull", "push")
 #: The token action for a manifest DELETE (distribution maps DELETE to ``delete``).
 DELETE = ("delete",)
+#: The OAuth2 ``client_id`` sent with an identity token (distribution: any meaningful value, for auditing).
+CLIENT_ID = "mlrun-registry-ext"
 #: Refetch a cached token this long before the server says it expires.
 TOKEN_MARGIN = 10.0
 #: A token server's answer is a small JSON document; more is refused.
@@ -123,12 +126,16 @@ class RegistryClient:
         insecure: bool = False,
         ca_bundle: str | None = None,
         timeout: float = 5.0,
+        identity_token: SecretValue | None = None,
     ) -> None:
-        if password is not None and not callable(getattr(password, "get_secret_value", None)):
-            raise TypeError("password must be a SecretStr (or another object with get_secret_value())")
+        for secret in (password, identity_token):
+            if secret is not None and not callable(getattr(secret, "get_secret_value", None)):
+                raise TypeError("password must be a SecretStr (or another object with get_secret_value())")
         self.host = host
         self.username = username
         self._password = password
+        #: an OAuth2 refresh token (docker config ``identitytoken``), traded at the token realm
+        self._identity_token = identity_token
         self.insecure = insecure
         self.scheme = "http" if insecure else "https"
         self.base_url = f"{self.scheme}://{host}"
@@ -153,16 +160,23 @@ class RegistryClient:
 
     @classmethod
     def for_service(cls, service: RegistryService, timeout: float = 5.0) -> RegistryClient:
-        if service.is_server_default:
+        """A client with the service's own login (:func:`.login.login` finds one where the user keeps it)."""
+        return cls.for_access(service.access, timeout=timeout)
+
+    @classmethod
+    def for_access(cls, access: RegistryAccess, timeout: float = 5.0) -> RegistryClient:
+        where = access.location
+        if where.is_server_default:
             raise ConfigError(
                 "url", "'.' is the MLRun server's registry; resolve it to a host before checking it"
             )
         return cls(
-            service.host,
-            username=service.username,
-            password=service.password,
-            insecure=service.insecure,
-            ca_bundle=service.ca_bundle,
+            where.host,
+            username=access.username,
+            password=access.password,
+            identity_token=access.identity_token,
+            insecure=where.insecure,
+            ca_bundle=access.ca_bundle,
             timeout=timeout,
         )
 
@@ -181,7 +195,7 @@ class RegistryClient:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.username and self._password is not None)
+        return self._identity_token is not None or bool(self.username and self._password is not None)
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL: ``/v2/...`` paths (and relative ``Location`` headers) join the base URL."""
@@ -347,9 +361,8 @@ class RegistryClient:
 
     # --- auth ----------------------------------------------------------------------------------
     def _basic(self) -> str | None:
-        if not self.has_credentials:
+        if not self.username or self._password is None:
             return None
-        assert self._password is not None
         pair = f"{self.username}:{self._password.get_secret_value()}".encode()
         return "Basic " + base64.b64encode(pair).decode()
 
@@ -410,20 +423,42 @@ class RegistryClient:
                 f"realm ({realm.hostname})",
                 host=self.host,
             )
+        if self._identity_token is not None and realm.scheme == "http" and not self.insecure \
+                and not is_loopback(realm.hostname):
+            raise RegistryHTTPError(
+                f"refusing to send the identity token for {self.host} to a plain-HTTP token "
+                f"realm ({realm.hostname})",
+                host=self.host,
+            )
         params: list[tuple[str, str | int | float | bool | None]] = (
             [("service", challenge.service)] if challenge.service else []
         )
-        params += [("scope", s) for s in key]
         headers = {"Authorization": basic} if basic else {}
         log.debug("fetching a token for %s from %s", ", ".join(key) or "no scope", realm.hostname)
         try:
-            response = self._http.request(
-                "GET",
-                _with_params(challenge.realm, params),
-                headers=headers,
-                timeout=self.timeout if timeout is None else timeout,
-                max_body=MAX_TOKEN_BODY,
-            )
+            if self._identity_token is not None:
+                # distribution docs/spec/auth/oauth.md: the refresh token is POSTed as a form
+                # (grant_type=refresh_token, service, client_id, scope as one space-separated list)
+                form = [*params, ("grant_type", "refresh_token"), ("client_id", CLIENT_ID),
+                        ("refresh_token", self._identity_token.get_secret_value())]
+                if key:
+                    form.append(("scope", " ".join(key)))
+                response = self._http.request(
+                    "POST",
+                    challenge.realm,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    body=urlencode(form).encode(),
+                    timeout=self.timeout if timeout is None else timeout,
+                    max_body=MAX_TOKEN_BODY,
+                )
+            else:
+                response = self._http.request(
+                    "GET",
+                    _with_params(challenge.realm, [*params, *(("scope", s) for s in key)]),
+                    headers=headers,
+                    timeout=self.timeout if timeout is None else timeout,
+                    max_body=MAX_TOKEN_BODY,
+                )
         except TransportError as exc:
             raise connection_error(
                 exc, realm.netloc, self.ca_bundle, self.timeout if timeout is None else timeout
@@ -456,7 +491,9 @@ class RegistryClient:
     def _rejected(self, token_server: str | None = None) -> UnauthorizedError:
         """The message a person needs: whose password, rejected by which registry (never the password)."""
         where = f"{self.host} (token server {token_server})" if token_server else self.host
-        if self.has_credentials:
+        if self._identity_token is not None:
+            message = f"the identity token (docker config identitytoken) was rejected by {where}"
+        elif self.has_credentials:
             message = f"the password for user {self.username} was rejected by {where}"
         else:
             message = f"{self.host} requires authentication and no username/password is configured"

@@ -144,8 +144,7 @@ class RegistryEndpoint:
     def for_access(cls, access: RegistryAccess, *, retry: RetryPolicy | None = None,
                    timeout: float = TIMEOUT) -> RegistryEndpoint:
         where = access.location
-        client = RegistryClient(where.host, username=access.username, password=access.password,
-                                insecure=where.insecure, ca_bundle=access.ca_bundle, timeout=timeout)
+        client = RegistryClient.for_access(access, timeout=timeout)
         return cls(client, display=where.display, rules=where.rules, retry=retry, stall=timeout)
 
     def __enter__(self) -> RegistryEndpoint:

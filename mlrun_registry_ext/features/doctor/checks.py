@@ -34,10 +34,12 @@ from mlrun_registry_ext.clients.registry.errors import (
     UnauthorizedError,
     UnsupportedError,
 )
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
 from mlrun_registry_ext.core.credentials.k8s_secrets import service_account_manifest
+from mlrun_registry_ext.core.location import RegistryAccess
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.platform_patch import service_account_changes
 from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
@@ -103,6 +105,7 @@ class _RegistryDoctor:
         self.proxy_problem: str | None = None
         self.report = RegistryReport(service)
         self.client: RegistryClient | None = None
+        self.access: RegistryAccess = service.access
         try:
             self.hostname, self.port = _split_host(service.host, 80 if service.insecure else 443)
         except ValueError:
@@ -212,13 +215,17 @@ class _RegistryDoctor:
                 "MLRUN_REGISTRY_EXT_URL (or the MLRun server's docker_registry) to check it",
             )
         service.rules.validate_repository(doctor_repository(service), service.host, "image_prefix")
-        # Building the client loads the CA bundle: a missing or broken one is a configuration error.
-        self.client = RegistryClient.for_service(service, timeout=self.timeout)
-        parts = [
-            f"{service.scheme}://{service.url}",
-            service.provider.value,
-            f"user {service.username}" if service.username else "no credentials",
-        ]
+        # The login the user keeps for this registry (the credential chain; ECR's exchange is the ECR
+        # check's). Building the client loads the CA bundle: a missing or broken one is a configuration error.
+        self.access = service.access if service.rules.token_login else \
+            login(service, exchange=False, helper_timeout=budget.left())
+        for secret in (self.access.password, self.access.identity_token):
+            if secret is not None:
+                self.secrets.append(secret.get_secret_value())
+        self.client = RegistryClient.for_access(self.access, timeout=self.timeout)
+        parts = [f"{service.scheme}://{service.url}", service.provider.value, self._who()]
+        if self.access.source is not None:
+            parts.append(f"login from {self.access.source}")
         if self.client.ca_bundle and not service.insecure:
             parts.append(f"CA bundle {self.client.ca_bundle}")
         try:
@@ -373,19 +380,25 @@ class _RegistryDoctor:
         service = self.service
         if service.rules.doctor_auth_detail:
             return True, service.rules.doctor_auth_detail, "info"
-        if not service.has_credentials and service.rules.ambient_auth:
+        if not self.access.has_login and service.rules.ambient_auth:
             ping = self.client.ping(timeout=budget.left())
             if ping.challenge is not None:
                 detail = f"no username/password: {service.rules.ambient_auth} must authenticate pushes (not checked)"
                 return True, detail, "warning"
         result = self.client.check_auth(timeout=budget.left())
         self.authenticated = True
-        if result.anonymous and service.has_credentials:
-            return True, f"the registry is open: user {service.username}'s password was not needed", "info"
+        if result.anonymous and self.access.has_login:
+            return True, f"the registry is open: the login of {self._who()} was not needed", "info"
         if result.anonymous:
             return True, "anonymous access accepted", "info"
         how = "token from the token server" if result.scheme == "bearer" else "Basic"
-        return True, f"user {service.username} accepted by {service.host} ({how})", "info"
+        origin = f"; login from {self.access.source}" if self.access.source else ""
+        return True, f"{self._who()} accepted by {service.host} ({how}{origin})", "info"
+
+    def _who(self) -> str:
+        if self.access.identity_token is not None:
+            return "an identity token"
+        return f"user {self.access.username}" if self.access.username else "no credentials"
 
     def push(self, budget: _Budget) -> Outcome:
         return self._push_to(doctor_repository(self.service), _namespace(self.service), budget)
@@ -405,7 +418,7 @@ class _RegistryDoctor:
                  create_hint: str = "MLRun creates them for builds") -> Outcome:
         """Push rights on ``repository`` (``shown``: how the report names it): open an upload, cancel it."""
         assert self.client is not None
-        who = f"user {self.service.username}" if self.service.username else "anonymous access"
+        who = self._who() if self.access.has_login else "anonymous access"
         try:
             self.client.check_push(repository, timeout=budget.left())
         except (DeniedError, UnauthorizedError):
@@ -442,7 +455,7 @@ class _RegistryDoctor:
     def pull(self, budget: _Budget) -> Outcome:
         assert self.client is not None
         repository = doctor_repository(self.service)
-        who = f"user {self.service.username}" if self.service.username else "anonymous access"
+        who = self._who() if self.access.has_login else "anonymous access"
         try:
             self.client.check_pull(repository, timeout=budget.left())
         except (DeniedError, UnauthorizedError):

@@ -7,7 +7,8 @@ The package, by seam:
 - :mod:`.ui`: the :class:`Progress` protocol, :class:`NoProgress`, :class:`RichProgress`;
 - :mod:`.engine`: :class:`Migration`, the copy engine, and :func:`run_migration`, its entry from
   pure pieces (what the command line calls);
-- :mod:`.ecr_login`: ECR tokens and target repositories for ECR sides;
+- :mod:`.ecr_login`: the target repositories an ECR target must have (its login is the credential
+  chain's, :mod:`mlrun_registry_ext.clients.registry.login`);
 - :mod:`.rewrite`: re-pointing MLRun and Nuclio functions at the target after a verified copy
   (pure planning, then the calls); loaded only when asked for.
 
@@ -24,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.migrate.ecr_login import as_service, ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.clients.registry.login import login
+from mlrun_registry_ext.features.api import as_service
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration, run_migration
 from mlrun_registry_ext.features.migrate.model import (
     DEFAULT_NAMESPACES,
@@ -58,13 +60,11 @@ __all__ = [
     "Shard",
     "TagResult",
     "TagStatus",
-    "as_service",
     "check_endpoints",
     "ecr_repository_ensurer",
     "matches_include",
     "matches_project",
     "migrate",
-    "registry_login",
     "relative_repository",
     "run_migration",
     "select_repositories",
@@ -85,6 +85,7 @@ def migrate(
     progress: bool | Progress | None = None,
     timeout: float | None = None,
     shard: Shard | str | None = None,
+    active: RegistryService | None = None,
 ) -> MigrationReport:
     """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
 
@@ -94,16 +95,19 @@ def migrate(
     terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
     when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
     (rendered as a table in notebooks). ``shard`` (``"I/N"`` or a :class:`Shard`): only the source
-    repositories of shard I of N (0-based).
+    repositories of shard I of N (0-based). Each side's login comes from the credential chain
+    (:func:`~mlrun_registry_ext.clients.registry.login.login`): a service's own, the environment's
+    ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_*``, ``active`` (the active service, when it is the same
+    registry), docker and containers login files and helpers, the ECR token exchange.
     """
     if isinstance(shard, str):
         shard = Shard.parse(shard, "shard")
-    if target is None:
-        target = resolve(project=project).service  # the active (or project's) registry: only when none is named
     src = as_service(source, "from")
-    dst = as_service(target, "to")
+    # without a target: the active (or project's) registry, resolved only when none is named
+    dst = as_service(target, "to", project=project if target is None else None)
     check_endpoints(src.location, dst.location)  # before any ECR login
-    return run_migration(registry_login(src).access, registry_login(dst).access, image_prefix=dst.image_prefix,
+    return run_migration(login(src, side="FROM", active=active), login(dst, side="TO", active=active),
+                         image_prefix=dst.image_prefix,
                          project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
                          verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
                          timeout=timeout, shard=shard)

@@ -18,10 +18,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.platform_images import PlatformImage, source_url
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration
 from mlrun_registry_ext.features.migrate.model import Naming
 from mlrun_registry_ext.features.migrate.report import MigrationReport
@@ -65,25 +66,26 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
                             overrides: Mapping[str, str] | None = None, jobs: int = 6, dry_run: bool = False,
                             progress: bool | Progress | None = None, timeout: float | None = None
                             ) -> list[MigrationReport]:
-    """Copy ``images`` into ``target`` (the ``platform_images`` service, with the login the caller found):
-    one report per public registry, in a stable order."""
+    """Copy ``images`` into ``target`` (the ``platform_images`` service): one report per public registry,
+    in a stable order. A ``role: system`` service has no login of its own (the cluster pulls with its
+    role): the push takes the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`)."""
     if progress is None:
         progress = sys.stderr.isatty()
     limit = TIMEOUT if timeout is None else timeout
-    destination = registry_login(target)
+    destination = login(target, side="TO")
     reports = []
     for registry, group in sorted(by_registry(images).items()):
         source = RegistryService(name="public", url=source_url(registry, overrides or {}))
         naming = ImageNaming(target_path=target.path, paths={image.repository: image.path for image in group})
         with KnownImages.for_access(source.access, timeout=limit) as src, \
-                RegistryEndpoint.for_access(destination.access, timeout=limit) as dst:
+                RegistryEndpoint.for_access(destination, timeout=limit) as dst:
             assert isinstance(src, KnownImages)
             src.known = {}
             for image in group:
                 src.known.setdefault(image.repository, []).append(image.tag)
             sink: Progress | None = RichProgress() if progress is True else (progress or None)
             report = Migration(src, dst, naming, jobs=jobs, dry_run=dry_run, progress=sink,
-                               ensure_repository=ecr_repository_ensurer(destination)).run()
+                               ensure_repository=ecr_repository_ensurer(target)).run()
         report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
             else registry
         reports.append(report)
