@@ -35,7 +35,7 @@ from mlrun_registry_ext.core.service import RegistryService, Resources
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import as_service, resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
-from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
+from mlrun_registry_ext.features.migrate.model import MAX_SHARDS, MigrateOptions
 from mlrun_registry_ext.features.migrate.platform import migrate_platform_images
 from mlrun_registry_ext.features.migrate.rewrite import rewrite_functions
 from mlrun_registry_ext.features.platform_images import image_plan, images_service
@@ -293,12 +293,20 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
 
 
 # --- the command ----------------------------------------------------------------------------------
-def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
+def _options(args: argparse.Namespace, **fields: Any) -> MigrateOptions:
+    """The run's :class:`MigrateOptions`, its errors named after the command-line options."""
+    shard = Shard.parse(args.shard) if getattr(args, "shard", None) is not None else None
+    try:
+        return MigrateOptions(jobs=args.jobs, dry_run=args.dry_run, timeout=args.timeout, shard=shard, **fields)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc.field}", exc.detail) from None
+
+
+def _check_options(args: argparse.Namespace) -> tuple[MigrateOptions, str | None]:
     """Combinations that cannot work, refused before anything is read or written:
-    ``(the shard, the MLRun API URL for --rewrite-functions)``."""
-    if args.jobs < 1 or args.jobs > 64:
-        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
-    shard = Shard.parse(args.shard) if args.shard is not None else None
+    ``(the run's options, the MLRun API URL for --rewrite-functions)``."""
+    options = _options(args, project=args.project, include=tuple(args.include), rename=args.rename)
+    shard = options.shard
     if args.shards is not None:
         if not args.emit_job:
             raise ConfigError("--shards", "only with --emit-job (one process takes one shard: --shard I/N)")
@@ -317,13 +325,13 @@ def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
         dbpath = mlrun_dbpath()
         if not dbpath:
             raise ConfigError("--rewrite-functions", "needs the MLRun API: set MLRUN_DBPATH to its URL")
-    return shard, dbpath
+    return options, dbpath
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     if args.platform_images:
         return _platform_images(args)
-    shard, dbpath = _check_options(args)
+    options, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target, active = build_services(args)
     if args.emit_job:
@@ -339,9 +347,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(manifest, sort_keys=False), end="")
         return 0
 
-    report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
-                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard,
-                     active=active)
+    report = migrate(source, target, options, progress=progress, active=active)
     rewritten = None
     if dbpath:
         rewritten = rewrite_functions(report, source.location, target.location, project=args.project,
@@ -384,15 +390,13 @@ def _platform_images(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')}".replace("--source", "--from").replace("--target", "--to"),
                               "not with --platform-images: it copies the platform's images from their public "
                               "registries into the platform_images service")
-    if args.jobs < 1 or args.jobs > 64:
-        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    options = _options(args)
     overrides = parse_source_overrides(os.environ.get(SOURCES_ENV))
     active = resolve()
     service = images_service(active.resolved.all_services)
     plan = image_plan(service, active.platform)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    reports = migrate_platform_images(plan.images, service, overrides=overrides, jobs=args.jobs,
-                                      dry_run=args.dry_run, progress=progress, timeout=args.timeout)
+    reports = migrate_platform_images(plan.images, service, options, overrides=overrides, progress=progress)
     ok = all(report.ok for report in reports)
     if args.json:
         print_json({"internal": plan.base, "images": [image.to_dict(plan.base) for image in plan.images],

@@ -191,6 +191,21 @@ class KeepRules:
     untagged_grace: timedelta = UNTAGGED_GRACE
 
 
+@dataclass(frozen=True)
+class PruneOptions:
+    """What a prune run was asked to do, passed down whole (as :class:`~.migrate.MigrateOptions` is):
+    the shape for :func:`run_prune` and the command line to share. ``dry_run`` defaults to True, as the
+    Python API does."""
+
+    project: str | None = None
+    keep: int = DEFAULT_KEEP
+    older_than: timedelta | str | None = None
+    dry_run: bool = True
+    nuclio: bool = True
+    jobs: int = 8
+    timeout: float = 10.0
+
+
 # --- planning outputs -----------------------------------------------------------------------------
 
 Action = Literal["keep", "delete"]
@@ -986,7 +1001,8 @@ def prune(
 
 
 __all__ = [
-    "ImageUse", "KeepRules", "ManifestDeletion", "ManifestRecord", "PrunePlan", "PruneReport", "RepositoryState",
+    "ImageUse", "KeepRules", "ManifestDeletion", "ManifestRecord", "PruneOptions", "PrunePlan", "PruneReport",
+    "RepositoryState",
     "TagDecision", "apply_ecr_lifecycle", "freed_blobs",
     "image_use", "parse_duration", "plan_prune", "prune", "run_prune",
 ]

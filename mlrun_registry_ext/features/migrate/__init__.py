@@ -26,12 +26,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlrun_registry_ext.clients.registry.login import login
+from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration, run_migration
 from mlrun_registry_ext.features.migrate.model import (
     DEFAULT_NAMESPACES,
+    DEFAULT_OPTIONS,
     MLRUN_PROJECT_PREFIX,
+    MigrateOptions,
     Naming,
     Shard,
     check_endpoints,
@@ -51,6 +54,7 @@ __all__ = [
     "DEFAULT_NAMESPACES",
     "MAX_LISTED",
     "MLRUN_PROJECT_PREFIX",
+    "MigrateOptions",
     "Migration",
     "MigrationReport",
     "Naming",
@@ -75,6 +79,7 @@ __all__ = [
 def migrate(
     source: str | RegistryService,
     target: str | RegistryService | None = None,
+    options: MigrateOptions | None = None,
     *,
     project: str | None = None,
     include: Sequence[str] = (),
@@ -82,32 +87,35 @@ def migrate(
     dry_run: bool = False,
     rename: bool = False,
     verify: bool = True,
-    progress: bool | Progress | None = None,
     timeout: float | None = None,
     shard: Shard | str | None = None,
+    progress: bool | Progress | None = None,
     active: RegistryService | None = None,
 ) -> MigrationReport:
     """Copy every tag (filtered by ``project`` and ``include`` globs) from ``source`` to ``target``.
 
     ``source`` and ``target`` are registry URLs (``http://`` = explicitly insecure) or
     :class:`RegistryService` objects (with credentials); ``target=None`` uses the active registry
-    service. ``progress``: True for a rich progress bar, False for none, None to show one only on a
-    terminal. ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
-    when no byte moved for that long or it averages under 16 KiB/s. Returns a :class:`MigrationReport`
-    (rendered as a table in notebooks). ``shard`` (``"I/N"`` or a :class:`Shard`): only the source
-    repositories of shard I of N (0-based). Each side's login comes from the credential chain
-    (:func:`~mlrun_registry_ext.clients.registry.login.login`): a service's own, the environment's
-    ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_*``, ``active`` (the active service, when it is the same
-    registry), docker and containers login files and helpers, the ECR token exchange.
+    service. The run's settings are a :class:`MigrateOptions` (``options``), or its fields as keywords
+    (not both): ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
+    when no byte moved for that long or it averages under 16 KiB/s; ``shard`` (``"I/N"`` or a
+    :class:`Shard`): only the source repositories of shard I of N (0-based). ``progress``: True for a
+    rich progress bar, False for none, None to show one only on a terminal. Returns a
+    :class:`MigrationReport` (rendered as a table in notebooks). Each side's login comes from the
+    credential chain (:func:`~mlrun_registry_ext.clients.registry.login.login`): a service's own, the
+    environment's ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_*``, ``active`` (the active service, when it
+    is the same registry), docker and containers login files and helpers, the ECR token exchange.
     """
-    if isinstance(shard, str):
-        shard = Shard.parse(shard, "shard")
+    given = MigrateOptions(project=project, include=tuple(include), jobs=jobs, dry_run=dry_run, rename=rename,
+                           verify=verify, timeout=timeout, shard=shard)  # type: ignore[arg-type]
+    if options is None:
+        options = given
+    elif given != DEFAULT_OPTIONS:
+        raise ConfigError("options", "give MigrateOptions or its fields as keywords, not both")
     src = as_service(source, "from")
     # without a target: the active (or project's) registry, resolved only when none is named
-    dst = as_service(target, "to", project=project if target is None else None)
-    check_endpoints(src.location, dst.location)  # before any ECR login
-    return run_migration(login(src, side="FROM", active=active), login(dst, side="TO", active=active),
-                         image_prefix=dst.image_prefix,
-                         project=project, include=include, jobs=jobs, dry_run=dry_run, rename=rename,
-                         verify=verify, progress=progress, ensure_repository=ecr_repository_ensurer(dst),
-                         timeout=timeout, shard=shard)
+    dst = as_service(target, "to", project=options.project if target is None else None)
+    check_endpoints(src.location, dst.location)  # before any login (an ECR token exchange)
+    return run_migration(login(src, side="FROM", active=active), login(dst, side="TO", active=active), options,
+                         image_prefix=dst.image_prefix, progress=progress,
+                         ensure_repository=ecr_repository_ensurer(dst))

@@ -29,14 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
-from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
-from mlrun_registry_ext.features.migrate.model import Naming, check_endpoints, matches_include, select_repositories
+from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
+from mlrun_registry_ext.features.migrate.model import (
+    DEFAULT_OPTIONS,
+    MigrateOptions,
+    Naming,
+    matches_include,
+    select_repositories,
+)
 from mlrun_registry_ext.features.migrate.report import MigrationReport, TagResult
 from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
-    from mlrun_registry_ext.features.migrate.model import Shard
 
 
 @dataclass(slots=True)
@@ -91,24 +96,22 @@ def _placed_key(digest: str) -> bytes | str:
 class Migration:
     """One migration run. Use :func:`migrate` unless you build the endpoints yourself."""
 
-    def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming, *,
-                 project: str | None = None, include: Sequence[str] = (), jobs: int = 6,
-                 dry_run: bool = False, verify: bool = True, progress: Progress | None = None,
-                 ensure_repository: Callable[[str], None] | None = None, shard: Shard | None = None) -> None:
-        if jobs < 1:
-            raise ConfigError("jobs", f"must be at least 1 (got {jobs})")
+    def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming,
+                 options: MigrateOptions = DEFAULT_OPTIONS, *, progress: Progress | None = None,
+                 ensure_repository: Callable[[str], None] | None = None) -> None:
         self.source = source
         self.target = target
         self.naming = naming
-        self.project = project
-        self.include = tuple(include)
-        self.jobs = jobs
-        self.dry_run = dry_run
-        self.verify = verify
+        self.options = options
+        self.project = options.project
+        self.include = options.include
+        self.jobs = options.jobs
+        self.dry_run = options.dry_run
+        self.verify = options.verify
         self.progress: Progress = progress or NoProgress()
         self.ensure_repository = ensure_repository
-        self.shard = shard
-        self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
+        self.shard = options.shard
+        self.report = MigrationReport(source=source.display, target=target.display, dry_run=options.dry_run)
         self._lock = threading.Lock()
         #: manifests read from the source for the batch being copied, by (repository, digest)
         self._manifests: dict[tuple[str, str], Manifest] = {}
@@ -554,35 +557,19 @@ class Migration:
 
 
 
-def run_migration(
-    source: RegistryAccess,
-    target: RegistryAccess,
-    *,
-    image_prefix: str = "",
-    project: str | None = None,
-    include: Sequence[str] = (),
-    jobs: int = 6,
-    dry_run: bool = False,
-    rename: bool = False,
-    verify: bool = True,
-    progress: bool | Progress | None = None,
-    ensure_repository: Callable[[str], None] | None = None,
-    timeout: float | None = None,
-    shard: Shard | None = None,
-) -> MigrationReport:
+def run_migration(source: RegistryAccess, target: RegistryAccess, options: MigrateOptions = DEFAULT_OPTIONS, *,
+                  image_prefix: str = "", progress: bool | Progress | None = None,
+                  ensure_repository: Callable[[str], None] | None = None) -> MigrationReport:
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
-    e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
-    command line both end here; ``progress`` and ``timeout`` are as for :func:`migrate`."""
-    check_endpoints(source.location, target.location)
+    e.g. an ECR token already) and CA bundle, the target's image prefix and the run's options.
+    :func:`migrate` ends here (it checked the endpoints before any login); ``progress`` is as for
+    :func:`migrate`."""
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
-                    rename=rename)
+                    rename=options.rename)
     if progress is None:
         progress = sys.stderr.isatty()
-    limit = TIMEOUT if timeout is None else timeout
+    limit = TIMEOUT if options.timeout is None else options.timeout
     with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
             RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
         sink: Progress | None = RichProgress() if progress is True else (progress or None)
-        return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
-                         verify=verify, progress=sink, ensure_repository=ensure_repository,
-                         shard=shard).run()
-
+        return Migration(src_ep, dst_ep, naming, options, progress=sink, ensure_repository=ensure_repository).run()

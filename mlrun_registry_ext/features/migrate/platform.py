@@ -24,7 +24,7 @@ from mlrun_registry_ext.core.platform_images import PlatformImage, source_url
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration
-from mlrun_registry_ext.features.migrate.model import Naming
+from mlrun_registry_ext.features.migrate.model import DEFAULT_OPTIONS, MigrateOptions, Naming
 from mlrun_registry_ext.features.migrate.report import MigrationReport
 from mlrun_registry_ext.features.migrate.ui import Progress, RichProgress
 
@@ -62,16 +62,16 @@ def by_registry(images: Sequence[PlatformImage]) -> dict[str, list[PlatformImage
     return out
 
 
-def migrate_platform_images(images: Sequence[PlatformImage], target: RegistryService, *,
-                            overrides: Mapping[str, str] | None = None, jobs: int = 6, dry_run: bool = False,
-                            progress: bool | Progress | None = None, timeout: float | None = None
+def migrate_platform_images(images: Sequence[PlatformImage], target: RegistryService,
+                            options: MigrateOptions = DEFAULT_OPTIONS, *,
+                            overrides: Mapping[str, str] | None = None, progress: bool | Progress | None = None
                             ) -> list[MigrationReport]:
     """Copy ``images`` into ``target`` (the ``platform_images`` service): one report per public registry,
     in a stable order. A ``role: system`` service has no login of its own (the cluster pulls with its
     role): the push takes the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`)."""
     if progress is None:
         progress = sys.stderr.isatty()
-    limit = TIMEOUT if timeout is None else timeout
+    limit = TIMEOUT if options.timeout is None else options.timeout
     destination = login(target, side="TO")
     reports = []
     for registry, group in sorted(by_registry(images).items()):
@@ -84,7 +84,7 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
             for image in group:
                 src.known.setdefault(image.repository, []).append(image.tag)
             sink: Progress | None = RichProgress() if progress is True else (progress or None)
-            report = Migration(src, dst, naming, jobs=jobs, dry_run=dry_run, progress=sink,
+            report = Migration(src, dst, naming, options, progress=sink,
                                ensure_repository=ecr_repository_ensurer(target)).run()
         report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
             else registry
