@@ -30,17 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_registry_ext.core.secrets import as_secret
-from mlrun_registry_ext.core.service import RegistryService, validate_dns1123_label
+from mlrun_registry_ext.core.service import LAYER_FIELDS, RegistryService, validate_dns1123_label, validate_project_name
 from mlrun_registry_ext.errors import ConfigError, quote
 
 ENV_PREFIX = "MLRUN_REGISTRY_EXT_"
-#: Fields of a service that a layer may set (resources and role come from the config file only).
-LAYER_FIELDS = ("url", "username", "password", "image_prefix", "secret_name", "insecure", "ca_bundle")
-#: Every ``MLRUN_REGISTRY_EXT_<NAME>`` a layer reads: the fields, the config file and the active service.
+#: Every ``MLRUN_REGISTRY_EXT_<NAME>`` a layer reads: the layered fields (``core.service.FIELDS``), the
+#: config file and the active service.
 SETTING_NAMES = (*LAYER_FIELDS, "config", "active")
-CREDENTIAL_FIELDS = ("username", "password", "secret_name")
-#: What belongs to one registry: taken only from a layer that names no URL or the same registry.
-REGISTRY_FIELDS = (*CREDENTIAL_FIELDS, "insecure", "ca_bundle")
 #: The deepest YAML nesting accepted (a service is four levels deep).
 MAX_YAML_DEPTH = 16
 #: The config file's top-level keys.
@@ -310,7 +306,7 @@ def parse_project_map(raw: Any, services: Mapping[str, RegistryService], where: 
                               "* ? [ ] !, at most 63 characters")
         entry = f"{where}: projects[{quote(key, 40)}]"
         if not is_pattern(key):
-            validate_dns1123_label(key, entry)
+            validate_project_name(key, entry)
         if not isinstance(value, str) or value not in services:
             raise ConfigError(entry, f"{quote(value, 40)} is not a configured service; allowed: "
                                      f"{', '.join(services) or '(none configured)'}")

@@ -26,14 +26,13 @@ from mlrun_registry_ext.core.kinds import (
 from mlrun_registry_ext.core.notes import Note
 from mlrun_registry_ext.core.providers.ecr import ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
-from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
+from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService, validate_project_name
 from mlrun_registry_ext.errors import ConfigError, quote
 
 DEFAULT_TAG = "latest"
 MLRUN_NAME_TEMPLATE = "func-{project}-{name}"
 PREFIX_TEMPLATE_SETTING = "MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE"
 
-_PROJECT_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _GO_FIELD_RE = re.compile(r"\{\{-?\s*\.(ProjectName|FunctionName)\s*-?\}\}")
 
 Builder = Literal["mlrun", "nuclio"]
@@ -169,13 +168,6 @@ def builder_for(kind: str) -> Builder:
     raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds; allowed: {', '.join(ALL_KINDS)}")
 
 
-def validate_project(project: str) -> str:
-    if len(project) > 63 or not _PROJECT_RE.match(project):
-        raise ConfigError("project", f"{project!r} is not a valid MLRun project name: lowercase letters, digits "
-                                     "and '-', starting and ending with a letter or digit, at most 63 characters")
-    return project
-
-
 _FUNCTION_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
@@ -247,7 +239,7 @@ def push_target(
     pulls from (``service.pull_from``, :func:`~.build.pulled_services`); they add Kaniko flags.
     """
     builder = builder_for(kind)
-    validate_project(project)
+    validate_project_name(project)
     function = normalize_function_name(function)
     if not function:
         raise ConfigError("function", "the function name is empty")
@@ -288,7 +280,7 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
     own registry. MLRun's own default name (``.mlrun-project-image-<project>``) fails that check once the
     server's registry is the configured one, so the project image is named like the builder job's image.
     """
-    validate_project(project)
+    validate_project_name(project)
     tag = validate_tag(tag or DEFAULT_TAG, "tag")
     naming = mlrun_naming or MLRunNaming()
     try:
