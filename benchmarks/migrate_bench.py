@@ -13,7 +13,7 @@ measured two ways: the wall time of the whole command (process start-up and impo
 the engine's own time (the report's ``seconds``, from listing to verification), and the peak RSS of
 the migrate process while copying one image with a ``--big-gib`` GiB layer (goal < 150 MB).
 
-The floor (issue 13, item 6), in the same run: a fresh target of the same kind ingesting every unique
+The floor, in the same run: a fresh target of the same kind ingesting every unique
 blob once, with the bytes already in memory (POST to open the upload, one monolithic ``PUT
 ?digest=``), from ``--jobs`` threads on keep-alive ``http.client`` connections with Basic auth sent
 up front: what any client must at least pay the target registry for these bytes. No process start,

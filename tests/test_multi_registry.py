@@ -1,4 +1,4 @@
-"""Issue 12 items 1 and 4: builds that pull from several registries, through a Docker Hub mirror.
+"""Several registries in one build: builds that pull from several registries, through a Docker Hub mirror.
 
 Two real registries (Debian's docker-registry) with different htpasswd users stand in for "base
 images" and "push target"; the secret `secret apply --dry-run` prints is handed to skopeo as

@@ -1,4 +1,4 @@
-"""`kaniko-image`: the Kaniko executor that trusts the services' private CAs (issue 12 item 5)."""
+"""`kaniko-image`: the Kaniko executor that trusts the services' private CAs."""
 
 from __future__ import annotations
 

@@ -376,7 +376,7 @@ def _print_report(args: argparse.Namespace, report: MigrationReport, rewritten: 
     return 0 if ok else 1
 
 
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+# --- air gap ------------------------------------------------------------------
 #: What ``--platform-images`` decides itself: the sources, the target, the selection and the naming.
 _NOT_WITH_PLATFORM_IMAGES = ("source", "target", "project", "include", "rename", "image_prefix", "shard",
                              "rewrite_functions", "emit_job", "shards")

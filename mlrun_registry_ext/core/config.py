@@ -396,18 +396,18 @@ class ConfigFile:
             except ConfigError as exc:
                 raise ConfigError(f"{where}: services.{name}.{exc.field}".rstrip("."),
                                   exc.detail) from None
-        check_pull_from(services, where)  # issue 12 build fields
+        check_pull_from(services, where)  # the build fields
         active = data.get("active")
         if active is not None and str(active) not in services:
             raise ConfigError(f"{where}: active", f"{quote(active)} is not a configured service; allowed: "
                                                   f"{', '.join(services) or '(none configured)'}")
         projects = parse_project_map(data.get("projects"), services, where)
-        platform_images_service(services, where)  # air gap (issue 12 item 6): at most one
+        platform_images_service(services, where)  # air gap: at most one
         return cls(path=file, services=services, active=str(active) if active is not None else None,
                    projects=projects)
 
 
-# --- issue 12 build fields -------------------------------------------------------------------------
+# --- the build fields -------------------------------------------------------------------------
 def check_pull_from(services: Mapping[str, RegistryService], where: str) -> None:
     """Every ``pull_from`` entry names a service of the same file."""
     for name, service in services.items():
@@ -418,7 +418,7 @@ def check_pull_from(services: Mapping[str, RegistryService], where: str) -> None
                                   f"{', '.join(n for n in services if n != name) or '(no other service)'}")
 
 
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+# --- air gap ------------------------------------------------------------------
 def platform_images_service(services: Mapping[str, RegistryService], where: str = "services"
                             ) -> RegistryService | None:
     """The service marked ``platform_images: true`` (the internal registry of the platform's own images),

@@ -33,9 +33,9 @@ class PlatformConfig:
     nuclio_env: dict[str, str]
     registry_resources: dict[str, dict[str, str]]
     notes: tuple[str, ...] = ()
-    #: air gap (issue 12 item 6): the platform's own images from an internal registry
+    #: air gap: the platform's own images from an internal registry
     images: ImageSettings | None = None
-    #: private CA (issue 12 item 5): the Kaniko executor that trusts the services' CA bundle
+    #: private CA: the Kaniko executor that trusts the services' CA bundle
     kaniko_ca_image: str | None = None
 
     def env_lines(self) -> str:
@@ -198,7 +198,7 @@ def platform_config(service: RegistryService) -> PlatformConfig:
                           registry_resources=service.resources.as_kubernetes(), notes=tuple(notes))
 
 
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+# --- air gap ------------------------------------------------------------------
 def with_platform_images(config: PlatformConfig, images: ImageSettings) -> PlatformConfig:
     """``config`` that also points MLRun and Nuclio at the internal registry for their own images."""
     note = (f"air gap: copy the {len(images.images)} platform images to {images.base} first: "
@@ -234,7 +234,7 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-# --- private CA (issue 12 item 5) --------------------------------------------------------------
+# --- private CA --------------------------------------------------------------
 #: The executor image setting of each builder: mlconf ``httpdb.builder.kaniko_image`` (mlrun 1.12.1
 #: ``mlrun/config.py``) and the Nuclio dashboard's ``NUCLIO_KANIKO_CONTAINER_IMAGE`` (nuclio/nuclio
 #: ``hack/k8s/helm/nuclio/templates/deployment/dashboard.yaml`` at 9e837f6, from ``dashboard.kaniko.image``).

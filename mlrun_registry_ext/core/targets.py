@@ -107,7 +107,7 @@ class PushTarget:
     reverse_proxy: PushTarget | None = None
     #: A ready image with nothing to build: only the pull secret is written.
     ready_image: bool = False
-    #: Kaniko flags for the build (issue 12: ``--registry-mirror``); MLRun: ``spec.build.extra_args``,
+    #: Kaniko flags for the build (``--registry-mirror``); MLRun: ``spec.build.extra_args``,
     #: Nuclio: ``spec.build.flags`` (already in :attr:`nuclio`).
     build_flags: tuple[str, ...] = ()
     #: Kaniko's ``--cache-repo`` (the service's ``cache``; MLRun builds: ``spec.build.extra_args``).
@@ -261,7 +261,7 @@ def push_target(
 
 
 def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
-    """Issue 12: the Kaniko flags on the target; a Nuclio build carries them in ``spec.build.flags``."""
+    """The Kaniko flags on the target; a Nuclio build carries them in ``spec.build.flags``."""
     if not flags:
         return target
     if target.builder == "nuclio":

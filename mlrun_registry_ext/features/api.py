@@ -191,11 +191,11 @@ class ActiveRegistry:
 
     def platform_config(self) -> PlatformConfig:
         config = platform_config(self.service)
-        # air gap (issue 12 item 6): a platform_images service adds the platform's own images
+        # air gap: a platform_images service adds the platform's own images
         images = platform_images_service(self.resolved.all_services)
         if images is not None:
             config = with_platform_images(config, image_plan(images, self.platform))
-        # private CA (issue 12 item 5): the builders run an executor that trusts the services' CAs
+        # private CA: the builders run an executor that trusts the services' CAs
         # Lazy on purpose (not a cycle): it brings the registry client (http.client, ssl) that `show` and
         # `target`, which import this module, never use.
         from mlrun_registry_ext.features.kaniko_image import ca_plan

@@ -99,7 +99,7 @@ def registry_secret_manifests(
     for ECR, the pull secret's token comes from ``ecr_token`` or boto3 (never from ``options``: option
     values are command-line text).
 
-    With ``pull_from`` (issue 12) the docker config secret is ONE secret with every login merged: the
+    With ``pull_from`` the docker config secret is ONE secret with every login merged: the
     service's own and those of the services it names (looked up in ``services``, default: the resolved
     registry's configured services); see :mod:`mlrun_registry_ext.core.build` for why one."""
     if services is None:

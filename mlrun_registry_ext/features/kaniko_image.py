@@ -1,4 +1,4 @@
-"""Private CA (issue 12 item 5): build and push a Kaniko executor image that trusts the services' CAs.
+"""Private CA: build and push a Kaniko executor image that trusts the services' CAs.
 
 The builders cannot mount a CA for ``--registry-certificate`` (see :mod:`mlrun_registry_ext.core.kaniko_ca`),
 so the CA goes into the executor image itself, once, and the server is told to use that image

@@ -95,7 +95,7 @@ class _RegistryDoctor:
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
                  end: float | None = None, services: Mapping[str, RegistryService] | None = None) -> None:
         self.platform = platform
-        #: the configured services, for ``pull_from`` (issue 12)
+        #: the configured services, for ``pull_from``
         self.services = services or {}
         self.service = service
         self.timeout = timeout
@@ -240,7 +240,7 @@ class _RegistryDoctor:
         return True, detail, "info"
 
     def base_images(self, budget: _Budget) -> Outcome:
-        """Issue 12: base images from Docker Hub without a login or mirror hit its rate limit."""
+        """Base images from Docker Hub without a login or mirror hit its rate limit."""
         anonymous, detail = dockerhub_pull(self.service, pulled_services(self.service, self.services))
         return True, detail, "warning" if anonymous else "info"
 
@@ -404,7 +404,7 @@ class _RegistryDoctor:
         return self._push_to(doctor_repository(self.service), _namespace(self.service), budget)
 
     def cache_push(self, budget: _Budget) -> Outcome:
-        """Issue 12: Kaniko pushes cached layers to the cache repository of each image (kaniko 410: a 401
+        """Kaniko pushes cached layers to the cache repository of each image (kaniko#410: a 401
         there fails builds late); the same proof as the push check, on the doctor repository's cache."""
         cache = self.service.cache_repository(doctor_repository(self.service))
         assert cache is not None  # only run with cache: true
@@ -489,7 +489,7 @@ class _RegistryDoctor:
         return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
 
     def workload_identity(self, budget: _Budget) -> Outcome:
-        """Issue 12: builds and functions log in with their service account's identity, which the provider
+        """Builds and functions log in with their service account's identity, which the provider
         maps through the account's annotation/labels (its class: ``service_account_metadata``); the account
         lives in the functions' namespace. Compared key by key; the account's other metadata is ignored."""
         namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)
