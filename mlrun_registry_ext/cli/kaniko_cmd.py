@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
 def cmd_kaniko_image(args: argparse.Namespace) -> int:
     active = resolve()
     # a role: system target has no login of its own: as migrate --platform-images, the credential chain's
-    result = build_kaniko_ca_image(active, dry_run=args.dry_run, timeout=args.timeout)
+    result = build_kaniko_ca_image(active.service, active.resolved.all_services, dry_run=args.dry_run,
+                                   timeout=args.timeout)
     if args.json:
         print_json(result.to_dict())
         return 0

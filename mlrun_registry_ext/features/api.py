@@ -28,19 +28,12 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
-from mlrun_registry_ext.core.config import platform_images_service
-from mlrun_registry_ext.core.platform_config import (
-    PlatformConfig,
-    platform_config,
-    with_kaniko_ca,
-    with_platform_images,
-)
+from mlrun_registry_ext.core.platform_config import PlatformConfig
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.features.platform_images import image_plan
 from mlrun_registry_ext.features.version_gate import check_version_gates
 
 log = logging.getLogger("mlrun_registry_ext")
@@ -190,20 +183,13 @@ class ActiveRegistry:
         return naming
 
     def platform_config(self) -> PlatformConfig:
-        config = platform_config(self.service)
-        # air gap: a platform_images service adds the platform's own images
-        images = platform_images_service(self.resolved.all_services)
-        if images is not None:
-            config = with_platform_images(config, image_plan(images, self.platform))
-        # private CA: the builders run an executor that trusts the services' CAs
-        # Lazy on purpose (not a cycle): it brings the registry client (http.client, ssl) that `show` and
-        # `target`, which import this module, never use.
-        from mlrun_registry_ext.features.kaniko_image import ca_plan
+        """The platform's settings for this registry (:func:`~mlrun_registry_ext.features.platform_config.
+        platform_config_for`)."""
+        # Lazy on purpose (not a cycle: that module never imports this one): it brings the registry
+        # client (http.client, ssl) that `show` and `target`, which import this module, never use.
+        from mlrun_registry_ext.features.platform_config import platform_config_for
 
-        plan = ca_plan(self)
-        if plan is not None:
-            config = with_kaniko_ca(config, plan.reference, plan.services)
-        return config
+        return platform_config_for(self.service, self.resolved.all_services, self.platform)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.resolved.to_dict()

@@ -20,13 +20,15 @@ a stream, its digest checked; the new layer and config are small and built in me
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlrun_registry_ext.clients.local_config import read_text_file
 from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.core.build import pulled_services
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.kaniko_ca import (
     CA_FILE,
@@ -56,9 +58,6 @@ from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.platform_images import installed_mlrun_defaults
 
-if TYPE_CHECKING:
-    from mlrun_registry_ext.features.api import ActiveRegistry
-
 
 @dataclass(frozen=True)
 class CaPlan:
@@ -72,16 +71,17 @@ class CaPlan:
     reference: str
 
 
-def ca_services(active: ActiveRegistry) -> tuple[RegistryService, ...]:
-    """The services whose ``ca_bundle`` Kaniko must trust, each once."""
-    candidates = [active.service, *active.pulled()]
-    images = platform_images_service(active.resolved.all_services)
+def ca_services(service: RegistryService, services: Mapping[str, RegistryService]) -> tuple[RegistryService, ...]:
+    """The services whose ``ca_bundle`` Kaniko must trust, each once: the active ``service``, those it pulls
+    from and the ``platform_images`` one among the configured ``services``."""
+    candidates = [service, *pulled_services(service, services)]
+    images = platform_images_service(services)
     if images is not None:
         candidates.append(images)
     seen: dict[str, RegistryService] = {}
-    for service in candidates:
-        if service.ca_bundle and not service.insecure:
-            seen.setdefault(service.name, service)
+    for candidate in candidates:
+        if candidate.ca_bundle and not candidate.insecure:
+            seen.setdefault(candidate.name, candidate)
     return tuple(seen.values())
 
 
@@ -93,17 +93,18 @@ def _pem_text(service: RegistryService) -> tuple[str, str]:
     return where, read_text_file(Path(os.path.expanduser(value)), where)
 
 
-def ca_plan(active: ActiveRegistry) -> CaPlan | None:
-    """The CA executor for ``active``'s builds; None when no service has a CA bundle or the target is
-    '.' (the MLRun server's own registry: nothing to push to)."""
-    services = ca_services(active)
-    target = platform_images_service(active.resolved.all_services) or active.service
-    if not services or target.is_server_default:
+def ca_plan(service: RegistryService, services: Mapping[str, RegistryService]) -> CaPlan | None:
+    """The CA executor for the builds of the active ``service`` (``services``: every configured one); None
+    when no service has a CA bundle or the target is '.' (the MLRun server's own registry: nothing to push
+    to)."""
+    trusted = ca_services(service, services)
+    target = platform_images_service(services) or service
+    if not trusted or target.is_server_default:
         return None
-    bundle = bundle_of([_pem_text(service) for service in services])
+    bundle = bundle_of([_pem_text(each) for each in trusted])
     base_image = installed_mlrun_defaults()["httpdb.builder.kaniko_image"]
     _, _, tag = split_public(base_image)
-    return CaPlan(tuple(s.name for s in services), bundle, base_image, tag, target,
+    return CaPlan(tuple(s.name for s in trusted), bundle, base_image, tag, target,
                   ca_image_reference(target.url, tag, bundle))
 
 
@@ -139,18 +140,18 @@ def _read_small(src: RegistryEndpoint, repository: str, digest: str, size: int) 
     return b"".join(parts)
 
 
-def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False,
-                          timeout: float | None = None) -> KanikoImageResult:
+def build_kaniko_ca_image(service: RegistryService, services: Mapping[str, RegistryService], *,
+                          dry_run: bool = False, timeout: float | None = None) -> KanikoImageResult:
     """Make the CA executor of :func:`ca_plan` and push it (unless ``dry_run`` or it is there already).
     The target's login is the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`):
     a ``role: system`` target has none of its own, so the environment's or a docker config's."""
-    plan = ca_plan(active)
+    plan = ca_plan(service, services)
     if plan is None:
         raise ConfigError("ca_bundle", "no service has a ca_bundle (or the registry is '.'); set ca_bundle on the "
                                        "registry (or a pull_from service) that uses a private CA")
     limit = TIMEOUT if timeout is None else timeout
     registry, public_repository, tag = split_public(plan.base_image)
-    images = platform_images_service(active.resolved.all_services)
+    images = platform_images_service(services)
     target = plan.target
     target_access = login(target, side="TO")
     if images is not None:  # air gap: the executor is on the internal registry (the target, same login)
