@@ -1,7 +1,8 @@
 """Reading the local configuration: the environment, ``.env`` and the YAML config file.
 
 The clients tier's one reader of local settings; what the content means is parsed by
-:mod:`mlrun_registry_ext.core.config`, which never reads anything itself.
+the core (:mod:`~mlrun_registry_ext.core.settings`, :mod:`~mlrun_registry_ext.core.dotenv`,
+:mod:`~mlrun_registry_ext.core.config`), which never reads anything itself.
 
 Files are read defensively, because a path in an environment variable can name anything: only a
 regular file is opened (a FIFO, a device or ``/dev/zero`` would block or never end), at most
@@ -15,15 +16,9 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlrun_registry_ext.core.config import (
-    ENV_PREFIX,
-    ConfigFile,
-    Layer,
-    env_var,
-    layer_from_settings,
-    parse_dotenv,
-    settings_from,
-)
+from mlrun_registry_ext.core.config import ConfigFile
+from mlrun_registry_ext.core.dotenv import parse_dotenv
+from mlrun_registry_ext.core.settings import ENV_PREFIX, Layer, env_var, layer_from_settings, settings_from
 from mlrun_registry_ext.errors import ConfigError, quote
 
 #: The largest config or ``.env`` file read (a registry config is a few hundred bytes).

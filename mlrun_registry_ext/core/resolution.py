@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlrun_registry_ext.core.config import ConfigFile, Layer, ProjectMatch, env_var
+from mlrun_registry_ext.core.config import ConfigFile
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
+from mlrun_registry_ext.core.projects import ProjectMatch
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.core.service import (
@@ -42,6 +43,7 @@ from mlrun_registry_ext.core.service import (
     RegistryService,
     validate_project_name,
 )
+from mlrun_registry_ext.core.settings import Layer, env_var
 from mlrun_registry_ext.errors import ConfigError, quote
 
 
