@@ -154,6 +154,8 @@ class RegistryClient:
             headers={"User-Agent": "mlrun-registry-ext"},
         )
         self._lock = threading.Lock()
+        #: Requests sent to the registry itself (token server calls not counted): what a run cost it.
+        self.requests = 0
         self._challenge: Challenge | None = None
         self._anonymous_ok = False
         self._tokens: dict[tuple[str, ...], _Token] = {}
@@ -343,6 +345,8 @@ class RegistryClient:
         merged = dict(headers or {})
         if authorization:
             merged["Authorization"] = authorization
+        with self._lock:
+            self.requests += 1
         try:
             return self._http.request(
                 method,

@@ -12,11 +12,13 @@ out only when size and sha256 match, otherwise the request is aborted, the uploa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -239,15 +241,17 @@ class RegistryEndpoint:
             headers={"Accept": MANIFEST_ACCEPT}))
         return response.content, response.headers.get("content-type")
 
-    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
-        """Write the manifest bytes unchanged under ``reference`` (tag or digest); a registry that says
-        it stored another digest (``Docker-Content-Digest``) is an error."""
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str | None:
+        """Write the manifest bytes unchanged under ``reference`` (tag or digest). Returns the digest the
+        registry says it stored (``Docker-Content-Digest``, None when it does not say); another digest
+        than the manifest's is an error."""
         response = self.retry.call(f"PUT manifest {repository}:{reference}", lambda: self.client.request(
             "PUT", f"/v2/{repository}/manifests/{reference}", scope_repo=repository, actions=PUSH,
             headers={"Content-Type": manifest.media_type}, content=manifest.raw))
         written = response.headers.get("docker-content-digest")
         if written and written != manifest.digest:
             raise RegistryAPIError(f"{self.host} stored {repository}:{reference} as {written}, not {manifest.digest}")
+        return written or None
 
     # --- blobs ---------------------------------------------------------------------------------
     @property
@@ -374,15 +378,24 @@ class RegistryEndpoint:
             def body() -> Iterator[bytes | memoryview]:
                 try:
                     for chunk in _body_chunks(response, size, self.chunk_size):
-                        hasher.update(chunk)
                         received[0] += len(chunk)
                         if received[0] > size:
                             raise DigestMismatchError(f"{where}: the source sent more than the {size} bytes "
                                                       "announced; not copied")
-                        if received[0] == size:
-                            self._check(where, hasher, expected, received[0], size)
                         on_bytes(len(chunk))
-                        yield chunk
+                        if received[0] == size:  # the last chunk goes out only once the digest is right
+                            hasher.update(chunk)
+                            self._check(where, hasher, expected, received[0], size)
+                            yield chunk
+                        else:
+                            # hashed on another thread while this one sends the same (read-only) bytes:
+                            # sha256 and the socket both release the GIL; the buffer is read again only
+                            # after both are done
+                            hashed = _hashing_pool().submit(hasher.update, chunk)
+                            try:
+                                yield chunk
+                            finally:
+                                hashed.result()
                 except TransportError as exc:
                     raise _SourceReadError(_transient(exc, source.host)) from exc
                 # a body that ended short: never let the request finish (the registry would commit
@@ -438,6 +451,12 @@ class RegistryEndpoint:
         if received != size or hasher.hexdigest() != expected:
             raise DigestMismatchError(f"{where} is corrupt: received {received} bytes hashing to "
                                       f"{hasher.name}:{hasher.hexdigest()}; refused, not committed")
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    """The threads that hash blob chunks while they are sent (one per transfer at a time is enough)."""
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="sha256")
 
 
 def _body_chunks(response: Response, size: int, chunk_size: int) -> Iterator[memoryview]:
