@@ -159,7 +159,8 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     if needs_active:
         resolved = as_service(None, project=getattr(args, "project", None))
         active = None if resolved.is_server_default else resolved
-    source = _service("source", source_url, "--from", domain)
+    with _as_field("--from"):
+        source = as_service(source_url, "--from", name="source", namespace_domain=domain)
     source_same = _same(active, source_location)
     if source_same is not None and source_same.ca_bundle:
         source = source.replace(ca_bundle=source_same.ca_bundle)
@@ -172,7 +173,8 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     else:
         target_location = parse_location(args.target, "--to", domain)
         same = _same(active, target_location)
-        target = _service("target", args.target, "--to", domain)
+        with _as_field("--to"):
+            target = as_service(args.target, "--to", name="target", namespace_domain=domain)
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
@@ -186,11 +188,6 @@ def _same(active: RegistryService | None, location: RegistryLocation) -> Registr
     if active is None or active.insecure != location.insecure:
         return None
     return active if same_registry(active.host, location.host, location.insecure) else None
-
-
-def _service(name: str, url: str, field: str, domain: str | None = None) -> RegistryService:
-    with _as_field(field):
-        return as_service(url, field, name=name, namespace_domain=domain)
 
 
 # --- the Job ------------------------------------------------------------------------------------

@@ -48,13 +48,6 @@ __all__ = [
 ]
 
 
-def _service(registry: Any = None, **overrides: Any) -> RegistryService:
-    """The service of ``registry`` (:func:`~mlrun_registry_ext.features.api.as_service`); ``project`` picks
-    that project's registry unless a service is given explicitly."""
-    project = overrides.pop("project", None)
-    return as_service(registry, project=project, **overrides)
-
-
 @dataclass
 class SecretReport:
     """What an apply/refresh/copy/delete did (or would do): results per namespace, notes, manifests."""
@@ -104,7 +97,7 @@ def registry_secret_manifests(
     registry's configured services); see :mod:`mlrun_registry_ext.core.build` for why one."""
     if services is None:
         services = _services_of(registry)
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     pulled = pulled_services(service, services or {}) if service.pull_from else ()
     core.validate_namespace(namespace)
     opts = core.check_provider_options(service.provider, options)
@@ -289,7 +282,7 @@ def show_registry_secret(
 
 
 def _secret_names(registry: Any, secret_name: str | None, overrides: dict[str, Any]) -> list[str]:
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     names = core.secret_plan(service, secret_name).names()
     if not names:
         if secret_name:
@@ -383,7 +376,7 @@ def project_secret_session(project_secret: Mapping[str, Any] | None, region: str
 
 # --- ECR ---------------------------------------------------------------------------------------------
 def _ecr_service(registry: Any, overrides: dict[str, Any]) -> RegistryService:
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     if service.ecr is None:
         raise ConfigError("url", f"{quote(service.url)} is not an ECR registry (<account>.dkr.ecr.<region>"
                                  ".amazonaws.com[/path])")
