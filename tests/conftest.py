@@ -19,4 +19,5 @@ pytest_plugins = [
     "tests.support.kube",
     "tests.support.aws",
     "tests.support.mlrun_server",
+    "tests.support.mlrun_db",
 ]

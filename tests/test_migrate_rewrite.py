@@ -260,3 +260,96 @@ def test_rewrite_functions_without_the_mlrun_api_is_refused_before_copying(
     assert im.tag_digests(target.url) == {}
     assert main(["migrate", "--from", source.url, "--to", target.url, "--apply"]) == 2
     assert "only with --rewrite-functions" in capsys.readouterr().err
+
+
+# --- --apply's failure paths: nothing is reported as done that was not --------------------------------
+def _apply(source: RunningRegistry, target: RunningRegistry, capsys: pytest.CaptureFixture[str],
+           *extra: str) -> tuple[int, dict[str, Any]]:
+    code = main(["migrate", "--from", source.url, "--to", target.url, "--rewrite-functions", "--apply", "--json",
+                 "--no-progress", *extra])
+    return code, json.loads(capsys.readouterr().out)["rewrite"]
+
+
+def _by_label(data: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    changes = {f"{c['platform']}:{c['project']}/{c['name']}": c for c in data["changes"]}
+    redeploys = {r["function"]: r for r in data["redeploys"]}
+    return changes, redeploys
+
+
+def test_a_redeploy_left_in_error_is_reported_failed_not_applied(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    nuclio_dashboard.deploy_states = ("error",)
+    code, data = _apply(source, target, capsys)
+    assert code == 1
+    changes, redeploys = _by_label(data)
+    assert changes["nuclio:fraud/direct"]["status"] == "failed"
+    assert "error after the redeploy" in changes["nuclio:fraud/direct"]["reason"]
+    assert redeploys["fraud/direct"]["status"] == "failed"
+    assert data["functions"] == {"rewritten": 2, "blocked": 1, "failed": 1}  # the two MLRun records only
+    assert data["ok"] is False and any(e.startswith("nuclio:fraud/direct: redeploy failed") for e in data["errors"])
+
+
+def test_a_redeploy_that_builds_then_turns_ready_is_applied(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    nuclio_dashboard.deploy_states = ("building", "ready")
+    code, data = _apply(source, target, capsys)
+    assert code == 0 and data["ok"] is True
+    assert _by_label(data)[1]["fraud/direct"]["status"] == "applied"
+    assert len(nuclio_dashboard.find("GET", "/api/functions/direct")) == 2  # polled until ready
+
+
+def test_a_store_function_failure_is_reported_failed_and_the_record_is_left_as_it_was(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        mlrun_api: MLRunAPIStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    mlrun_api.store_errors["fraud/train"] = 500
+    code, data = _apply(source, target, capsys)
+    assert code == 1 and data["ok"] is False
+    changes, _ = _by_label(data)
+    assert changes["mlrun:fraud/train"]["status"] == "failed"
+    assert changes["mlrun:fraud/serve"]["status"] == "applied"  # one failure does not stop the others
+    assert data["functions"]["rewritten"] == 2 and data["functions"]["failed"] == 1  # serve and direct
+    assert any(e.startswith("fraud/train:latest: store_function failed") for e in data["errors"])
+    assert _stored(mlrun_api, "train") == platform["train"]  # still the source image
+
+
+def test_a_dashboard_put_error_is_reported_failed_and_not_polled(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    before = json.dumps(nuclio_dashboard.functions["direct"], sort_keys=True)
+    nuclio_dashboard.update_errors["direct"] = 500
+    code, data = _apply(source, target, capsys)
+    assert code == 1
+    changes, redeploys = _by_label(data)
+    assert changes["nuclio:fraud/direct"]["status"] == "failed" and redeploys["fraud/direct"]["status"] == "failed"
+    assert "HTTP 500 to the PUT" in changes["nuclio:fraud/direct"]["reason"]
+    assert not nuclio_dashboard.find("GET", "/api/functions/direct")  # no poll after a refused PUT
+    assert json.dumps(nuclio_dashboard.functions["direct"], sort_keys=True) == before
+
+    # the text report says so too (a second run: the copy and the MLRun records are already done)
+    assert main(["migrate", "--from", source.url, "--to", target.url, "--rewrite-functions", "--apply",
+                 "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "redeploy FAILED: nuclio:fraud/direct" in out and "error: nuclio:fraud/direct: redeploy failed" in out
+
+
+def test_a_half_verified_nuclio_function_is_not_redeployed(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    # runs the verified v1, but its spec names v7, which the source does not have: not verified
+    nuclio_dashboard.add_function("half", "fraud", f"{source.host}/nuclio/processor-direct:v1",
+                                  image="nuclio/processor-direct:v7", run_registry=source.host)
+    code, data = _apply(source, target, capsys)
+    changes, redeploys = _by_label(data)
+    assert changes["nuclio:fraud/half"]["status"] == "blocked" and changes["nuclio:fraud/half"]["changes"] == []
+    assert "processor-direct:v7" in changes["nuclio:fraud/half"]["reason"]
+    assert "fraud/half" not in redeploys
+    assert not nuclio_dashboard.find("PUT", "/api/functions/half")
+    assert redeploys["fraud/direct"]["status"] == "applied"  # the fully verified one still is
+    assert code == 0

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlrun_registry_ext.clients.local_config import read_text_file
+from mlrun_registry_ext.clients.registry.client import ListingBudget
 from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS
 from mlrun_registry_ext.core.credentials.iam import (
     ECR_TOKEN_ACTION,
@@ -94,6 +95,27 @@ def aws_errors(action: str) -> Iterator[None]:
         raise RegistryAPIError(f"{action}: {code}: {message}") from None
     except (BotoCoreError, ResponseParserError) as exc:
         raise RegistryAPIError(f"{action}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def ecr_listing(ecr: Any, operation: str, key: str, *, what: str, host: str = "ECR",
+                max_pages: int | None = None, max_items: int | None = None, max_seconds: float | None = None,
+                **params: Any) -> list[Any]:
+    """Every item ``key`` of ECR's paged ``operation`` (``describe_repositories``: ``repositories``,
+    ``describe_images``: ``imageDetails``), following ``nextToken`` within the registry listing caps
+    (:class:`~mlrun_registry_ext.clients.registry.client.ListingBudget`): a listing whose ``nextToken``
+    never ends stops with ListingLimitError, as the registry API's catalog and tags do. botocore errors
+    are the caller's to translate (:func:`aws_errors`)."""
+    budget = ListingBudget(what, host, params.get("repositoryName"), max_pages, max_items, max_seconds)
+    pages = iter(ecr.get_paginator(operation).paginate(**params))
+    items: list[Any] = []
+    while True:
+        budget.next_page()
+        try:
+            page = next(pages)
+        except StopIteration:
+            return items
+        found = page.get(key) if isinstance(page, Mapping) else None
+        items += budget.add(list(found or []))
 
 
 def _identity_key(boto_session: Any) -> str:

@@ -52,6 +52,7 @@ from mlrun_registry_ext.clients.platform_probe import (
     require_mlrun_api,
 )
 from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
+from mlrun_registry_ext.clients.registry.errors import ListingError
 from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
@@ -66,6 +67,7 @@ from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError, quote
 from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.migrate.model import matches_project, relative_repository
+from mlrun_registry_ext.features.migrate.rewrite import mlrun_logs_to_stderr
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryLocation
@@ -596,26 +598,27 @@ def mlrun_uses(dbpath: str | None, project: str | None, location: RegistryLocati
     refuse = "nothing was deleted: without it, which images functions use is unknown"
     require_mlrun_api(dbpath, timeout, refuse)  # bounded: an unreachable one makes `import mlrun` hang
     try:
-        import mlrun
+        with mlrun_logs_to_stderr():  # --json: stdout is the report
+            import mlrun
 
-        # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
-        # mlrun_dbpath() strips so that it is never shown
-        db = mlrun.get_run_db(None if dbpath == mlrun_dbpath() else dbpath)
-        projects = [project] if project else [str(p) for p in db.list_projects()]
-        uses: list[ImageUse] = []
-        for name in projects:
-            for function in db.list_functions(project=name) or []:
-                if not isinstance(function, Mapping):
-                    continue
-                meta = _mapping(function.get("metadata"))
-                label = f"MLRun function {meta.get('project') or name}/{meta.get('name') or '?'}"
-                if meta.get("tag"):
-                    label += f":{meta['tag']}"
-                for image in mlrun_function_images(function):
-                    use = image_use(image, label, location)
-                    if use is not None:
-                        uses.append(use)
-        return uses
+            # MLRUN_DBPATH itself when that is the server: mlrun then keeps its user:password@ login, which
+            # mlrun_dbpath() strips so that it is never shown
+            db = mlrun.get_run_db(None if dbpath == mlrun_dbpath() else dbpath)
+            projects = [project] if project else [str(p) for p in db.list_projects()]
+            uses: list[ImageUse] = []
+            for name in projects:
+                for function in db.list_functions(project=name) or []:
+                    if not isinstance(function, Mapping):
+                        continue
+                    meta = _mapping(function.get("metadata"))
+                    label = f"MLRun function {meta.get('project') or name}/{meta.get('name') or '?'}"
+                    if meta.get("tag"):
+                        label += f":{meta['tag']}"
+                    for image in mlrun_function_images(function):
+                        use = image_use(image, label, location)
+                        if use is not None:
+                            uses.append(use)
+            return uses
     except RegistryExtError:
         raise
     except Exception as exc:  # the mlrun client's HTTP errors, requests' connection errors
@@ -671,6 +674,8 @@ class HttpInventory:
         repo = RepositoryState(name)
         try:
             tags = self.endpoint.list_tags(name)
+        except ListingError:
+            raise  # a listing that does not end (or leaves the origin) stops the run: the registry misbehaves
         except RegistryExtError as exc:
             repo.problem = f"the repository could not be listed ({exc})"
             return repo
@@ -750,8 +755,8 @@ class EcrInventory:
     def repositories(self) -> list[str]:
         names: list[str] = []
         with aws.aws_errors("ecr:DescribeRepositories"):
-            for page in self.ecr.get_paginator("describe_repositories").paginate():
-                names += [r["repositoryName"] for r in page.get("repositories") or []]
+            names += [r["repositoryName"] for r in aws.ecr_listing(self.ecr, "describe_repositories", "repositories",
+                                                                    what="the repository listing")]
         return sorted(names)
 
     def read_all(self, names: Sequence[str]) -> list[RepositoryState]:
@@ -761,8 +766,10 @@ class EcrInventory:
         repo = RepositoryState(name)
         details: list[dict[str, Any]] = []
         try:
-            for page in self.ecr.get_paginator("describe_images").paginate(repositoryName=name):
-                details += page.get("imageDetails") or []
+            details += aws.ecr_listing(self.ecr, "describe_images", "imageDetails", what=f"the image listing of {name}",
+                                       repositoryName=name)
+        except ListingError:
+            raise  # a listing that does not end stops the run, as on a registry's own API
         except Exception as exc:
             repo.problem = f"the repository could not be listed ({type(exc).__name__})"
             return repo

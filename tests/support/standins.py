@@ -276,6 +276,10 @@ class MLRunAPIStandIn(_StandIn):
     - ``nuclio_deploy_states``: same for the nuclio deploy status polls (``x-mlrun-function-status``).
     - ``enforce_prefix``: reject builds whose ``spec.build.image`` is on the configured registry but does not
       start with the rendered name prefix, with the server's message (HTTP 400).
+    - ``store_errors``: ``{"<project>/<name>": status}``: storing that function fails with that status and
+      stores nothing, answered as the server answers an ``MLRunHTTPStatusError``: ``{"detail": "<repr>"}``
+      (FastAPI's ``HTTPException`` handler, reached from ``http_status_error_handler`` in the 1.5.2 wheel's
+      ``mlrun/api/main.py``).
     All attributes may be changed while the server runs; responses are computed per request.
     """
 
@@ -306,6 +310,7 @@ class MLRunAPIStandIn(_StandIn):
         self.prefix_template = prefix_template
         self.projects: dict[str, dict[str, Any]] = {}
         self.functions: dict[str, dict[str, Any]] = {}  # "<project>/<name>" -> last function dict received
+        self.store_errors: dict[str, int] = {}
         self._polls: dict[str, int] = {}
         self._page_tokens: dict[str, tuple[list[dict[str, Any]], int, int]] = {}
 
@@ -411,6 +416,9 @@ class MLRunAPIStandIn(_StandIn):
 
     # -- functions -----------------------------------------------------------------------------------
     def _store_fn(self, request: RecordedRequest, project: str, name: str) -> Response:
+        status = self.store_errors.get(f"{project}/{name}")
+        if status:
+            return status, {"detail": f"MLRunHTTPStatusError('store function {project}/{name} failed')"}, {}
         self.functions[f"{project}/{name}"] = copy.deepcopy(request.body)
         return 200, {"hash_key": "0" * 40}, {}
 
@@ -570,6 +578,8 @@ class NuclioDashboardStandIn(_StandIn):
     - ``deploy_states``: states returned by successive polls after a create/update (last one repeats).
       nuclio-jupyter sleeps a hard-coded 1 s between non-terminal polls, so keep ``("ready",)`` for speed.
     - ``projects``: names that already exist (deploy_config without ``create_new`` needs its project).
+    - ``update_errors``: ``{name: status}``: ``PUT /api/functions/<name>`` fails with that status and changes
+      nothing, with the dashboard's error body ``{"error": ..., "errorStackTrace": ...}``.
     """
 
     def __init__(
@@ -597,6 +607,7 @@ class NuclioDashboardStandIn(_StandIn):
             self.add_project(name)
         self.functions: dict[str, dict[str, Any]] = {}  # name -> stored config (with status)
         self.received_configs: dict[str, dict[str, Any]] = {}  # name -> config exactly as last POST/PUT
+        self.update_errors: dict[str, int] = {}
         self._polls: dict[str, int] = {}
 
         self.route("GET", r"/api/versions", self._versions)
@@ -791,6 +802,8 @@ class NuclioDashboardStandIn(_StandIn):
     def _update_function(self, request: RecordedRequest, name: str) -> Response:
         if name not in self.functions:
             return 404, {"error": "Function not found", "errorStackTrace": ""}, {}
+        if name in self.update_errors:
+            return self.update_errors[name], {"error": "Failed to update function", "errorStackTrace": ""}, {}
         config = request.body if isinstance(request.body, dict) else {}
         self._store(name, config, request.header("x-nuclio-project-name") or "")
         return 202, None, {}

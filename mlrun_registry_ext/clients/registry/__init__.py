@@ -12,6 +12,9 @@ The package exports the client and its exceptions; everything else is imported f
 from mlrun_registry_ext.clients.registry.client import RegistryClient
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
+    ListingError,
+    ListingLimitError,
+    ListingLinkError,
     NameUnknownError,
     NotARegistryError,
     NotFoundError,
@@ -26,6 +29,9 @@ from mlrun_registry_ext.clients.registry.errors import (
 
 __all__ = [
     "DeniedError",
+    "ListingError",
+    "ListingLimitError",
+    "ListingLinkError",
     "NameUnknownError",
     "NotARegistryError",
     "NotFoundError",

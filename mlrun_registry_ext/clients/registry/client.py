@@ -19,19 +19,22 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
+    ListingLimitError,
+    ListingLinkError,
     NameUnknownError,
     NotARegistryError,
     NotFoundError,
     RegistryHTTPError,
+    RegistryTimeoutError,
     TooManyRequestsError,
     UnauthorizedError,
     UnsupportedError,
@@ -46,7 +49,7 @@ from mlrun_registry_ext.clients.transport import (
     tls_context,
 )
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT
-from mlrun_registry_ext.core.origin import registry_origin, same_origin
+from mlrun_registry_ext.core.origin import registry_origin, same_origin, url_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.service import RegistryService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PULL = ("pull",)
 PUSH = ("pull", "push")
@@ -70,6 +74,26 @@ MAX_TOKEN_BODY = 1 << 20
 #: newline, a space) would be refused by http.client with the whole header, token included, in its
 #: message, or worse, end the header early.
 B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+# Caps on one paged listing (the catalog, or one repository's tags). A registry whose listing never
+# ends (a fresh ``Link: <...&last=N+1>; rel="next"`` on every page) stops with ListingLimitError
+# instead of being read on with memory growing. Each is a keyword argument of the listing calls
+# (RegistryClient.list_pages, tags, catalog; RegistryEndpoint); these are the defaults, read at call time.
+#: 100,000 tags in one repository is legitimate (a CI that tags every commit); five times that is not
+#: a registry but a loop. At most ~50 MB of names.
+MAX_LISTING_ITEMS = 500_000
+#: Registries page by 100 or 1,000 names when asked for 1,000: 10,000 pages hold the item cap at 50 a page.
+MAX_LISTING_PAGES = 10_000
+#: Every page of one listing together; each page's request keeps its own timeout within it.
+MAX_LISTING_SECONDS = 600.0
+#: Names asked for per page (``n``); distribution caps the catalog at 1,000 (PAGINATION_NUMBER_INVALID).
+LISTING_PAGE_SIZE = 1000
+#: The catalog page size when a registry refuses LISTING_PAGE_SIZE.
+SMALL_LISTING_PAGE_SIZE = 100
+
+#: How a listing sends each page's request: ``send(what, fetch)`` returns ``fetch()``'s response (the
+#: migration passes its retry policy).
+PageSender = Callable[[str, Callable[[], "Response"]], "Response"]
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -106,6 +130,59 @@ class _Token:
 
 
 Content = bytes | str | Iterable[bytes | memoryview] | None
+
+
+class ListingBudget:
+    """The caps of one paged listing, counted as its pages come in: the one place they are enforced
+    (the registry API's catalog and tags here, ECR's ``DescribeRepositories``/``DescribeImages`` in
+    :mod:`~mlrun_registry_ext.clients.aws`). Each cap None: the module constant, read now.
+
+    Call :meth:`next_page` before asking for a page, :meth:`left` for the seconds a request may still
+    take, and :meth:`add` with each page's items; each raises :class:`ListingLimitError` naming the
+    cap passed.
+    """
+
+    def __init__(self, what: str, host: str, repository: str | None = None, max_pages: int | None = None,
+                 max_items: int | None = None, max_seconds: float | None = None) -> None:
+        self.what, self.host, self.repository = what, host, repository
+        self.caps = {
+            "max_pages": MAX_LISTING_PAGES if max_pages is None else max_pages,
+            "max_items": MAX_LISTING_ITEMS if max_items is None else max_items,
+            "max_seconds": MAX_LISTING_SECONDS if max_seconds is None else max_seconds,
+        }
+        self.end = time.monotonic() + self.caps["max_seconds"]
+        self.pages = 0  # pages read
+        self.items = 0  # items kept
+
+    def error(self, limit: str) -> ListingLimitError:
+        unit = {"max_pages": "pages", "max_items": "names", "max_seconds": "s"}[limit]
+        return ListingLimitError(
+            f"{self.what} on {self.host} passed its cap of {self.caps[limit]:g} {unit} ({limit}) after "
+            f"{self.pages} pages and {self.items} names; stopped: a listing that does not end is a registry "
+            f"fault, a registry this large needs a higher {limit}",
+            limit=limit, host=self.host, repository=self.repository, items=self.items, pages=self.pages,
+        )
+
+    def next_page(self) -> None:
+        """Another page is about to be asked for."""
+        if self.pages >= self.caps["max_pages"]:
+            raise self.error("max_pages")
+        self.left()
+
+    def left(self) -> float:
+        """The seconds the listing may still take (more than 0)."""
+        seconds = self.end - time.monotonic()
+        if seconds <= 0:
+            raise self.error("max_seconds")
+        return seconds
+
+    def add(self, page: list[T]) -> list[T]:
+        """A page came in: ``page``, when the names so far and it stay within the item cap."""
+        if self.items + len(page) > self.caps["max_items"]:
+            raise self.error("max_items")
+        self.items += len(page)
+        self.pages += 1
+        return page
 
 
 # --- the client --------------------------------------------------------------------------------------
@@ -618,24 +695,128 @@ class RegistryClient:
             )
 
     def check_pull(self, repository: str, *, timeout: float | None = None) -> bool:
-        """Prove pull rights on ``repository``; returns whether it exists (``NAME_UNKNOWN`` is allowed)."""
+        """Prove pull rights on ``repository``; returns whether it exists (``NAME_UNKNOWN`` is allowed).
+        One page of its tags, not the whole listing: the right is what is proved."""
         try:
-            self.tags(repository, timeout=timeout)
+            self.request("GET", f"/v2/{repository}/tags/list?n=1", scope_repo=repository, timeout=timeout)
         except NameUnknownError:
             return False
         return True
 
-    def tags(self, repository: str, *, timeout: float | None = None) -> list[str]:
-        response = self.request("GET", f"/v2/{repository}/tags/list", scope_repo=repository, timeout=timeout)
-        return list(response.json().get("tags") or [])
-
-    def catalog(self, n: int = 100, last: str | None = None, *, timeout: float | None = None) -> list[str]:
-        """One page of ``GET /v2/_catalog`` (a distribution extension many registries disable)."""
-        params: dict[str, Any] = {"n": n, **({"last": last} if last else {})}
-        response = self.request(
-            "GET", "/v2/_catalog", scope="registry:catalog:*", params=params, timeout=timeout
+    def tags(
+        self,
+        repository: str,
+        *,
+        timeout: float | None = None,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        max_seconds: float | None = None,
+        send: PageSender | None = None,
+    ) -> list[str]:
+        """Every tag of ``repository``, all pages, within the listing caps (:meth:`list_pages`)."""
+        return self.list_pages(
+            f"/v2/{repository}/tags/list?n={LISTING_PAGE_SIZE}",
+            "tags",
+            scope_repo=repository,
+            timeout=timeout,
+            max_pages=max_pages,
+            max_items=max_items,
+            max_seconds=max_seconds,
+            send=send,
         )
-        return list(response.json().get("repositories") or [])
+
+    def catalog(
+        self,
+        n: int = LISTING_PAGE_SIZE,
+        last: str | None = None,
+        *,
+        timeout: float | None = None,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        max_seconds: float | None = None,
+        send: PageSender | None = None,
+    ) -> list[str]:
+        """Every repository of ``GET /v2/_catalog`` after ``last``, ``n`` a page, within the listing caps
+        (:meth:`list_pages`). The catalog is a distribution extension many registries disable (404).
+        A registry that refuses ``n`` (``PAGINATION_NUMBER_INVALID``) is asked again by 100."""
+
+        def listing(size: int) -> list[str]:
+            params = urlencode({"n": size, **({"last": last} if last else {})})
+            return self.list_pages(
+                f"/v2/_catalog?{params}", "repositories", scope="registry:catalog:*", timeout=timeout,
+                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds, send=send,
+            )
+
+        try:
+            return listing(n)
+        except RegistryHTTPError as exc:
+            if exc.code != "PAGINATION_NUMBER_INVALID" or n <= SMALL_LISTING_PAGE_SIZE:
+                raise
+        return listing(SMALL_LISTING_PAGE_SIZE)
+
+    def list_pages(
+        self,
+        path: str,
+        key: str,
+        *,
+        scope_repo: str | None = None,
+        scope: str | None = None,
+        timeout: float | None = None,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        max_seconds: float | None = None,
+        send: PageSender | None = None,
+    ) -> list[str]:
+        """Every name of a paged listing: ``key`` (``repositories``, ``tags``) of each page, following
+        ``Link: <...>; rel="next"`` (relative to the page, RFC 8288) to the end. The one pager.
+
+        Bounded: at most ``max_pages`` pages, ``max_items`` names and ``max_seconds`` for all pages
+        together (each None: :data:`MAX_LISTING_PAGES`, :data:`MAX_LISTING_ITEMS`,
+        :data:`MAX_LISTING_SECONDS`), else :class:`ListingLimitError` naming the cap. A next page on
+        another origin (the credentials would follow it), or one already read, is
+        :class:`ListingLinkError`. A page that is not a JSON object with a ``key`` list of strings is
+        an error, never read as "no names". ``send(what, fetch)`` wraps each page's request.
+        """
+        what = f"the tag listing of {scope_repo}" if scope_repo else "the catalog"
+        budget = ListingBudget(what, self.host, scope_repo, max_pages, max_items, max_seconds)
+        per_request = self.timeout if timeout is None else timeout
+        names: list[str] = []
+        seen: set[str] = set()
+        url = self.url(path)
+        while True:
+            budget.next_page()
+            seen.add(url)
+
+            def fetch(page_url: str = url) -> Response:
+                seconds = min(per_request, budget.left())
+                return self.request(
+                    "GET", page_url, scope_repo=scope_repo, scope=scope, timeout=seconds, deadline=Deadline(seconds)
+                )
+
+            try:
+                response = send(f"GET {_short_path(url)}", fetch) if send else fetch()
+            except RegistryTimeoutError:
+                budget.left()  # the listing's time cap, when that is what ran out
+                raise
+            names += budget.add(_listing_page(response, key, what, self.host))
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return names
+            nxt = urljoin(url, link)
+            if not same_origin(nxt, self.origin):
+                raise ListingLinkError(
+                    f"{what} on {self.host} links its next page to another origin "
+                    f"({_origin_text(nxt)}); refused: the registry's credentials stay on "
+                    f"{self.origin}",
+                    limit="origin", host=self.host, repository=scope_repo, items=budget.items, pages=budget.pages,
+                )
+            if nxt in seen:
+                raise ListingLinkError(
+                    f"{what} on {self.host} links its next page to a page already read "
+                    f"({_short_path(nxt)}); refused: the listing loops",
+                    limit="loop", host=self.host, repository=scope_repo, items=budget.items, pages=budget.pages,
+                )
+            url = nxt
 
     def head_manifest(
         self, repository: str, reference: str, *, timeout: float | None = None
@@ -704,6 +885,40 @@ def _with_params(url: str, params: Any) -> str:
     pairs = params.items() if isinstance(params, Mapping) else params
     query = urlencode([(k, v) for k, v in pairs if v is not None])
     return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+
+
+def _short_path(url: str) -> str:
+    """A page URL as an error shows it: the path and query, at most 120 characters."""
+    parts = urlsplit(url)
+    text = parts.path + (f"?{parts.query}" if parts.query else "")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _origin_text(url: str) -> str:
+    """The origin of ``url`` for a message (``scheme://host:port``); the URL's start when it has none."""
+    try:
+        return str(url_origin(url))
+    except ValueError:
+        return url[:80]
+
+
+def _listing_page(response: Response, key: str, what: str, host: str) -> list[str]:
+    """The names of one listing page: ``{"<key>": [str, ...]}`` (``null`` is an empty page, as
+    distribution writes a repository without tags). Anything else is an error, not "no names": a
+    listing read as shorter than it is would let prune plan against tags it never saw."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and key in body and body[key] is None:
+        return []
+    names = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise RegistryAPIError(
+            f"{what} on {host}: GET {_short_path(response.url)} did not answer a JSON object with a "
+            f"{key!r} list of names; not read as empty"
+        )
+    return names
 
 
 def _verb(response: Response) -> str:

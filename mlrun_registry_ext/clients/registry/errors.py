@@ -9,6 +9,10 @@ not push" from "wrong password", the copy engine retrying a 429) catch the subcl
 - :class:`RegistryConnectionError`: no HTTP answer at all (DNS, refused, proxy, TLS, timeout); ``kind``
   says which, for programs; the message says it for people.
 
+Beside them, :class:`ListingError`: a paged listing (the catalog, a repository's tags) was stopped,
+because it passed one of its caps (:class:`ListingLimitError`) or its ``Link`` led elsewhere
+(:class:`ListingLinkError`).
+
 Messages are one line and never carry a password or token. The classifiers that build these from a
 response or a transport error are :meth:`RegistryClient.error_for` and :func:`.tls.connection_error`.
 """
@@ -21,6 +25,9 @@ from mlrun_registry_ext.errors import RegistryAPIError
 
 __all__ = [
     "DeniedError",
+    "ListingError",
+    "ListingLimitError",
+    "ListingLinkError",
     "NameUnknownError",
     "NotARegistryError",
     "NotFoundError",
@@ -101,3 +108,32 @@ class RegistryTLSError(RegistryConnectionError):
 
 class RegistryTimeoutError(RegistryConnectionError):
     """The registry did not answer within the timeout."""
+
+
+class ListingError(RegistryAPIError):
+    """A paged listing (``/v2/_catalog`` or ``/v2/<name>/tags/list``) was stopped before its end.
+
+    Never retried, and never read as "no more items": a listing cut short would look complete, and
+    prune would plan against a registry it did not fully read. ``limit`` names the rule
+    (``max_pages``, ``max_items``, ``max_seconds``, ``origin``, ``loop``); ``items`` and ``pages``
+    are what was read before it stopped.
+    """
+
+    def __init__(self, message: str, *, limit: str, host: str, repository: str | None = None,
+                 items: int = 0, pages: int = 0) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.host = host
+        self.repository = repository
+        self.items = items
+        self.pages = pages
+
+
+class ListingLimitError(ListingError):
+    """A listing passed one of its caps (``limit`` is ``max_pages``, ``max_items`` or ``max_seconds``):
+    a registry whose listing never ends, or one bigger than the caps allow (raise them by keyword)."""
+
+
+class ListingLinkError(ListingError):
+    """A listing's ``Link: <...>; rel="next"`` was refused: another origin (``limit`` ``origin``; the
+    credentials would follow it) or a page already read (``loop``)."""

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from mlrun_registry_ext.clients.registry.client import PULL, PUSH, RegistryClient
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
+    ListingError,
     NameUnknownError,
     RegistryConnectionError,
     RegistryHTTPError,
@@ -129,8 +130,12 @@ class RegistryEndpoint:
 
     def __init__(self, client: RegistryClient, *, display: str | None = None, rules: RegistryProvider | None = None,
                  retry: RetryPolicy | None = None, chunk_size: int = CHUNK_SIZE, stall: float = TIMEOUT,
-                 min_rate: float = MIN_RATE) -> None:
+                 min_rate: float = MIN_RATE, max_pages: int | None = None, max_items: int | None = None,
+                 max_seconds: float | None = None) -> None:
         self.client = client
+        #: The caps on each catalog and tag listing (None: the client's MAX_LISTING_* defaults).
+        self.listing_caps: dict[str, Any] = {"max_pages": max_pages, "max_items": max_items,
+                                             "max_seconds": max_seconds}
         self.stall = stall
         self.min_rate = min_rate
         self.display = display or client.base_url
@@ -144,10 +149,12 @@ class RegistryEndpoint:
 
     @classmethod
     def for_access(cls, access: RegistryAccess, *, retry: RetryPolicy | None = None,
-                   timeout: float = TIMEOUT) -> RegistryEndpoint:
+                   timeout: float = TIMEOUT, max_pages: int | None = None, max_items: int | None = None,
+                   max_seconds: float | None = None) -> RegistryEndpoint:
         where = access.location
         client = RegistryClient.for_access(access, timeout=timeout)
-        return cls(client, display=where.display, rules=where.rules, retry=retry, stall=timeout)
+        return cls(client, display=where.display, rules=where.rules, retry=retry, stall=timeout,
+                   max_pages=max_pages, max_items=max_items, max_seconds=max_seconds)
 
     def __enter__(self) -> RegistryEndpoint:
         return self
@@ -172,28 +179,14 @@ class RegistryEndpoint:
         self.retry.call(f"GET {self.host}/v2/", self.client.check_auth)
 
     # --- listings ------------------------------------------------------------------------------
-    def _pages(self, path: str, key: str, *, scope_repo: str | None = None, scope: str | None = None) -> list[str]:
-        out: list[str] = []
-        url: str | None = path
-        while url:
-            page_url = url
-
-            def get(page_url: str = page_url) -> Response:
-                return self.client.request("GET", page_url, scope_repo=scope_repo, scope=scope)
-
-            response = self.retry.call(f"GET {page_url}", get)
-            out += list(response.json().get(key) or [])
-            nxt = response.links.get("next", {}).get("url")
-            url = nxt if nxt and nxt != page_url else None
-        return out
+    def _send_page(self, what: str, fetch: Callable[[], Response]) -> Response:
+        return self.retry.call(what, fetch)
 
     def list_repositories(self) -> list[str]:
-        """Every repository in ``/v2/_catalog`` (all pages)."""
+        """Every repository in ``/v2/_catalog`` (all pages, within the listing caps: ListingLimitError)."""
         try:
-            return self._pages("/v2/_catalog?n=1000", "repositories", scope="registry:catalog:*")
+            return self.client.catalog(send=self._send_page, **self.listing_caps)
         except RegistryHTTPError as exc:
-            if exc.code == "PAGINATION_NUMBER_INVALID":
-                return self._pages("/v2/_catalog?n=100", "repositories", scope="registry:catalog:*")
             if exc.status == 404:
                 raise RegistryAPIError(f"{self.host} does not offer /v2/_catalog (the listing extension); "
                                        "migrate needs it to find repositories") from None
@@ -203,10 +196,11 @@ class RegistryEndpoint:
         """:meth:`list_repositories` as a run's first request, which proves the login when it works.
         When the listing is refused, :meth:`check_access` tells whether the login is the reason (with
         its one-line message). Without a catalog (Docker Hub, GHCR...): an error if ``required``, else
-        None."""
+        None. A listing stopped by its caps or its ``Link`` is always an error: the registry has a
+        catalog, and a partial one is not "none"."""
         try:
             return self.list_repositories()
-        except RegistryConnectionError:
+        except (RegistryConnectionError, ListingError):
             raise
         except RegistryAPIError as exc:
             self.check_access()
@@ -216,9 +210,10 @@ class RegistryEndpoint:
             return None
 
     def list_tags(self, repository: str) -> list[str]:
-        """Every tag of ``repository`` (all pages); none when the repository vanished."""
+        """Every tag of ``repository`` (all pages, within the listing caps); none when the repository
+        vanished."""
         try:
-            return self._pages(f"/v2/{repository}/tags/list?n=1000", "tags", scope_repo=repository)
+            return self.client.tags(repository, send=self._send_page, **self.listing_caps)
         except NameUnknownError:
             return []
 

@@ -37,11 +37,14 @@ dashboard over HTTP) are below it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
 import json
+import logging
+import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -377,7 +380,10 @@ class RewriteReport:
 
     @property
     def redeploys(self) -> list[FunctionRewrite]:
-        return [f for f in self.functions if f.redeploy and f.status in ("planned", "applied")]
+        """The redeploys to show: planned or done, and the ones that failed (a failed redeploy is listed
+        as failed, never dropped). Not those of a record that could not be stored."""
+        return [f for f in self.functions
+                if f.redeploy and (f.status in ("planned", "applied") or f.redeploy_status == "failed")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "dry_run": self.dry_run, "apply": self.apply,
@@ -441,15 +447,51 @@ class RewriteReport:
 
 # --- the calls ------------------------------------------------------------------------------------
 
+class _Stderr:
+    """``sys.stderr`` as it is at each write (a test's capture, a notebook's stream), not at import."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def mlrun_logs_to_stderr() -> Iterator[None]:
+    """Within the block, the mlrun client logs to stderr, not stdout.
+
+    It logs to stdout (``mlrun/utils/logger.py``: ``create_logger(stream=stdout)``, handler ``default``),
+    e.g. that the client is newer than the server, which ``import mlrun`` already says when
+    MLRUN_DBPATH is set. A command's stdout is its output (``--json``). A client imported inside the
+    block keeps logging to stderr (its handler takes ``sys.stdout`` at import: the CLI's case); one
+    imported before (a notebook) has its handler's stream put back afterwards.
+    """
+    handlers = [h for h in logging.getLogger("mlrun").handlers
+                if h.name == "default" and isinstance(h, logging.StreamHandler)
+                and not isinstance(h, logging.FileHandler)]
+    # not setStream(): it flushes the old stream first, which may be closed (a finished capture)
+    previous = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = _Stderr()
+    try:
+        with contextlib.redirect_stdout(_Stderr()):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.stream = stream
+
+
 def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     """The real mlrun client's run DB at ``dbpath``, after a bounded probe (an unreachable
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
     require_mlrun_api(dbpath, timeout, "no function was re-pointed")
-    import mlrun
+    with mlrun_logs_to_stderr():
+        import mlrun
 
-    # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
-    # MLRUN_HTTPDB__* login), which ``dbpath`` (shown in messages) has had removed
-    return mlrun.get_run_db()
+        # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
+        # MLRUN_HTTPDB__* login), which ``dbpath`` (shown in messages) has had removed
+        return mlrun.get_run_db()
 
 
 def list_mlrun_functions(db: Any, project: str | None) -> list[dict[str, Any]]:
@@ -563,6 +605,7 @@ def rewrite_functions(report: MigrationReport, source: RegistryLocation, target:
 
 
 __all__ = [
-    "FieldChange", "FunctionRewrite", "RewriteReport", "VerifiedImage", "VerifiedImages", "plan_mlrun_rewrites",
+    "FieldChange", "FunctionRewrite", "RewriteReport", "VerifiedImage", "VerifiedImages", "mlrun_logs_to_stderr",
+    "plan_mlrun_rewrites",
     "plan_nuclio_redeploys", "rewrite_functions", "rewrite_image",
 ]
