@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from mlrun_registry_ext.cli._app import JSON_WRITE_CHUNK, print_json
+from mlrun_registry_ext.clients.registry.client import RetryPolicy
 from mlrun_registry_ext.clients.registry.errors import NotFoundError, RegistryHTTPError, TooManyRequestsError
-from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
 from mlrun_registry_ext.core.manifest import (
     DOCKER_LIST,
     DOCKER_MANIFEST,

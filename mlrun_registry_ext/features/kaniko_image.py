@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_registry_ext.clients.local_config import read_text_file
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
 from mlrun_registry_ext.clients.registry.login import login
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, copy_blob, open_blob, put_manifest, upload_blob
 from mlrun_registry_ext.core.build import pulled_services
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.kaniko_ca import (
@@ -129,10 +130,10 @@ def _repository(base_path: str, path: str) -> str:
     return f"{base_path}/{path}" if base_path else path
 
 
-def _read_small(src: RegistryEndpoint, repository: str, digest: str, size: int) -> bytes:
+def _read_small(src: RegistryClient, repository: str, digest: str, size: int) -> bytes:
     if size > MAX_CONFIG:
         raise RegistryAPIError(f"the base image config is {size} bytes (more than {MAX_CONFIG}); refused")
-    with src.open_blob(repository, digest, size) as blob:
+    with open_blob(src, repository, digest, size) as blob:
         parts = []
         while chunk := blob.read(size + 1):
             parts.append(chunk)
@@ -167,8 +168,8 @@ def build_kaniko_ca_image(service: RegistryService, services: Mapping[str, Regis
     repository = _repository(target.path, EXECUTOR_PATH)
     new_tag = ca_tag(tag, plan.bundle)
     notes: list[str] = []
-    with RegistryEndpoint.for_access(source_access, timeout=limit) as src, \
-            RegistryEndpoint.for_access(target_access, timeout=limit) as dst:
+    with RegistryClient.for_access(source_access, timeout=limit, retry=RetryPolicy()) as src, \
+            RegistryClient.for_access(target_access, timeout=limit, retry=RetryPolicy()) as dst:
         raw, content_type = src.get_manifest(source_repository, tag)
         manifest = parse_manifest(raw, content_type, f"{source_text}")
         platform = "single-platform"
@@ -184,7 +185,7 @@ def build_kaniko_ca_image(service: RegistryService, services: Mapping[str, Regis
         config = _read_small(src, source_repository, config_descriptor.digest, config_descriptor.size)
         state, system = "absent", b""
         for descriptor in reversed(layers):  # the last layer that has the file wins
-            with src.open_blob(source_repository, descriptor.digest, descriptor.size) as blob:
+            with open_blob(src, source_repository, descriptor.digest, descriptor.size) as blob:
                 state, system = find_in_layer(blob)  # type: ignore[arg-type]
                 blob.finish()
             if state != "absent":
@@ -205,11 +206,11 @@ def build_kaniko_ca_image(service: RegistryService, services: Mapping[str, Regis
             same = src.host == dst.host
             for descriptor in layers:
                 if not descriptor.foreign:
-                    dst.copy_blob_from(src, source_repository, repository, descriptor.digest, descriptor.size,
-                                       mount_from=source_repository if same else None, probe=dst.probes_by_mount)
-            dst.upload_blob(repository, layer.data, layer.digest)
-            dst.upload_blob(repository, new_config, sha256_digest(new_config))
-            dst.put_manifest(repository, new_tag, result)
+                    copy_blob(src, dst, source_repository, repository, descriptor.digest, descriptor.size,
+                              mount_from=source_repository if same else None, probe=dst.probes_by_mount)
+            upload_blob(dst, repository, layer.data, layer.digest)
+            upload_blob(dst, repository, new_config, sha256_digest(new_config))
+            put_manifest(dst, repository, new_tag, result)
     if present:
         notes.append("already there: nothing pushed")
     return KanikoImageResult(reference=plan.reference, digest=result.digest, source=source_text,

@@ -51,10 +51,15 @@ from mlrun_registry_ext.clients.platform_probe import (
     nuclio_dashboard_url,
     require_mlrun_api,
 )
-from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
-from mlrun_registry_ext.clients.registry.errors import ListingError
+from mlrun_registry_ext.clients.registry.client import (
+    DeniedError,
+    RegistryClient,
+    RetryPolicy,
+    UnauthorizedError,
+    UnsupportedError,
+)
+from mlrun_registry_ext.clients.registry.errors import ListingError, NameUnknownError
 from mlrun_registry_ext.clients.registry.login import login
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.providers.ecr import (
@@ -659,12 +664,12 @@ def in_scope(repository: str, location_path: str, project: str | None, image_pre
 class HttpInventory:
     """Reads a registry through its HTTP API (catalog, tags, manifests, config blobs), in parallel."""
 
-    def __init__(self, endpoint: RegistryEndpoint, jobs: int = 8) -> None:
+    def __init__(self, endpoint: RegistryClient, jobs: int = 8) -> None:
         self.endpoint = endpoint
         self.jobs = max(1, jobs)
 
     def repositories(self) -> list[str]:
-        return self.endpoint.list_repositories()
+        return self.endpoint.repositories() or []
 
     def read_all(self, names: Sequence[str]) -> list[RepositoryState]:
         with ThreadPoolExecutor(self.jobs) as pool:
@@ -673,7 +678,9 @@ class HttpInventory:
     def read(self, name: str) -> RepositoryState:
         repo = RepositoryState(name)
         try:
-            tags = self.endpoint.list_tags(name)
+            tags = self.endpoint.tags(name)
+        except NameUnknownError:
+            tags = []  # gone since the catalog listed it
         except ListingError:
             raise  # a listing that does not end (or leaves the origin) stops the run: the registry misbehaves
         except RegistryExtError as exc:
@@ -732,7 +739,7 @@ class HttpInventory:
 
     def _created(self, repository: str, digest: str) -> datetime | None:
         """The config blob's ``created``; None when it cannot be read (the age is then unknown: kept)."""
-        client = self.endpoint.client
+        client = self.endpoint
         try:
             with client.stream("GET", f"/v2/{repository}/blobs/{digest}", scope_repo=repository,
                                follow_redirects=True) as response:
@@ -813,7 +820,7 @@ class EcrInventory:
 
 # --- deleting -------------------------------------------------------------------------------------
 
-def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion], jobs: int = 4) -> list[str]:
+def delete_http(endpoint: RegistryClient, deletions: Sequence[ManifestDeletion], jobs: int = 4) -> list[str]:
     """``DELETE`` each manifest by digest (parents before children within a repository; repositories in
     parallel). A registry without delete (405/UNSUPPORTED) stops the run: everything left is kept."""
     warnings: list[str] = []
@@ -828,11 +835,8 @@ def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion
             if refused.is_set():
                 item.status = "kept"
                 continue
-            def delete(i: ManifestDeletion = item) -> bool:
-                return endpoint.client.delete_manifest(i.repository, i.digest)
-
             try:
-                gone = endpoint.retry.call(f"DELETE {item.repository}@{item.digest[:19]}", delete)
+                gone = endpoint.delete_manifest(item.repository, item.digest)  # retried as the client's DELETEs are
                 item.status = "deleted" if gone else "gone"
             except (UnsupportedError, DeniedError, UnauthorizedError) as exc:
                 item.status = "kept"
@@ -961,7 +965,7 @@ def run_prune(
         if not dry_run:
             warnings += delete_ecr(ecr, plan.deletions)
     else:
-        with RegistryEndpoint.for_access(login(service), timeout=timeout * 3) as endpoint:
+        with RegistryClient.for_access(login(service), timeout=timeout * 3, retry=RetryPolicy()) as endpoint:
             inventory = HttpInventory(endpoint, jobs)
             states = _read_states(inventory, location.path, project, service.image_prefix)
             plan = plan_prune(states, uses, rules)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
+import random
 import re
 import ssl
 import threading
@@ -28,14 +30,18 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
+    ListingError,
     ListingLimitError,
     ListingLinkError,
     NameUnknownError,
     NotARegistryError,
     NotFoundError,
+    RegistryConnectionError,
     RegistryHTTPError,
     RegistryTimeoutError,
+    RegistryTLSError,
     TooManyRequestsError,
+    TransientError,
     UnauthorizedError,
     UnsupportedError,
 )
@@ -50,10 +56,12 @@ from mlrun_registry_ext.clients.transport import (
 )
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT
 from mlrun_registry_ext.core.origin import registry_origin, same_origin, url_origin
+from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
+    from mlrun_registry_ext.core.providers import RegistryProvider
     from mlrun_registry_ext.core.secrets import SecretValue
     from mlrun_registry_ext.core.service import RegistryService
 
@@ -78,7 +86,8 @@ B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Caps on one paged listing (the catalog, or one repository's tags). A registry whose listing never
 # ends (a fresh ``Link: <...&last=N+1>; rel="next"`` on every page) stops with ListingLimitError
 # instead of being read on with memory growing. Each is a keyword argument of the listing calls
-# (RegistryClient.list_pages, tags, catalog; RegistryEndpoint); these are the defaults, read at call time.
+# (RegistryClient.list_pages, tags, catalog) and of a client (its listing_caps); these are the defaults, read at
+# call time.
 #: 100,000 tags in one repository is legitimate (a CI that tags every commit); five times that is not
 #: a registry but a loop. At most ~50 MB of names.
 MAX_LISTING_ITEMS = 500_000
@@ -90,10 +99,6 @@ MAX_LISTING_SECONDS = 600.0
 LISTING_PAGE_SIZE = 1000
 #: The catalog page size when a registry refuses LISTING_PAGE_SIZE.
 SMALL_LISTING_PAGE_SIZE = 100
-
-#: How a listing sends each page's request: ``send(what, fetch)`` returns ``fetch()``'s response (the
-#: migration passes its retry policy).
-PageSender = Callable[[str, Callable[[], "Response"]], "Response"]
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -130,6 +135,73 @@ class _Token:
 
 
 Content = bytes | str | Iterable[bytes | memoryview] | None
+
+#: A blob moves in chunks of this size (one buffer per transfer).
+CHUNK_SIZE = 1 << 20
+#: The slowest average a blob stream may keep (after a stall-limit head start): a peer dripping a byte
+#: now and then to dodge the stall limit still fails; at 16 KiB/s a 1 GiB layer may take 18 hours.
+MIN_RATE = 16 * 1024.0
+#: Requests that may be sent again as they are: reads, deletes, and a manifest PUT (the same bytes under
+#: the same name). Not a POST (each opens another upload session) nor the PUT that commits an upload (the
+#: session is gone after it): a blob copy is retried as a whole, by :func:`.transfer.copy_blob`.
+IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+
+
+class RetryPolicy:
+    """When and how a request is sent again; the one retry policy of the registry API.
+
+    Retried: 429 (after ``Retry-After`` when given, capped at ``max_delay``), 5xx, a connection that
+    dropped or timed out (a deadline that passed is retried once only: each try already waited its whole
+    limit), a stream that broke (:class:`TransientError`). Not retried: other 4xx, TLS, DNS and proxy
+    failures, a body too large. Backoff is exponential with jitter. Which requests: the idempotent ones
+    (:data:`IDEMPOTENT`, manifest PUTs) with a body that can be sent again; streams are retried by the
+    operation they belong to. A client without a policy (the doctor: its deadline is the point) sends
+    every request once.
+    """
+
+    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+
+    @staticmethod
+    def retryable(exc: BaseException) -> bool:
+        if isinstance(exc, TooManyRequestsError | TransientError):
+            return True
+        if isinstance(exc, RegistryHTTPError):
+            return exc.status is not None and exc.status >= 500
+        if isinstance(exc, RegistryConnectionError):
+            return not isinstance(exc, RegistryTLSError) and exc.kind not in ("dns", "too-large", "proxy")
+        return False
+
+    @staticmethod
+    def applies(method: str, url: str, content: Content) -> bool:
+        """Whether a request may be sent again: idempotent, with a body that can be sent again."""
+        rewindable = content is None or isinstance(content, bytes | str)
+        return rewindable and (method in IDEMPOTENT or (method == "PUT" and "/manifests/" in url))
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+            return min(self.max_delay, exc.retry_after)
+        return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    @staticmethod
+    def timed_out(exc: BaseException) -> bool:
+        return isinstance(exc, RegistryTimeoutError) or (isinstance(exc, TransientError) and exc.timeout)
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except RegistryAPIError as exc:
+                if attempt + 1 >= self.attempts or not self.retryable(exc) or (self.timed_out(exc) and attempt):
+                    raise
+                wait = self.delay(attempt, exc)
+                log.warning("%s: %s; retrying in %.1f s (%d/%d)", what, exc, wait, attempt + 1, self.attempts - 1)
+                self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ListingBudget:
@@ -189,8 +261,13 @@ class ListingBudget:
 class RegistryClient:
     """One registry host, one pool of keep-alive connections; use as a context manager or call :meth:`close`.
 
-    ``request``/``stream`` are the generic building blocks (they authenticate for
-    ``repository:<scope_repo>:<actions>``); the other methods are the probes the doctor needs.
+    The one registry API of the package: the doctor, migrate, prune and kaniko-image all talk through
+    it. ``request``/``stream`` are the building blocks (they authenticate for
+    ``repository:<scope_repo>:<actions>``, and ``request`` retries idempotent requests under the client's
+    :class:`RetryPolicy`); on top: the probes (ping, auth, push, pull), the listings (``catalog``,
+    ``tags``: every page, within caps), manifests (``manifest_digest``, ``get_manifest``,
+    ``head_manifest``, ``delete_manifest``) and ``blob_exists``. The copy steps (mount or upload,
+    stream a blob, put a manifest) are plain functions over it in :mod:`.transfer`.
     Thread-safe: the doctor and the migration engine share one client between worker threads.
     """
 
@@ -204,6 +281,7 @@ class RegistryClient:
         ca_bundle: str | None = None,
         timeout: float = 5.0,
         identity_token: SecretValue | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         for secret in (password, identity_token):
             if secret is not None and not callable(getattr(secret, "get_secret_value", None)):
@@ -236,6 +314,20 @@ class RegistryClient:
         self._challenge: Challenge | None = None
         self._anonymous_ok = False
         self._tokens: dict[tuple[str, ...], _Token] = {}
+        #: Idempotent requests are retried under it (None: each request is sent once).
+        self.retry = retry
+        #: How the registry is shown in reports, and its provider's naming rules (``for_access`` sets them).
+        self.display = self.base_url
+        self.rules: RegistryProvider | None = None
+        #: A blob stream fails when no byte moved for ``stall`` seconds or it averages under ``min_rate``.
+        self.stall = timeout
+        self.min_rate = MIN_RATE
+        self.chunk_size = CHUNK_SIZE
+        #: The caps on each catalog and tag listing (None: the MAX_LISTING_* defaults).
+        self.listing_caps: dict[str, Any] = {"max_pages": None, "max_items": None, "max_seconds": None}
+        #: What the registry showed about cross-repository mounts (see :attr:`probes_by_mount`).
+        self.mounts_refused = False
+        self.mounts_ignored = False
 
     @classmethod
     def for_service(cls, service: RegistryService, timeout: float = 5.0) -> RegistryClient:
@@ -243,13 +335,18 @@ class RegistryClient:
         return cls.for_access(service.access, timeout=timeout)
 
     @classmethod
-    def for_access(cls, access: RegistryAccess, timeout: float = 5.0) -> RegistryClient:
+    def for_access(cls, access: RegistryAccess, timeout: float = 5.0, *, retry: RetryPolicy | None = None,
+                   max_pages: int | None = None, max_items: int | None = None,
+                   max_seconds: float | None = None) -> RegistryClient:
+        """A client for ``access`` (location, login, CA bundle): ``timeout`` bounds each request and is
+        a blob stream's stall limit; ``retry`` (None: none) retries idempotent requests; the ``max_*``
+        caps bound each listing."""
         where = access.location
         if where.is_server_default:
             raise ConfigError(
                 "url", "'.' is the MLRun server's registry; resolve it to a host before checking it"
             )
-        return cls(
+        client = cls(
             where.host,
             username=access.username,
             password=access.password,
@@ -257,7 +354,12 @@ class RegistryClient:
             insecure=where.insecure,
             ca_bundle=access.ca_bundle,
             timeout=timeout,
+            retry=retry,
         )
+        client.display = where.display
+        client.rules = where.rules
+        client.listing_caps = {"max_pages": max_pages, "max_items": max_items, "max_seconds": max_seconds}
+        return client
 
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username else ""
@@ -303,23 +405,31 @@ class RegistryClient:
 
         ``scope`` overrides the ``repository:<scope_repo>:<actions>`` scope (e.g. ``registry:catalog:*``).
         A non-rewindable ``content`` (an iterator) is sent once, already authenticated.
-        With ``raise_for_status`` an HTTP error becomes a typed :class:`RegistryHTTPError`.
+        With ``raise_for_status`` an HTTP error becomes a typed :class:`RegistryHTTPError`. With a
+        :class:`RetryPolicy`, an idempotent request (:meth:`RetryPolicy.applies`) that failed in a way
+        worth retrying is sent again.
         """
-        response = self._send(
-            method,
-            path_or_url,
-            self._scopes(scope_repo, actions, scope),
-            headers,
-            params,
-            content,
-            timeout,
-            follow_redirects,
-            stream=False,
-            deadline=deadline,
-        )
-        if raise_for_status and response.status_code >= 400:
-            raise self.error_for(response, scope_repo)
-        return response
+
+        def once() -> Response:
+            response = self._send(
+                method,
+                path_or_url,
+                self._scopes(scope_repo, actions, scope),
+                headers,
+                params,
+                content,
+                timeout,
+                follow_redirects,
+                stream=False,
+                deadline=deadline,
+            )
+            if raise_for_status and response.status_code >= 400:
+                raise self.error_for(response, scope_repo)
+            return response
+
+        if self.retry is None or not RetryPolicy.applies(method, path_or_url, content):
+            return once()
+        return self.retry.call(f"{method} {_short_path(self.url(path_or_url))}", once)
 
     @contextlib.contextmanager
     def stream(
@@ -711,9 +821,9 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
-        """Every tag of ``repository``, all pages, within the listing caps (:meth:`list_pages`)."""
+        """Every tag of ``repository``, all pages, within the listing caps (:meth:`list_pages`);
+        :class:`NameUnknownError` when the repository does not exist."""
         return self.list_pages(
             f"/v2/{repository}/tags/list?n={LISTING_PAGE_SIZE}",
             "tags",
@@ -722,7 +832,6 @@ class RegistryClient:
             max_pages=max_pages,
             max_items=max_items,
             max_seconds=max_seconds,
-            send=send,
         )
 
     def catalog(
@@ -734,7 +843,6 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
         """Every repository of ``GET /v2/_catalog`` after ``last``, ``n`` a page, within the listing caps
         (:meth:`list_pages`). The catalog is a distribution extension many registries disable (404).
@@ -744,7 +852,7 @@ class RegistryClient:
             params = urlencode({"n": size, **({"last": last} if last else {})})
             return self.list_pages(
                 f"/v2/_catalog?{params}", "repositories", scope="registry:catalog:*", timeout=timeout,
-                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds, send=send,
+                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds,
             )
 
         try:
@@ -765,20 +873,23 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
         """Every name of a paged listing: ``key`` (``repositories``, ``tags``) of each page, following
         ``Link: <...>; rel="next"`` (relative to the page, RFC 8288) to the end. The one pager.
 
         Bounded: at most ``max_pages`` pages, ``max_items`` names and ``max_seconds`` for all pages
-        together (each None: :data:`MAX_LISTING_PAGES`, :data:`MAX_LISTING_ITEMS`,
-        :data:`MAX_LISTING_SECONDS`), else :class:`ListingLimitError` naming the cap. A next page on
-        another origin (the credentials would follow it), or one already read, is
+        together (each None: the client's :attr:`listing_caps`, else :data:`MAX_LISTING_PAGES`,
+        :data:`MAX_LISTING_ITEMS`, :data:`MAX_LISTING_SECONDS`), else :class:`ListingLimitError` naming
+        the cap. A next page on another origin (the credentials would follow it), or one already read, is
         :class:`ListingLinkError`. A page that is not a JSON object with a ``key`` list of strings is
-        an error, never read as "no names". ``send(what, fetch)`` wraps each page's request.
+        an error, never read as "no names". Each page's request is retried as any other.
         """
         what = f"the tag listing of {scope_repo}" if scope_repo else "the catalog"
-        budget = ListingBudget(what, self.host, scope_repo, max_pages, max_items, max_seconds)
+        caps = self.listing_caps
+        budget = ListingBudget(what, self.host, scope_repo,
+                               caps["max_pages"] if max_pages is None else max_pages,
+                               caps["max_items"] if max_items is None else max_items,
+                               caps["max_seconds"] if max_seconds is None else max_seconds)
         per_request = self.timeout if timeout is None else timeout
         names: list[str] = []
         seen: set[str] = set()
@@ -787,14 +898,9 @@ class RegistryClient:
             budget.next_page()
             seen.add(url)
 
-            def fetch(page_url: str = url) -> Response:
-                seconds = min(per_request, budget.left())
-                return self.request(
-                    "GET", page_url, scope_repo=scope_repo, scope=scope, timeout=seconds, deadline=Deadline(seconds)
-                )
-
+            seconds = min(per_request, budget.left())
             try:
-                response = send(f"GET {_short_path(url)}", fetch) if send else fetch()
+                response = self.request("GET", url, scope_repo=scope_repo, scope=scope, timeout=seconds)
             except RegistryTimeoutError:
                 budget.left()  # the listing's time cap, when that is what ran out
                 raise
@@ -822,18 +928,16 @@ class RegistryClient:
         self, repository: str, reference: str, *, timeout: float | None = None
     ) -> ManifestInfo | None:
         """``HEAD`` a manifest by tag or digest; ``None`` when it (or the repository) does not exist."""
-        response = self.request(
-            "HEAD",
-            f"/v2/{repository}/manifests/{reference}",
-            scope_repo=repository,
-            headers={"Accept": MANIFEST_ACCEPT},
-            timeout=timeout,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            response = self.request(
+                "HEAD",
+                f"/v2/{repository}/manifests/{reference}",
+                scope_repo=repository,
+                headers={"Accept": MANIFEST_ACCEPT},
+                timeout=timeout,
+            )
+        except NotFoundError:
             return None
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         size = response.headers.get("content-length")
         return ManifestInfo(
             response.headers.get("docker-content-digest"),
@@ -841,41 +945,79 @@ class RegistryClient:
             int(size) if size and size.isdigit() else None,
         )
 
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest ``reference`` resolves to: the HEAD's ``Docker-Content-Digest``, or (a registry that
+        omits it) the sha256 of the manifest's bytes; None when it does not exist."""
+        info = self.head_manifest(repository, reference)
+        if info is None:
+            return None
+        if info.digest:
+            return info.digest
+        raw, _ = self.get_manifest(repository, reference)
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str | None]:
+        """The manifest's exact bytes and its Content-Type."""
+        response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope_repo=repository,
+                                headers={"Accept": MANIFEST_ACCEPT})
+        return response.content, response.headers.get("content-type")
+
     def delete_manifest(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
         """``DELETE /v2/<repository>/manifests/<digest>`` (by digest: the API deletes no tags); True when
         deleted, False when it was not there (404). A registry without delete answers 405
         ``UNSUPPORTED`` (:class:`UnsupportedError`); no right to delete is :class:`DeniedError`."""
-        response = self.request(
-            "DELETE",
-            f"/v2/{repository}/manifests/{digest}",
-            scope_repo=repository,
-            actions=DELETE,
-            timeout=timeout,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            self.request("DELETE", f"/v2/{repository}/manifests/{digest}", scope_repo=repository, actions=DELETE,
+                         timeout=timeout)
+        except NotFoundError:
             return False
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         return True
 
     def manifest_exists(self, repository: str, reference: str, *, timeout: float | None = None) -> bool:
         return self.head_manifest(repository, reference, timeout=timeout) is not None
 
     def blob_exists(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
-        response = self.request(
-            "HEAD",
-            f"/v2/{repository}/blobs/{digest}",
-            scope_repo=repository,
-            timeout=timeout,
-            follow_redirects=True,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope_repo=repository, timeout=timeout,
+                         follow_redirects=True)
+        except NotFoundError:
             return False
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         return True
+
+    # --- what a copy asks first ----------------------------------------------------------------
+    def check_repository_name(self, repository: str) -> None:
+        """A repository name the registry (and its provider's rules) accepts, as a push target."""
+        validate_repository(repository, "to")
+        if self.rules is not None:
+            self.rules.validate_repository(repository, self.host, "to")
+
+    def repositories(self, *, required: bool = True) -> list[str] | None:
+        """The catalog as a run's first request, which proves the login when it works. When the listing
+        is refused, :meth:`check_auth` tells whether the login is the reason (with its one-line
+        message). Without a catalog (Docker Hub, GHCR...): an error if ``required``, else None. A
+        listing stopped by its caps or its ``Link`` is always an error: the registry has a catalog, and
+        a partial one is not "none"."""
+        try:
+            return self.catalog()
+        except (RegistryConnectionError, ListingError):
+            raise
+        except RegistryAPIError as exc:
+            self.check_auth()
+            if not required:
+                log.debug("%s offers no catalog (%s)", self.host, exc)
+                return None
+            if isinstance(exc, RegistryHTTPError) and exc.status == 404:
+                raise RegistryAPIError(f"{self.host} does not offer /v2/_catalog (the listing extension); "
+                                       "the repositories cannot be listed") from None
+            raise
+
+    @property
+    def probes_by_mount(self) -> bool:
+        """Whether a mount of a blob into its own repository can stand in for the HEAD before an upload:
+        201 when the blob is there, else the upload session the copy needs anyway (one request, not
+        two). Not where mounts are refused or ignored, nor on ECR, where mounting is opt-in."""
+        opt_in = self.rules is not None and not self.rules.mounts_blobs
+        return not (self.mounts_refused or self.mounts_ignored or opt_in)
 
 
 def _with_params(url: str, params: Any) -> str:

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.errors import NameUnknownError
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, copy_blob, put_manifest
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
 from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
 from mlrun_registry_ext.features.migrate.model import (
@@ -98,7 +100,7 @@ def _placed_key(digest: str) -> bytes | str:
 class Migration:
     """One migration run. Use :func:`migrate` unless you build the endpoints yourself."""
 
-    def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming,
+    def __init__(self, source: RegistryClient, target: RegistryClient, naming: Naming,
                  options: MigrateOptions = DEFAULT_OPTIONS, *, progress: Progress | None = None,
                  ensure_repository: Callable[[str], None] | None = None) -> None:
         self.source = source
@@ -170,7 +172,7 @@ class Migration:
         finally:
             self.progress.close()
             self.report.seconds = time.monotonic() - started
-            self.report.requests = {"source": self.source.client.requests, "target": self.target.client.requests}
+            self.report.requests = {"source": self.source.requests, "target": self.target.requests}
         return self.report
 
     def _compare(self) -> list[_TagPlan]:
@@ -216,7 +218,7 @@ class Migration:
                         running[pool.submit(fn, queued)] = ("head", queued)
                     else:
                         repo = to_list.popleft()
-                        running[pool.submit(self.source.list_tags, repo)] = (repo, None)
+                        running[pool.submit(self._tags, repo)] = (repo, None)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     what, plan = running.pop(future)
@@ -276,6 +278,13 @@ class Migration:
             tasks.append((self._source_digest, plan))
             tasks.append((self._target_digest, plan))
         return 0
+
+    def _tags(self, repository: str) -> list[str]:
+        """The source repository's tags; none when it vanished since the catalog listed it."""
+        try:
+            return self.source.tags(repository)
+        except NameUnknownError:
+            return []
 
     def _source_digest(self, plan: _TagPlan) -> None:
         try:
@@ -455,8 +464,8 @@ class Migration:
             # One request instead of HEAD + POST: a mount from its own repository answers 201 when the
             # blob is there and opens the upload otherwise (no other repository to mount it from).
             (source_repo, target_repo), needs = needs[0], []
-            outcome = self.target.copy_blob_from(self.source, source_repo, target_repo, job.digest, job.size,
-                                                 probe=True, on_bytes=self._on_bytes)
+            outcome = copy_blob(self.source, self.target, source_repo, target_repo, job.digest, job.size,
+                                probe=True, on_bytes=self._on_bytes)
             if outcome == "copied":
                 self._count(blobs_copied=1, bytes_copied=job.size)
             else:
@@ -477,8 +486,8 @@ class Migration:
                     self._count(blobs_copied=1, bytes_copied=job.size)
                 present.append(target_repo)
                 continue
-            outcome = self.target.copy_blob_from(
-                self.source, source_repo, target_repo, job.digest, job.size,
+            outcome = copy_blob(
+                self.source, self.target, source_repo, target_repo, job.digest, job.size,
                 mount_from=present[0] if present else None, on_bytes=self._on_bytes)
             if outcome == "mounted":
                 self._count(blobs_mounted=1, bytes_mounted=job.size)
@@ -507,12 +516,12 @@ class Migration:
                             and self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest):
                     self._count(manifests_skipped=1)
                 else:
-                    self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
+                    put_manifest(self.target, plan.target_repo, manifest.digest, manifest)
                     self._count(manifests_copied=1)
                 with self._lock:
                     self._written.add(key)
             root = plan.manifests[-1]
-            plan.written = self.target.put_manifest(plan.target_repo, plan.tag, root)
+            plan.written = put_manifest(self.target, plan.target_repo, plan.tag, root)
             self._count(manifests_copied=1)
             plan.result.status = "copied"
         except RegistryExtError as exc:
@@ -594,7 +603,7 @@ def run_migration(source: RegistryAccess, target: RegistryAccess, options: Migra
     if progress is None:
         progress = sys.stderr.isatty()
     limit = TIMEOUT if options.timeout is None else options.timeout
-    with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
-            RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
+    with RegistryClient.for_access(source, timeout=limit, retry=RetryPolicy()) as src_ep, \
+            RegistryClient.for_access(target, timeout=limit, retry=RetryPolicy()) as dst_ep:
         sink: Progress | None = RichProgress() if progress is True else (progress or None)
         return Migration(src_ep, dst_ep, naming, options, progress=sink, ensure_repository=ensure_repository).run()

@@ -17,9 +17,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
 from mlrun_registry_ext.clients.registry.login import login
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT
 from mlrun_registry_ext.core.platform_images import PlatformImage, source_url
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
@@ -29,7 +31,7 @@ from mlrun_registry_ext.features.migrate.report import MigrationReport
 from mlrun_registry_ext.features.migrate.ui import Progress, RichProgress
 
 
-class KnownImages(RegistryEndpoint):
+class KnownImages(RegistryClient):
     """A source whose repositories and tags are given, not listed (public registries have no catalog)."""
 
     known: dict[str, list[str]]
@@ -37,7 +39,7 @@ class KnownImages(RegistryEndpoint):
     def repositories(self, *, required: bool = True) -> list[str] | None:
         return sorted(self.known)
 
-    def list_tags(self, repository: str) -> list[str]:
+    def tags(self, repository: str, **caps: Any) -> list[str]:
         return list(self.known.get(repository, ()))
 
 
@@ -77,8 +79,8 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
     for registry, group in sorted(by_registry(images).items()):
         source = RegistryService(name="public", url=source_url(registry, overrides or {}))
         naming = ImageNaming(target_path=target.path, paths={image.repository: image.path for image in group})
-        with KnownImages.for_access(source.access, timeout=limit) as src, \
-                RegistryEndpoint.for_access(destination, timeout=limit) as dst:
+        with KnownImages.for_access(source.access, timeout=limit, retry=RetryPolicy()) as src, \
+                RegistryClient.for_access(destination, timeout=limit, retry=RetryPolicy()) as dst:
             assert isinstance(src, KnownImages)
             src.known = {}
             for image in group:
