@@ -342,14 +342,30 @@ def test_a_half_verified_nuclio_function_is_not_redeployed(
         registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
         nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
     source, target, _ = registries
-    # runs the verified v1, but its spec names v7, which the source does not have: not verified
-    nuclio_dashboard.add_function("half", "fraud", f"{source.host}/nuclio/processor-direct:v1",
+    # runs the verified v1, but its spec names v7, which the source does not have: not verified.
+    # Its name sorts before "direct": being left alone does not stop the redeploys after it.
+    nuclio_dashboard.add_function("another", "fraud", f"{source.host}/nuclio/processor-direct:v1",
                                   image="nuclio/processor-direct:v7", run_registry=source.host)
     code, data = _apply(source, target, capsys)
     changes, redeploys = _by_label(data)
-    assert changes["nuclio:fraud/half"]["status"] == "blocked" and changes["nuclio:fraud/half"]["changes"] == []
-    assert "processor-direct:v7" in changes["nuclio:fraud/half"]["reason"]
-    assert "fraud/half" not in redeploys
-    assert not nuclio_dashboard.find("PUT", "/api/functions/half")
+    half = changes["nuclio:fraud/another"]
+    assert half["status"] == "blocked" and half["changes"] == [] and "processor-direct:v7" in half["reason"]
+    assert "fraud/another" not in redeploys
+    assert not nuclio_dashboard.find("PUT", "/api/functions/another")
     assert redeploys["fraud/direct"]["status"] == "applied"  # the fully verified one still is
     assert code == 0
+
+
+def test_a_nuclio_function_mlrun_manages_is_never_put_to_the_dashboard_even_without_its_mlrun_record(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+    # deployed by MLRun (label mlrun/class), but MLRun has no record "scorer": only MLRun may redeploy it
+    nuclio_dashboard.add_function("fraud-scorer", "fraud", f"{source.host}/mlrun/func-fraud-serve:v1")
+    nuclio_dashboard.functions["fraud-scorer"]["metadata"]["labels"]["mlrun/class"] = "serving"
+    code, data = _apply(source, target, capsys)
+    assert code == 0
+    assert not nuclio_dashboard.find("PUT", "/api/functions/fraud-scorer")
+    redeploy = _by_label(data)[1]["fraud/fraud-scorer"]
+    assert redeploy["kind"] == "mlrun" and redeploy["status"] == "printed" and "db://fraud/scorer" in redeploy["action"]
+    assert _by_label(data)[1]["fraud/direct"]["status"] == "applied"

@@ -115,7 +115,9 @@ def ecr_listing(ecr: Any, operation: str, key: str, *, what: str, host: str = "E
         except StopIteration:
             return items
         found = page.get(key) if isinstance(page, Mapping) else None
-        items += budget.add(list(found or []))
+        if not isinstance(found, list):  # never read as "no items": a listing read short looks complete
+            raise RegistryAPIError(f"ECR {operation} answered a page without a {key!r} list; not read as empty")
+        items += budget.add(found)
 
 
 def _identity_key(boto_session: Any) -> str:
