@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.targets import PushTarget
     from mlrun_registry_ext.features import nuclio_hooks as nuclio
     from mlrun_registry_ext.features.api import ActiveRegistry, resolve, target
+    from mlrun_registry_ext.features.doctor import doctor
+    from mlrun_registry_ext.features.migrate import migrate
     from mlrun_registry_ext.features.mlrun_hooks import (
         build_image,
         configure_function,
@@ -61,6 +63,18 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.features.prune import prune
     from mlrun_registry_ext.features.version_gate import check_version_gates
 
+
+#: Names this module's own code uses, which a ``registry.<TAB>`` should not offer.
+_NOT_PUBLIC = {"Any", "TYPE_CHECKING", "annotations"}
+
+
+def __dir__() -> list[str]:
+    """Every public name, the lazy ones included: what Jupyter's tab completion and ``dir()`` offer.
+
+    Without it ``dir(mlrun_registry_ext)`` lists only what is already loaded (the errors), so a
+    notebook's ``registry.<TAB>`` offered none of the functions (PEP 562).
+    """
+    return sorted({*globals(), *__all__} - _NOT_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,8 +25,9 @@ mkdir -p "$work"
 spec() {
   case "$1" in
     rewrite) echo "mlrun_registry_ext/features/migrate/rewrite.py|tests/test_migrate_rewrite.py" ;;
-    prune) echo "mlrun_registry_ext/features/prune.py mlrun_registry_ext/features/prune/*.py|tests/test_prune*.py" ;;
-    planner) echo "mlrun_registry_ext/core/prune*.py mlrun_registry_ext/core/prune/*.py|tests/test_prune*.py" ;;
+    prune) echo "mlrun_registry_ext/features/prune.py mlrun_registry_ext/features/prune/*.py|tests/test_prune.py tests/test_prune_safety.py tests/test_prune_mlrun_db.py" ;;
+    # the planner is pure: its own tests (examples per rule, the property test against an oracle)
+    planner) echo "mlrun_registry_ext/core/prune_plan.py|tests/test_prune_plan.py" ;;
     *.py) echo "$1|${MUTATION_TESTS:-tests/test_*.py}" ;;
     *) echo "unknown target '$1': rewrite, prune, planner or a .py path" >&2; return 2 ;;
   esac

@@ -202,7 +202,7 @@ def test_a_big_run_copies_in_small_batches_sending_each_blob_once_and_counting_t
     advanced = [0]
 
     class Recorder:
-        def phase(self, text: str, total: int | None = None) -> None:
+        def phase(self, text: str, total: int | None = None, unit: str = "") -> None:
             phases.append((text, total))
 
         def advance(self, amount: int = 1) -> None:

@@ -369,3 +369,25 @@ def test_a_nuclio_function_mlrun_manages_is_never_put_to_the_dashboard_even_with
     redeploy = _by_label(data)[1]["fraud/fraud-scorer"]
     assert redeploy["kind"] == "mlrun" and redeploy["status"] == "printed" and "db://fraud/scorer" in redeploy["action"]
     assert _by_label(data)[1]["fraud/direct"]["status"] == "applied"
+
+
+def test_a_redeploy_is_applied_only_on_a_200_that_says_ready(
+        registries: tuple[RunningRegistry, RunningRegistry, dict], platform: dict[str, Any],
+        nuclio_dashboard: NuclioDashboardStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target, _ = registries
+
+    polls: list[str] = []
+
+    def flaky(request: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        # the first poll: an error answer whose body happens to say "ready" is no proof; then the truth
+        polls.append(name)
+        if len(polls) == 1:
+            return 503, {"status": {"state": "ready"}, "error": "upstream unavailable"}, {}
+        return nuclio_dashboard._get_function(request, name)
+
+    nuclio_dashboard.deploy_states = ("error",)
+    nuclio_dashboard.route("GET", r"/api/functions/(?P<name>direct)", flaky)
+    code, data = _apply(source, target, capsys)
+    assert len(polls) == 2  # polled on after the error answer
+    assert code == 1
+    assert _by_label(data)[1]["fraud/direct"]["status"] == "failed"

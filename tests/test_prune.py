@@ -32,6 +32,12 @@ from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prune writes its restore file in the working directory by default: the test's own, not the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _image(digest: str, day: int | None, blobs: tuple[tuple[str, int], ...] = (), children: tuple[str, ...] = (),
            media_type: str | None = im.DOCKER_MANIFEST, problem: str | None = None) -> ManifestRecord:
     created = datetime(2025, 5, day, tzinfo=UTC) if day else None
@@ -300,7 +306,7 @@ def _ecr_manifest(i: int) -> str:
 
 
 def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
-        aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         platform: tuple[MLRunAPIStandIn, NuclioDashboardStandIn]) -> None:
     import boto3
 
@@ -319,6 +325,11 @@ def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", ECR_HOST)
 
     code, report, err = _run(["prune", "--keep", "1", "--yes", "--json"], capsys)
+    assert code == 0, err  # just pushed: younger than the default minimum age, nothing goes
+    assert isinstance(report, dict) and report["manifests_deleted"] == 0
+    assert aws.count("BatchDeleteImage") == 0
+    code, report, err = _run(["prune", "--keep", "1", "--min-age", "0s", "--yes", "--json",
+                              "--restore-file", str(tmp_path / "restore.json")], capsys)
     assert code == 0, err
     assert isinstance(report, dict)
     left = {t for d in ecr.describe_images(repositoryName="mlrun/func-p1-trainer")["imageDetails"]

@@ -126,9 +126,6 @@ def test_prune_keeps_every_image_a_real_mlrun_record_names_and_plans_the_rest(
     assert im.tag_digests(registry.url) == before  # a dry run deletes nothing
 
 
-@pytest.mark.xfail(strict=True, reason="prune --project reads only that project's records and selects "
-                                       "repositories by a bare func-<project>- prefix (fixed by the prune "
-                                       "rewrite: usage across every project, exact project naming)")
 def test_prune_for_one_project_keeps_what_other_projects_use_and_never_reaches_a_longer_project_name(
         mlrun_db: MLRunDB, registry: RunningRegistry, stored: dict[tuple[str, str], dict[str, Any]],
         nuclio_dashboard: NuclioDashboardStandIn) -> None:

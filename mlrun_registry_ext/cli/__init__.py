@@ -18,7 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from mlrun_registry_ext import __version__
 from mlrun_registry_ext.cli._app import run_handler
+from mlrun_registry_ext.errors import one_line
 
 _CLI = "mlrun_registry_ext.cli."
 #: command -> (one-line help, the modules whose ``register(subparsers)`` define it, in order). ``ecr``
@@ -50,19 +52,39 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage error in two lines: which command and where its help is, then the error.
+
+    argparse's own prints the whole usage block (``migrate`` alone is a dozen lines), which pushes the
+    one line that matters off a CI log's first screen. Sub-command parsers are of this class too
+    (``add_subparsers`` uses the parent's class).
+    """
+
+    #: The command line the error is about: the top parser reports unknown options of the chosen
+    #: command (``mlrun-registry migrate --bogus``), so it names that command, not itself.
+    shown: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        prog = self.shown or self.prog
+        self.exit(2, f"usage: {prog} ... (see {prog} --help)\n{prog}: error: {one_line(message)}\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for ``command`` (only its modules imported); for None, every command from the table,
     each with its one-line help and no module imported (enough for ``--help`` and usage errors)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlrun-registry",
         description="External container registries for MLRun and Nuclio builds.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     if command is None:
         for name, (text, _) in COMMANDS.items():
             sub.add_parser(name, help=text, add_help=False)
         return parser
+    parser.shown = f"{parser.prog} {command}"
     for module in COMMANDS[command][1]:
         importlib.import_module(_CLI + module).register(sub)
     return parser

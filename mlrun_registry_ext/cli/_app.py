@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mlrun_registry_ext.errors import RegistryExtError, one_line
+from mlrun_registry_ext.errors import ConfigError, RegistryExtError, one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -72,14 +72,107 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+class HeldWarnings(logging.Handler):
+    """Holds the warnings a command logs until it has validated its input, then lets them through.
+
+    "Validated" is the first thing the command writes (a table, JSON, a progress bar, a note): a command
+    checks its arguments and configuration before it prints anything. A usage or configuration error
+    (exit 2) before that drops them: the user sees the one line that says what to fix, not warnings
+    about a configuration that is being refused. Any other ending lets them out, before its error line.
+    """
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(logging.WARNING)
+        self.target = target
+        self.held: list[logging.LogRecord] | None = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.held is None:
+            self.target.handle(record)
+        else:
+            self.held.append(record)
+
+    def let_out(self) -> None:
+        held, self.held = self.held, None
+        for record in held or ():
+            self.target.handle(record)
+
+    def drop(self) -> None:
+        self.held = None
+
+
+class _ReleasingStream:
+    """``sys.stdout`` / ``sys.stderr`` while a command runs: the first write lets held warnings out."""
+
+    def __init__(self, stream: Any, held: HeldWarnings) -> None:
+        self._stream = stream
+        self._held = held
+
+    def write(self, text: str) -> int:
+        if self._held.held is not None:
+            self._held.let_out()
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+#: The running command's held warnings (None outside :func:`run_handler`, or when not held).
+_held: HeldWarnings | None = None
+
+
+def inputs_checked() -> None:
+    """Called by a long command once its input is validated, before work that prints nothing for a while
+    (a piped ``migrate``): its warnings come out now, not with the report at the end."""
+    if _held is not None and _held.held is not None:
+        _held.let_out()
+
+
+def _hold_warnings() -> HeldWarnings | None:
+    """The process's warning handler (what ``logging.basicConfig`` set before: ``mlrun-registry:
+    warning: ...`` on stderr), held. None when the root logger already has handlers (the CLI called
+    in-process, e.g. under pytest): those are left as they are."""
+    root = logging.getLogger()
+    if root.handlers:
+        return None
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("mlrun-registry: warning: %(message)s"))
+    held = HeldWarnings(stream)
+    root.addHandler(held)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    return held
+
+
 def run_handler(args: argparse.Namespace) -> int:
-    """Run ``args.handler``; every expected error becomes one line on stderr and its exit code."""
+    """Run ``args.handler``; every expected error becomes one line on stderr and its exit code.
+    Warnings wait until the command has validated its input (:class:`HeldWarnings`)."""
+    global _held
+    held = _hold_warnings()
+    if held is None:
+        return _run(args)
+    _held = held
+    streams = sys.stdout, sys.stderr
+    sys.stdout = _ReleasingStream(sys.stdout, held)
+    sys.stderr = _ReleasingStream(sys.stderr, held)
+    try:
+        return _run(args, held)
+    finally:
+        _held = None
+        sys.stdout, sys.stderr = streams
+        held.let_out()
+        logging.getLogger().removeHandler(held)
+        logging.getLogger().addHandler(held.target)  # later warnings (interpreter teardown) as before
+
+
+def _run(args: argparse.Namespace, held: HeldWarnings | None = None) -> int:
     handler: Handler = args.handler
-    logging.basicConfig(level=logging.WARNING, format="mlrun-registry: warning: %(message)s")
     try:
         return handler(args)
     except RegistryExtError as exc:
-        return fail(str(exc), exc.exit_code)
+        if held is not None and exc.exit_code == ConfigError.exit_code:
+            held.drop()  # refused input: its one line, without the warnings about it
+        return fail(str(exc), exc.exit_code)  # any other: the held warnings first (the write lets them out)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except BrokenPipeError:

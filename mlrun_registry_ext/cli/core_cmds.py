@@ -33,6 +33,7 @@ def register(sub: Any) -> None:
                               help="what the MLRun API and the Nuclio dashboard must be set to")
     platform.add_argument("--format", choices=("env", "helm"), default="env")
     _add_apply_flags(platform)
+    add_json_flag(platform)
     platform.set_defaults(handler=cmd_platform_config)
 
 
@@ -138,8 +139,10 @@ def cmd_platform_config(args: argparse.Namespace) -> int:
                                              "dashboard Deployments")
         # config: with the air-gap env (it needs the platform's versions, known here)
         return print_platform_diff(apply_platform_config(active.resolved, args.namespace, args.dry_run,
-                                                         config=config))
-    if args.format == "helm":
+                                                         config=config), as_json=args.json)
+    if args.json:
+        print_json(config.to_dict())
+    elif args.format == "helm":
         sys.stdout.write(config.helm_yaml())
     else:
         sys.stdout.write(config.env_lines())

@@ -63,6 +63,7 @@ def register(sub: Any) -> None:
     _service_flags(show, project=True)
     _kube_flags(show)
     show.add_argument("-o", "--output", choices=("yaml", "json"), default=None)
+    add_json_flag(show)
     show.set_defaults(handler=cmd_secret_show)
 
     copy = secret_sub.add_parser("copy", help="copy the service's secret(s) to other namespaces")
@@ -163,6 +164,7 @@ def _output_flags(parser: argparse.ArgumentParser, dry_run: bool) -> None:
                             help="print the manifests, touch no cluster (like kubectl --dry-run=client)")
     parser.add_argument("-o", "--output", choices=("yaml", "json"), default=None,
                         help="manifest format with --dry-run; result format otherwise")
+    add_json_flag(parser)  # the same as -o json
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,7 +227,8 @@ def _dump(objects: list[dict[str, Any]], fmt: str) -> str:
 
 def _print_report(report: Any, args: argparse.Namespace) -> int:
     if getattr(args, "dry_run", False) and hasattr(args, "output"):
-        sys.stdout.write(_dump(report.manifests, args.output or "yaml"))
+        fmt = args.output or ("json" if getattr(args, "json", False) else "yaml")
+        sys.stdout.write(_dump(report.manifests, fmt))
         for note in report.notes:
             sys.stderr.write(f"mlrun-registry: note: {note}\n")
         return 0
@@ -258,7 +261,7 @@ def cmd_secret_apply(args: argparse.Namespace) -> int:
 
 def cmd_secret_show(args: argparse.Namespace) -> int:
     summaries = show_registry_secret(_registry(args), namespace=args.namespace, kubeconfig=args.kubeconfig)
-    if args.output == "json":
+    if args.output == "json" or args.json:
         print_json(summaries)
     elif args.output == "yaml":
         sys.stdout.write(_dump(summaries, "yaml"))

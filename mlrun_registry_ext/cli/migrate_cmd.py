@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.cli._app import add_json_flag, console, print_json, seconds
+from mlrun_registry_ext.cli._app import add_json_flag, console, inputs_checked, print_json, seconds
 from mlrun_registry_ext.clients.local_config import namespace_domain
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
@@ -106,6 +106,8 @@ def register(sub: Any) -> None:
     job.add_argument("--shards", type=int, default=None, metavar="N",
                      help="with --emit-job: a Kubernetes Indexed Job of N pods, pod i running --shard i/N")
     job.add_argument("--namespace", default=None, help="namespace of the Job (default: default-tenant)")
+    job.add_argument("-o", "--output", choices=("yaml", "json"), default=None,
+                     help="with --emit-job: the manifest's format (default yaml; --json is the same as -o json)")
     job.add_argument("--job-image", default=None,
                      help=f"image with {PACKAGE} installed (default: ${JOB_IMAGE_ENV}, else "
                           f"{DEFAULT_JOB_IMAGE} + pip install)")
@@ -326,16 +328,19 @@ def _check_options(args: argparse.Namespace) -> tuple[MigrateOptions, str | None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.output and not args.emit_job:
+        raise ConfigError("--output", "only with --emit-job (the manifest's format); a report as JSON: --json")
     if args.platform_images:
         return _platform_images(args)
     options, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
     source, target, active = build_services(args)
+    inputs_checked()
     if args.emit_job:
         import yaml
 
         manifest = job_manifest(args, source, target)
-        if args.json:
+        if args.json or args.output == "json":
             print_json(manifest)
         else:
             if target.has_credentials and not (args.job_secret or target.secret_name):

@@ -19,6 +19,7 @@ from mlrun_registry_ext.features.prune import (
     apply_ecr_lifecycle,
     parse_duration,
     run_prune,
+    run_restore,
 )
 
 
@@ -35,13 +36,21 @@ def register(sub: Any) -> None:
         description="Keeps every image a function record in the MLRun DB or a Nuclio function names, the N "
                     "newest tags of each repository, and every digest a kept tag or index points to; deletes "
                     "the rest (registry API DELETE by digest, or ECR BatchDeleteImage) and reports the bytes "
-                    "freed. Anything it is unsure about is kept. Needs MLRUN_DBPATH and NUCLIO_DASHBOARD_URL.",
+                    "freed. Anything it is unsure about is kept. Needs MLRUN_DBPATH and NUCLIO_DASHBOARD_URL. "
+                    "Before the first delete it writes a restore file; --restore FILE undoes the prune.",
     )
-    parser.add_argument("--project", help="only this MLRun project's images (func-<project>-... names)")
+    parser.add_argument("--project", help="only this MLRun project's repositories (func-<project>-<name>); what "
+                                           "functions use is still read from every project")
     parser.add_argument("--keep", type=int, default=3, metavar="N",
                         help="newest tags kept in each repository (default: 3)")
     parser.add_argument("--older-than", default=None, metavar="DURATION",
                         help="delete only images older than this (30d, 12h, 2w, 1d12h)")
+    parser.add_argument("--min-age", default="1h", metavar="DURATION",
+                        help="never delete a manifest younger than this (default: 1h; 0s turns it off)")
+    parser.add_argument("--restore-file", default=None, metavar="PATH",
+                        help="where to write the restore file (default: ./mlrun-registry-prune-restore-<time>.json)")
+    parser.add_argument("--restore", default=None, metavar="FILE",
+                        help="undo a prune: put back the manifests and tags its restore file holds")
     parser.add_argument("--dry-run", action="store_true", help="plan and report; delete nothing")
     parser.add_argument("--yes", action="store_true", help="really delete (required unless --dry-run)")
     parser.add_argument("--no-nuclio", action="store_true",
@@ -50,6 +59,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--jobs", type=int, default=8, metavar="N",
                         help="parallel registry requests (default: 8)")
     parser.add_argument("--show-kept", action="store_true", help="list kept tags too, with their reasons")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(parser)
     parser.set_defaults(handler=cmd_prune)
     _register_ecr_lifecycle(sub)
@@ -80,22 +90,38 @@ def _register_ecr_lifecycle(sub: Any) -> None:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    if args.restore is not None:
+        return _cmd_restore(args)
     if not args.dry_run and not args.yes:
         raise ConfigError("--yes", "prune deletes images; add --yes to delete, or --dry-run to see what it would do")
     _check_count(args.keep, "--keep", 0)
     _check_count(args.jobs, "--jobs", 1)
     older_than = parse_duration(args.older_than) if args.older_than is not None else None
+    min_age = parse_duration(args.min_age, "--min-age", allow_zero=True)
     if args.project is not None:
         validate_repository(args.project, "--project")
     service = resolve_registry(project=args.project).service  # the project's registry when the map names one
-    report = run_prune(service, project=args.project, keep=args.keep, older_than=older_than,
-                       dry_run=args.dry_run, nuclio=not args.no_nuclio, jobs=args.jobs)
+    report = run_prune(service, project=args.project, keep=args.keep, older_than=older_than, min_age=min_age,
+                       dry_run=args.dry_run, nuclio=not args.no_nuclio, jobs=args.jobs,
+                       restore_file=args.restore_file,
+                       progress=False if args.json or args.no_progress else None)
     if args.json:
         print_json(report.to_dict())
     else:
         _print_report(report, show_kept=args.show_kept)
-    complete = all(d.status in ("planned", "deleted", "gone") for d in report.plan.deletions)
+    complete = all(d.status in ("planned", "deleted", "gone", "skipped") for d in report.plan.deletions)
     return 0 if report.ok and complete else 1
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    service = resolve_registry().service
+    report = run_restore(service, args.restore)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        for line in report.summary_lines():
+            console().print(line, markup=False)
+    return 0
 
 
 def _print_report(report: Any, *, show_kept: bool) -> None:

@@ -5,6 +5,15 @@ hangs ~28 s on an unreachable ``MLRUN_DBPATH``; the CLI must answer in well unde
 Endpoints and shapes: ``GET {dbpath}/api/v1/client-spec`` and ``/api/v1/frontend-spec`` (MLRun),
 ``GET {dashboard}/api/versions`` and ``/api/frontend_spec`` (Nuclio). Nothing reachable is not an
 error: the values stay unknown and the caller warns.
+
+The builder backend (Kaniko or Buildah) is NOT in MLRun's answers: the client-spec
+(mlrun/mlrun ``server/py/services/api/crud/client_spec.py`` at a639934, schema
+``mlrun/common/schemas/client_spec.py`` at 28b5b95) and the frontend-spec
+(``server/py/services/api/api/endpoints/frontend_spec.py`` at dcbfb39) carry no builder field, while
+``httpdb.builder.builder_backend`` arrived in July 2026 (``builder/__init__.py`` at 7f3709e). A
+``builder_backend`` in the client-spec is read should a server add one under the config key's name;
+until then the package's ``builder_backend`` setting decides (core.buildah: ``auto`` is MLRun's default,
+Kaniko).
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ class PlatformInfo:
     nuclio_from_mlrun: str | None = None
     nuclio_dashboard: str | None = None
     docker_registry: str | None = None
+    #: The server's builder backend, if its client-spec says (none does at the commits read: see above).
+    builder_backend: str | None = None
     mlrun_naming: MLRunNaming = field(default_factory=MLRunNaming)
     nuclio_naming: NuclioNaming = field(default_factory=NuclioNaming)
     dbpath: str | None = None
@@ -188,6 +199,8 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
             info.mlrun_server = spec.get("version") or None
             info.nuclio_from_mlrun = spec.get("nuclio_version") or None
             info.docker_registry = spec.get("docker_registry") or None
+            backend = spec.get("builder_backend")
+            info.builder_backend = backend if isinstance(backend, str) and backend else None
             if spec:
                 front = _get_json(client, f"{info.dbpath}/api/v1/frontend-spec", headers, info.problems,
                                   "the MLRun API", deadline)

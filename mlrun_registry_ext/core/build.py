@@ -121,3 +121,54 @@ class MergedLogins:
 
     def docker_config_json(self) -> str:
         return json.dumps(self.docker_config(), separators=(",", ":"), sort_keys=True)
+
+
+# --- the build flags this package owns -------------------------------------------------------------
+#: Kaniko flags that take one value: a new one replaces an earlier one (the layer cache follows the
+#: service's ``cache``) -> whether a value may follow as its own word (``--cache-repo REPO``).
+SINGLE_VALUED_FLAGS = {"--cache": False, "--cache-repo": True}
+#: Where a function records the flags this package wrote (``metadata.annotations``; MLRun keeps them
+#: with the function): the words of ``spec.build.extra_args``, and the entries of Nuclio's
+#: ``spec.build.flags``, each space-separated (a flag this package writes is one word).
+OWNED_EXTRA_ARGS_ANNOTATION = "mlrun-registry-ext/extra-args"
+OWNED_NUCLIO_FLAGS_ANNOTATION = "mlrun-registry-ext/nuclio-build-flags"
+
+
+def flag_name(word: str) -> str:
+    return word.split("=", 1)[0]
+
+
+def merge_build_flags(words: Sequence[str], owned: Sequence[str], wanted: Sequence[str]
+                      ) -> tuple[list[str], tuple[str, ...]]:
+    """``(words, owned)`` after writing ``wanted``: the flags this package wrote before (``owned``, as
+    recorded) are removed first, so a changed or removed mirror and a cache turned off leave nothing
+    behind; then ``wanted`` is added. Pure and idempotent (merging the result again changes nothing).
+
+    What the user wrote is never removed, with one exception kept from before: a single-valued flag
+    (:data:`SINGLE_VALUED_FLAGS`, the cache) that ``wanted`` carries replaces the user's (two cache
+    repositories cannot both apply). A flag the user already set by name (``--registry-mirror=X`` or
+    ``--registry-mirror X``) is not added again and stays the user's. The user's words keep their order;
+    ours come after. ``owned`` words no longer present (the user deleted them) are simply forgotten.
+    """
+    left = list(owned)
+    mine_removed: list[str] = []
+    for word in words:
+        if word in left:
+            left.remove(word)
+            continue
+        mine_removed.append(word)
+    replaced = {flag_name(flag) for flag in wanted} & SINGLE_VALUED_FLAGS.keys()
+    kept: list[str] = []
+    skip_value = False
+    for word in mine_removed:
+        if skip_value and not word.startswith("--"):
+            skip_value = False
+            continue
+        skip_value = False
+        if flag_name(word) in replaced:
+            skip_value = SINGLE_VALUED_FLAGS[flag_name(word)] and "=" not in word
+            continue
+        kept.append(word)
+    given = {flag_name(word) for word in kept if word.startswith("--")}
+    added = tuple(flag for flag in wanted if flag_name(flag) not in given)
+    return [*kept, *added], added

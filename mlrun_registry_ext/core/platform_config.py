@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlrun_registry_ext.core import buildah
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
@@ -51,6 +52,24 @@ class PlatformConfig:
         out += _kaniko_ca_lines(self.kaniko_ca_image)
         out += [f"# note: {note}" for note in self.notes]
         return "\n".join(out) + "\n"
+
+    def all_env(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Every variable of the MLRun API and of the Nuclio dashboard, as :meth:`env_lines` lists them
+        (the registry's, then the air gap's, then the private CA's executor)."""
+        mlrun_env, nuclio_env = dict(self.mlrun_env), dict(self.nuclio_env)
+        if self.images is not None:
+            mlrun_env.update(self.images.mlrun_env)
+            nuclio_env.update(self.images.nuclio_env)
+        if self.kaniko_ca_image:
+            mlrun_env[MLRUN_KANIKO_IMAGE_ENV] = nuclio_env[NUCLIO_KANIKO_IMAGE_ENV] = self.kaniko_ca_image
+        return mlrun_env, nuclio_env
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``platform-config --json``: both Deployments' env, the Helm values, the notes."""
+        mlrun_env, nuclio_env = self.all_env()
+        return {"service": self.service, "mlrun_api_env": mlrun_env, "nuclio_dashboard_env": nuclio_env,
+                "registry_resources": self.registry_resources, "helm_values": self.helm_values(),
+                "notes": list(self.notes)}
 
     def helm_values(self) -> dict[str, Any]:
         """Values for the MLRun CE umbrella chart (mlrun/ce ``charts/mlrun-ce/values.yaml``).
@@ -108,9 +127,11 @@ class PlatformConfig:
         return _kaniko_ca_values(_image_values(values, self.images), self.kaniko_ca_image)
 
     def helm_yaml(self) -> str:
+        """The values as YAML, after the notes as comments (they cite where each setting comes from)."""
         import yaml
 
-        return yaml.safe_dump(self.helm_values(), sort_keys=False)
+        comments = "".join(f"# note: {' '.join(note.split())}\n" for note in self.notes)
+        return comments + yaml.safe_dump(self.helm_values(), sort_keys=False)
 
 
 #: Nuclio's dashboard-wide Kaniko cache repository (nuclio/nuclio ``pkg/containerimagebuilderpusher/types.go``
@@ -130,8 +151,11 @@ def _identity_and_cache(service: RegistryService, mlrun_env: dict[str, str], nuc
     if service.cache:
         cache_repo = f"{service.host}/{service.rules.cache_repository(service.path or 'nuclio')}"
         nuclio_env[NUCLIO_CACHE_REPO_ENV] = cache_repo
-        notes.append(f"Kaniko layer cache: MLRun builds get --cache-repo=<image repository>/cache in each "
-                     f"function's spec.build.extra_args; Nuclio builds share {cache_repo}")
+        mlrun_side = ("MLRun's Buildah builds use no layer cache (buildah.py at 9c0c31d1 passes no cache flag)"
+                      if service.builder_backend == "buildah" else
+                      "MLRun builds get --cache-repo=<image repository>/cache in each function's "
+                      "spec.build.extra_args")
+        notes.append(f"Kaniko layer cache: {mlrun_side}; Nuclio builds share {cache_repo}")
     if service.workload_identity:
         if service.service_account != "default":
             mlrun_env[MLRUN_SERVICE_ACCOUNT_ENV] = service.service_account
@@ -140,6 +164,63 @@ def _identity_and_cache(service: RegistryService, mlrun_env: dict[str, str], nuc
         notes.append(f"workload identity: service account {service.service_account} in the MLRun and functions' "
                      f"namespaces needs {meta} (`mlrun-registry secret apply` patches it)")
     return notes
+
+
+_BUILDAH_PY = "server/py/services/api/utils/builder/buildah.py at 9c0c31d1"
+
+
+def _builder_backend(service: RegistryService, mlrun_env: dict[str, str]) -> list[str]:
+    """The MLRun API's builder backend (core.buildah): set when the service names one; for Buildah also the
+    storage driver, and what the insecure modes and the image mean there. ``auto`` leaves the server as is."""
+    if service.builder_backend not in buildah.BACKENDS:
+        return []
+    mlrun_env[buildah.BUILDER_BACKEND_ENV] = service.builder_backend
+    where = "mlrun/mlrun server/py/services/api/utils/builder/__init__.py at 7f3709e resolve_builder_backend"
+    if service.builder_backend == buildah.KANIKO:
+        return [f"builder backend: kaniko, server-wide (httpdb.builder.builder_backend, {where}; Kaniko is "
+                "MLRun's default, and the only backend before July 2026)"]
+    mlrun_env[buildah.BUILDAH_STORAGE_DRIVER_ENV] = buildah.DEFAULT_STORAGE_DRIVER
+    notes = [
+        f"builder backend: buildah, server-wide (httpdb.builder.builder_backend, {where}); MLRun builds then "
+        f"run `buildah bud` and `buildah push` in a rootless pod (uid {buildah.BUILD_UID}, SETUID/SETGID, "
+        f"{_BUILDAH_PY} make_buildah_pod); Nuclio keeps its own builder",
+        f"buildah storage driver: {buildah.DEFAULT_STORAGE_DRIVER} (httpdb.builder.buildah_storage_driver, "
+        f"allowed {' or '.join(buildah.STORAGE_DRIVERS)}: {_BUILDAH_PY} _SUPPORTED_STORAGE_DRIVERS); vfs needs "
+        "neither /dev/fuse nor rootless kernel overlay, overlay is faster where the nodes allow it",
+        f"insecure modes on Buildah: {buildah.INSECURE_PULL_ENV} and {buildah.INSECURE_PUSH_ENV} become "
+        f"`--tls-verify=false` on `bud` (pull) and `push` when 'enabled', or 'auto' without a login "
+        f"({_BUILDAH_PY} _tls_verify_flag); platform-config sets both "
+        f"{'enabled' if service.insecure else 'disabled'}",
+        f"buildah image: httpdb.builder.buildah_image ({buildah.BUILDAH_IMAGE_ENV}) stays MLRun's default (the "
+        f"stock {buildah.STOCK_IMAGE}, {_BUILDAH_PY} BuildahBackend) unless a builder image carries a private CA "
+        "or mirrors (`mlrun-registry builder-image --backend buildah`)",
+        f"build secret on Buildah: spec.build.secret's .dockerconfigjson is the authfile {buildah.AUTHFILE} "
+        f"({buildah.AUTHFILE_ENV}; {_BUILDAH_PY} make_buildah_pod); spec.build.extra_args never reaches buildah "
+        "(only --build-arg names become ARGs: server/py/services/api/utils/builder/base.py at 82eefe7 "
+        "make_dockerfile), so the package writes no Kaniko flags there",
+    ]
+    return notes
+
+
+def _pod_labels(service: RegistryService, mlrun_env: dict[str, str]) -> list[str]:
+    """Azure workload identity: the webhook (azure-workload-identity >= v1.0) injects the federated token
+    only into pods labelled ``azure.workload.identity/use: "true"``. Function pods get the label from each
+    function's ``metadata.labels`` (mlrun_hooks) and, server-wide, ``default_function_pod_labels``; the build
+    pod only from ``httpdb.builder.pod_labels``: MLRun's build pod carries just its ``mlrun/*`` labels and
+    those (builder/__init__.py at 7f3709e build_image, base.py at 82eefe7 resolve_builder_pod_labels)."""
+    labels = service.rules.identity_labels if service.workload_identity else {}
+    if not labels:
+        return []
+    value = buildah.pod_labels_setting(labels)
+    mlrun_env[buildah.BUILDER_POD_LABELS_ENV] = value
+    mlrun_env[buildah.FUNCTION_POD_LABELS_ENV] = value
+    shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+    return [f"workload identity pod labels ({shown}): {buildah.BUILDER_POD_LABELS_ENV} puts them on every build "
+            "pod, Kaniko or Buildah (mlrun/mlrun server/py/services/api/utils/builder/base.py at 82eefe7 "
+            f"resolve_builder_pod_labels; key httpdb.builder.pod_labels in mlrun 1.12.1's mlrun/config.py), "
+            f"{buildah.FUNCTION_POD_LABELS_ENV} on every function pod (default_function_pod_labels, mlrun "
+            "1.12.1); configure_function also writes them into each function's metadata.labels. An MLRun "
+            "without these keys (1.5.2 has neither) labels no build pod: its builds get no federated token"]
 
 
 def _quote(value: str) -> str:
@@ -189,6 +270,8 @@ def platform_config(service: RegistryService) -> PlatformConfig:
         template = service.image_prefix + NUCLIO_DEFAULT_PREFIX_TEMPLATE
         nuclio_env["NUCLIO_DASHBOARD_IMAGE_NAME_PREFIX_TEMPLATE"] = template
     notes.extend(_identity_and_cache(service, mlrun_env, nuclio_env))
+    notes.extend(_builder_backend(service, mlrun_env))
+    notes.extend(_pod_labels(service, mlrun_env))
     notes.extend(service.rules.platform_notes(service.has_credentials, service.aws_secret_name, docker_secret))
     if docker_secret:
         notes.append(f"copy the secret {docker_secret} to every namespace functions deploy to")
@@ -248,6 +331,15 @@ def with_kaniko_ca(config: PlatformConfig, reference: str, services: tuple[str, 
     note = (f"private CA: every Kaniko build trusts the CA bundle of {', '.join(services)} through the executor "
             f"{reference}; make and push it first: mlrun-registry kaniko-image")
     return replace(config, kaniko_ca_image=reference, notes=(*config.notes, note))
+
+
+def with_buildah_image(config: PlatformConfig, reference: str, why: str) -> PlatformConfig:
+    """``config`` that also makes MLRun's Buildah builds run ``reference`` (a builder image with the CA or the
+    mirrors: ``why``), server-wide through ``httpdb.builder.buildah_image``."""
+    note = (f"buildah image: {reference} ({why}); make and push it first: mlrun-registry builder-image "
+            "--backend buildah")
+    return replace(config, mlrun_env={**config.mlrun_env, buildah.BUILDAH_IMAGE_ENV: reference},
+                   notes=(*config.notes, note))
 
 
 def _kaniko_ca_lines(reference: str | None) -> list[str]:

@@ -137,3 +137,23 @@ def parse_reference(text: str, field: str = "image") -> ImageReference:
     if len(ref.name) > MAX_NAME_LENGTH:
         raise ConfigError(field, f"{quote(ref.name)} is longer than {MAX_NAME_LENGTH} characters")
     return ref
+
+
+#: Docker Hub's names: what ``docker pull`` accepts for it, and where its API answers.
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def docker_hub_folded(ref: ImageReference) -> ImageReference:
+    """``ref`` as Docker reads it (docker ``reference.ParseNormalizedNamed``): no registry is Docker Hub,
+    every Docker Hub host is ``docker.io``, and a one-component name there is under ``library/``. So
+    ``python``, ``library/python``, ``docker.io/python`` and ``index.docker.io/library/python`` are one
+    repository. MLRun's ``.`` form (the server's own registry) is not a reference to fold: callers handle
+    it first."""
+    registry = ref.registry
+    if not registry or host_name(registry) in DOCKER_HUB_HOSTS:
+        registry = DOCKER_HUB
+    repository = ref.repository
+    if registry == DOCKER_HUB and "/" not in repository:
+        repository = f"library/{repository}"
+    return ImageReference(registry, repository, ref.tag, ref.digest)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
 from mlrun_registry_ext.core.config import ConfigFile
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
 from mlrun_registry_ext.core.projects import ProjectMatch
@@ -124,6 +125,8 @@ def explicit_layer(explicit: dict[str, Any], service: RegistryService | None = N
     layer = Layer("explicit")
     if service is not None:
         for key in LAYER_FIELDS:
+            if key == "builder_backend" and service.builder_backend == BACKEND_AUTO:
+                continue  # "auto" is no choice: the environment or the config file may still make one
             layer.set(key, getattr(service, key), "explicit service")
     for key, value in explicit.items():
         if value is None:
@@ -140,7 +143,7 @@ def _config_layer(config: ConfigFile, active: str, label: str) -> Layer:
     svc = config.services[active]
     for key in LAYER_FIELDS:
         value = getattr(svc, key)
-        if key == "insecure" and not value:
+        if (key == "insecure" and not value) or (key == "builder_backend" and value == BACKEND_AUTO):
             continue
         layer.set(key, value, label)
     return layer

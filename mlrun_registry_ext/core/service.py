@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
+from mlrun_registry_ext.core.buildah import parse_backend_setting
+
 # The URL grammar lives in core.location; re-exported here for existing imports.
 from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY as DEFAULT_REPOSITORY
 from mlrun_registry_ext.core.location import SERVER_REGISTRY as SERVER_REGISTRY
@@ -195,6 +198,7 @@ class RegistryService:
     service_account: str
     cache: bool
     platform_images: bool
+    builder_backend: str  # auto | kaniko | buildah (core.buildah)
     location: RegistryLocation = field(compare=False, repr=False)
 
     def __init__(self, *, namespace_domain: str | None = None, **fields: Any) -> None:
@@ -529,6 +533,9 @@ FIELDS: tuple[ServiceField, ...] = (
     ServiceField("cache", False, parse_bool, service_only=True),
     # air gap: the internal registry of every image the platform pulls by itself (at most one service)
     ServiceField("platform_images", False, parse_bool, service_only=True),
+    # the MLRun server's builder backend (core.buildah): what a build of this service's images obeys
+    # (Kaniko flags, or Buildah's authfile and nothing else); any layer may set it
+    ServiceField("builder_backend", BACKEND_AUTO, parse_backend_setting, layered=True),
 )
 FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in FIELDS)
 #: Fields a settings layer may set, field by field.

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlrun_registry_ext.core import gourl
-from mlrun_registry_ext.core.build import kaniko_flags
+from mlrun_registry_ext.core.build import kaniko_flags, registry_mirror
+from mlrun_registry_ext.core.buildah import (
+    BUILDAH_IGNORED,
+    BuilderBackend,
+    cloud_login_notes,
+    ignored_features,
+)
 from mlrun_registry_ext.core.kinds import (
     ALL_KINDS,
     MLRUN_BUILT_KINDS,
@@ -24,7 +30,11 @@ from mlrun_registry_ext.core.kinds import (
     NUCLIO_PROCESSOR_KINDS,
 )
 from mlrun_registry_ext.core.notes import Note
-from mlrun_registry_ext.core.providers.ecr import ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE
+from mlrun_registry_ext.core.providers.ecr import (
+    ECR_BUILD_SECRET_NOT_MOUNTED,
+    ECR_INSTANCE_ROLE,
+    ECR_SERVER_UNPREPARED,
+)
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService, validate_project_name
 from mlrun_registry_ext.errors import ConfigError, quote
@@ -53,10 +63,14 @@ NUCLIO_PREFIX_IN_TEMPLATE = "nuclio-prefix-in-template"
 NUCLIO_DASHBOARD_REGISTRY = "nuclio-dashboard-registry"
 NUCLIO_TAG_NOT_APPLIED = "nuclio-tag-not-applied"
 READY_IMAGE = "ready-image"
+NUCLIO_BUILD_POD_UNLABELLED = "nuclio-build-pod-unlabelled"
 PROJECT_IMAGE_NAME = "project-image-name"
 #: Codes that are worth a warning in a notebook (the build will not do what one would assume).
-WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, MLRUN_REPOSITORY_DROPPED,
-                           NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME})
+WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, ECR_SERVER_UNPREPARED,
+                           MLRUN_REPOSITORY_DROPPED, NUCLIO_TAG_NOT_APPLIED, PROJECT_IMAGE_NAME, BUILDAH_IGNORED,
+                           NUCLIO_BUILD_POD_UNLABELLED})
+#: Notes about Kaniko's ECR path (the server's AWS secret, its insecure fallback): not said for Buildah.
+_KANIKO_ONLY_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_SERVER_UNPREPARED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +126,12 @@ class PushTarget:
     build_flags: tuple[str, ...] = ()
     #: Kaniko's ``--cache-repo`` (the service's ``cache``; MLRun builds: ``spec.build.extra_args``).
     cache_repo: str | None = None
+    #: The backend that builds it (core.buildah): MLRun's ``kaniko`` or ``buildah``; Nuclio builds are
+    #: Nuclio's own (Kaniko).
+    builder_backend: str = "kaniko"
+    #: Labels the function's pods need (Azure workload identity: ``azure.workload.identity/use``); MLRun
+    #: passes ``metadata.labels`` on to the function's pods, not to its build pod (see platform_config).
+    pod_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def typed_notes(self) -> tuple[Note, ...]:
@@ -145,7 +165,10 @@ class PushTarget:
         rows = [("image", self.image), ("builder", self.builder), ("registry", self.registry),
                 ("build secret", self.secret or "-"), ("pull secret", self.pull_secret or "-"),
                 ("source", self.source)]
+        if self.builder == "mlrun":
+            rows.append(("builder backend", self.builder_backend))
         rows += [(key, value) for key, value in (self.nuclio or {}).items()]
+        rows += [("pod label", f"{key}={value}") for key, value in self.pod_labels.items()]
         rows += [("note", note) for note in self.notes]
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(str(v))}"
                        f"</code></td></tr>" for k, v in rows)
@@ -230,6 +253,7 @@ def push_target(
     nuclio_name: str | None = None,
     server_registry: str | None = None,
     pulled: Sequence[RegistryService] = (),
+    backend: BuilderBackend | None = None,
 ) -> PushTarget:
     """The full target for one function; raises :class:`ConfigError` when no valid target exists.
 
@@ -237,6 +261,8 @@ def push_target(
     ``<project>-<function>``). ``server_registry`` is the MLRun server's ``docker_registry``
     (client-spec), used to predict where a '.' image really lands. ``pulled``: the services the build
     pulls from (``service.pull_from``, :func:`~.build.pulled_services`); they add Kaniko flags.
+    ``backend``: the MLRun server's builder backend (default Kaniko); on Buildah an MLRun build gets no
+    Kaniko flags and a note for what it ignores (Nuclio builds keep Nuclio's Kaniko flags).
     """
     builder = builder_for(kind)
     validate_project_name(project)
@@ -253,11 +279,48 @@ def push_target(
             # (get_fullname); its build keys travel in spec.config like for the nuclio kinds.
             proxy = _nuclio_target(service, project, function, "remote", tag, nuclio_naming or NuclioNaming(),
                                    source, nuclio_name or nuclio_function_name(project, function, tag))
-            target = target.replace(reverse_proxy=_with_flags(proxy, kaniko_flags(service, pulled)))
+            target = target.replace(reverse_proxy=_with_labels(_with_flags(proxy, kaniko_flags(service, pulled)),
+                                                               service))
+        return _with_labels(_for_backend(target, service, pulled, backend), service)
+    nuclio = _nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
+                            nuclio_name or nuclio_function_name(project, function, tag))
+    return _with_labels(_with_flags(nuclio, kaniko_flags(service, pulled)), service)
+
+
+def _for_backend(target: PushTarget, service: RegistryService, pulled: Sequence[RegistryService],
+                 backend: BuilderBackend | None) -> PushTarget:
+    """An MLRun-built target for the server's backend: Kaniko gets its flags; Buildah none (its build never
+    reads ``spec.build.extra_args``: core.buildah), and a note for each configured feature it ignores."""
+    if backend is None or backend.takes_kaniko_flags:
         return _with_flags(target, kaniko_flags(service, pulled))
-    return _with_flags(_nuclio_target(service, project, function, kind, tag, nuclio_naming or NuclioNaming(), source,
-                                      nuclio_name or nuclio_function_name(project, function, tag)),
-                       kaniko_flags(service, pulled))
+    kept = [Note(code, text) for code, text in zip(target.note_codes, target.notes, strict=True)
+            if code not in _KANIKO_ONLY_CODES]
+    notes = [*kept, *ignored_features(service, pulled, registry_mirror(service, pulled)),
+             *cloud_login_notes(service)]
+    secret = target.secret
+    if service.workload_identity and not service.pull_from:
+        # the secret would be Kaniko's credHelpers config: Buildah's authfile keeps credHelpers entries
+        # (registry_auth.py at 53b1179 merges only auths) and its image has no docker-credential-* helper
+        secret = None
+    return target.replace(builder_backend=backend.name, build_flags=(), cache_repo=None, secret=secret,
+                          **_notes(notes))
+
+
+def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
+    """The pod labels the service's workload identity needs (Azure: since azure-workload-identity v1.0
+    only pods labelled ``azure.workload.identity/use: "true"`` get the federated token)."""
+    if not service.workload_identity or not service.rules.identity_labels:
+        return target
+    target = target.replace(pod_labels=dict(service.rules.identity_labels))
+    if target.builder != "nuclio":
+        return target
+    labels = ", ".join(f"{k}={v}" for k, v in service.rules.identity_labels.items())
+    note = Note(NUCLIO_BUILD_POD_UNLABELLED,
+                f"Nuclio's Kaniko job pod carries no labels (nuclio/nuclio pkg/containerimagebuilderpusher/kaniko.go "
+                f"compileJobSpec at 9e837f6: neither the function's labels nor a setting), so without {labels} "
+                "it gets no federated token and cannot push with workload identity; the function's own pods "
+                "are labelled")
+    return target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
 
 
 def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
@@ -271,7 +334,8 @@ def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
 
 def project_image_target(service: RegistryService, project: str, tag: str | None = None,
                          source: str = "explicit", *, mlrun_naming: MLRunNaming | None = None,
-                         server_registry: str | None = None, pulled: Sequence[RegistryService] = ()) -> PushTarget:
+                         server_registry: str | None = None, pulled: Sequence[RegistryService] = (),
+                         backend: BuilderBackend | None = None) -> PushTarget:
     """The project's image (``project.build_image()``), named so the MLRun server accepts it.
 
     ``build_image`` builds through a job named ``mlrun--project--image--builder`` (mlrun 1.12.1
@@ -302,7 +366,7 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
                                         f"server's prefix check wants is not valid here ({exc.detail}); a server "
                                         f"that enforces its prefix on this registry refuses build_image()")
         target = target.replace(notes=(*target.notes, note.text), note_codes=(*target.note_codes, note.code))
-    return _with_flags(target.replace(function="(project image)"), kaniko_flags(service, pulled))
+    return _with_labels(_for_backend(target.replace(function="(project image)"), service, pulled, backend), service)
 
 
 def parse_mlrun_docker_registry(docker_registry: str) -> tuple[str | None, str | None]:

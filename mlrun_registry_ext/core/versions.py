@@ -9,11 +9,13 @@ labels (``unstable``, ``latest``, ``0.0.0+unstable``) pass with a warning, unkno
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from mlrun_registry_ext.core.kinds import NUCLIO_BUILT_KINDS, NUCLIO_PROCESSOR_KINDS
 from mlrun_registry_ext.errors import VersionGateError
 
 Component = Literal["mlrun", "nuclio"]
@@ -89,10 +91,24 @@ def evaluate(found: ComponentVersion, registry: str) -> str | None:
     return None
 
 
-def check_gates(registry: str, external: bool, versions: list[ComponentVersion]) -> list[str]:
-    """Apply both gates to every known version; warnings for unknown and dev versions.
+def builders_of(kind: str | None) -> frozenset[Component]:
+    """The components that build a function of ``kind`` (None: any kind, e.g. the doctor's check).
 
-    Only an external registry is gated. Components that no source reported are warned about once.
+    Nuclio builds its own kinds and the application's reverse-proxy processor; every other kind is
+    built by the MLRun API alone, so Nuclio's version is no caveat for it.
+    """
+    if kind is None or kind in NUCLIO_BUILT_KINDS or kind in NUCLIO_PROCESSOR_KINDS:
+        return frozenset(REQUIRED)
+    return frozenset({"mlrun"})
+
+
+def check_gates(registry: str, external: bool, versions: list[ComponentVersion],
+                warn_for: Collection[Component] = tuple(REQUIRED)) -> list[str]:
+    """Apply both gates to every known version; warnings for unknown and dev versions of the components
+    in ``warn_for`` (those that build the function at hand: :func:`builders_of`).
+
+    Only an external registry is gated. A version below a gate is refused whatever ``warn_for`` says:
+    the gate is the platform's, for every build. Components that no source reported are warned about once.
     """
     if not external:
         return []
@@ -103,6 +119,6 @@ def check_gates(registry: str, external: bool, versions: list[ComponentVersion])
             reported = [ComponentVersion(component, None, "no source reported it")]
         for found in reported:
             warning = evaluate(found, registry)
-            if warning:
+            if warning and component in warn_for:
                 warnings.append(warning)
     return warnings

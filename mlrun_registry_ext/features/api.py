@@ -28,6 +28,7 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
+from mlrun_registry_ext.core.buildah import BuilderBackend, builder_backend
 from mlrun_registry_ext.core.platform_config import PlatformConfig
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
@@ -63,6 +64,7 @@ def resolve_registry(
     server_registry: str | None = None,
     namespace_domain: str | None = None,
     project: str | None = None,
+    builder_backend: str | None = None,
 ) -> ResolvedRegistry:
     """Resolve the active registry from every layer: explicit arguments, then ``MLRUN_REGISTRY_EXT_*`` in the
     environment, ``.env`` (``dotenv``, default ``./.env``), the config file, ``server_registry`` (the MLRun
@@ -73,7 +75,8 @@ def resolve_registry(
     text_argument(project, "project", optional=True)
     domain = namespace_domain if namespace_domain is not None else read_namespace_domain()
     top = explicit_layer({"url": url, "username": username, "password": password, "image_prefix": image_prefix,
-                          "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle}, service)
+                          "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle,
+                          "builder_backend": builder_backend}, service)
     if config is not None:
         top.set("config", str(config), "explicit argument")
     if active is not None:
@@ -133,9 +136,10 @@ class ActiveRegistry:
     def warnings(self) -> list[str]:
         return list(self.resolved.warnings) + list(self.platform.problems)
 
-    def check_gates(self) -> list[str]:
-        """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings."""
-        notes = check_version_gates(self.service, self.platform)
+    def check_gates(self, kind: str | None = None) -> list[str]:
+        """Raise :class:`VersionGateError` below MLRun 1.0.5 / Nuclio 1.10.0; return the warnings (about
+        the components that build ``kind``: no Nuclio caveat for a job)."""
+        notes = check_version_gates(self.service, self.platform, kind)
         for note in notes:
             warn_once(note)
         return notes
@@ -151,11 +155,11 @@ class ActiveRegistry:
         text_argument(kind, "kind")
         text_argument(tag, "tag", optional=True)
         text_argument(nuclio_name, "nuclio_name", optional=True)
-        self.check_gates()
+        self.check_gates(kind)
         return push_target(self.service, project, function, kind, tag, mlrun_naming=self.platform.mlrun_naming,
                            nuclio_naming=self._nuclio_naming(), source=self.resolved.source,
                            nuclio_name=nuclio_name, server_registry=self.platform.docker_registry,
-                           pulled=self.pulled())
+                           pulled=self.pulled(), backend=self.builder())
 
     def project_image(self, project: str, tag: str | None = None) -> PushTarget:
         """The image ``project.build_image()`` builds, named so the server's prefix check passes."""
@@ -164,10 +168,18 @@ class ActiveRegistry:
         if active is not self:
             return active.project_image(project, tag)
         text_argument(tag, "tag", optional=True)
-        self.check_gates()
+        self.check_gates("job")  # built by the MLRun API
         return project_image_target(self.service, project, tag, source=self.resolved.source,
                                     mlrun_naming=self.platform.mlrun_naming,
-                                    server_registry=self.platform.docker_registry, pulled=self.pulled())
+                                    server_registry=self.platform.docker_registry, pulled=self.pulled(),
+                                    backend=self.builder())
+
+    def builder(self) -> BuilderBackend:
+        """The MLRun server's builder backend: the ``builder_backend`` setting when it names one, else what
+        the MLRun API reports (no MLRun reports it yet: clients.platform_probe), else MLRun's default."""
+        where = self.sources.get("builder_backend", "the setting")
+        return builder_backend(self.service.builder_backend, self.platform.builder_backend,
+                               setting_source=where, reported_source=f"the MLRun API at {self.platform.dbpath}")
 
     def pulled(self) -> tuple[RegistryService, ...]:
         """The services this registry's builds pull from (``pull_from``, looked up among the configured)."""
@@ -229,17 +241,20 @@ def resolve(
     project: str | None = None,
     probe: bool = True,
     probe_timeout: float | None = None,
+    builder_backend: str | None = None,
 ) -> ActiveRegistry:
     """Resolve the active registry; explicit arguments win over env, ``.env`` and the config file.
     ``project``: the registry of that project (the config file's ``projects`` map).
-    ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``)."""
+    ``probe_timeout`` bounds asking the MLRun API and Nuclio (default: ``platform_probe.DEFAULT_TIMEOUT``).
+    ``builder_backend``: ``kaniko``, ``buildah`` or ``auto``, the MLRun server's backend (core.buildah)."""
     if probe:
         platform = probe_platform() if probe_timeout is None else probe_platform(timeout=probe_timeout)
     else:
         platform = PlatformInfo()
     inputs: dict[str, Any] = {"url": url, "username": username, "password": password, "image_prefix": image_prefix,
                               "secret_name": secret_name, "insecure": insecure, "ca_bundle": ca_bundle,
-                              "service": service, "active": active, "config": config}
+                              "service": service, "active": active, "config": config,
+                              "builder_backend": builder_backend}
     resolved = resolve_registry(**inputs, project=project, server_registry=platform.docker_registry)
     for problem in platform.problems:
         warn_once(problem)

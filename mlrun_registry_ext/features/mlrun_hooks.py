@@ -14,6 +14,11 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from mlrun_registry_ext.core.build import (
+    OWNED_EXTRA_ARGS_ANNOTATION,
+    OWNED_NUCLIO_FLAGS_ANNOTATION,
+    merge_build_flags,
+)
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget, kaniko_cache_args
@@ -78,8 +83,9 @@ def _ready(target: PushTarget, image: str, what: str) -> PushTarget:
 
 def _write_nuclio_keys(fn: Any, target: PushTarget) -> None:
     for key, value in (target.nuclio or {}).items():
-        if key not in _MLRUN_MANAGED_NUCLIO_KEYS:
+        if key not in _MLRUN_MANAGED_NUCLIO_KEYS and key != "spec.build.flags":
             fn.set_config(key, value)
+    _sync_nuclio_flags(fn, target)
 
 
 def _drop_nuclio_keys(fn: Any, target: PushTarget) -> None:
@@ -101,37 +107,70 @@ def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None)
     return target
 
 
-#: Kaniko flags this package owns in ``spec.build.extra_args`` -> whether a value may follow as its own
-#: word: an earlier value is replaced, never duplicated (the cache follows the service's ``cache``).
-_OWNED_FLAGS = {"--cache": False, "--cache-repo": True}
+def _annotations(obj: Any) -> dict[str, str]:
+    """The ``metadata.annotations`` of a function or project (created when missing)."""
+    metadata = obj.metadata
+    if getattr(metadata, "annotations", None) is None:
+        metadata.annotations = {}
+    annotations: dict[str, str] = metadata.annotations
+    return annotations
 
 
-def _add_extra_args(build: Any, flags: Sequence[str]) -> None:
+def _owned(annotations: dict[str, str], key: str) -> list[str]:
+    return str(annotations.get(key) or "").split()
+
+
+def _record(annotations: dict[str, str], key: str, added: Sequence[str]) -> None:
+    if added:
+        annotations[key] = " ".join(added)
+    else:
+        annotations.pop(key, None)
+
+
+def _add_extra_args(owner: Any, build: Any, flags: Sequence[str]) -> None:
     """Kaniko flags in ``spec.build.extra_args``, the string the MLRun server splits on whitespace (it
-    takes words starting with ``--`` as flags and drops those it sets itself); idempotent.
+    takes words starting with ``--`` as flags; ``base.py`` ``_validate_extra_args``); idempotent.
 
-    The flags in :data:`_OWNED_FLAGS` (the layer cache) are replaced when ``flags`` carries them; any
-    other flag the user already set (``--registry-mirror=...`` or ``--registry-mirror ...``) is left as
-    written and not added again. The rest of what the user wrote keeps its order, ours comes after.
+    The flags written last time (recorded in ``owner``'s ``metadata.annotations``, see
+    :func:`~mlrun_registry_ext.core.build.merge_build_flags`) go first, so the flags follow the service:
+    a new mirror replaces the old one, a removed mirror, a cache turned off or a Buildah server leave
+    none behind. What the user wrote stays.
     """
-    if not flags:
+    annotations = _annotations(owner)
+    current = str(getattr(build, "extra_args", None) or "").split()
+    owned = _owned(annotations, OWNED_EXTRA_ARGS_ANNOTATION)
+    if not current and not owned and not flags:
         return
-    replaced = {flag.split("=", 1)[0] for flag in flags} & _OWNED_FLAGS.keys()
-    kept: list[str] = []
-    skip_value = False
-    for word in str(getattr(build, "extra_args", None) or "").split():
-        if skip_value and not word.startswith("--"):
-            skip_value = False
-            continue
-        skip_value = False
-        name = word.split("=", 1)[0]
-        if name in replaced:
-            skip_value = _OWNED_FLAGS[name] and "=" not in word
-            continue
-        kept.append(word)
-    given = {word.split("=", 1)[0] for word in kept if word.startswith("--")}
-    added = [flag for flag in flags if flag.split("=", 1)[0] not in given]
-    build.extra_args = " ".join([*kept, *added])
+    words, added = merge_build_flags(current, owned, flags)
+    if words != current:
+        build.extra_args = " ".join(words)
+    _record(annotations, OWNED_EXTRA_ARGS_ANNOTATION, added)
+
+
+def _sync_nuclio_flags(fn: Any, target: PushTarget) -> None:
+    """Nuclio's ``spec.build.flags`` (whole arguments, in ``spec.config``): the same ownership as
+    :func:`_add_extra_args`; the user's flags there are kept, not replaced by ours."""
+    annotations = _annotations(fn)
+    wanted = list((target.nuclio or {}).get("spec.build.flags") or [])
+    current = [str(flag) for flag in fn.spec.config.get("spec.build.flags") or []]
+    owned = _owned(annotations, OWNED_NUCLIO_FLAGS_ANNOTATION)
+    if not current and not owned and not wanted:
+        return
+    flags, added = merge_build_flags(current, owned, wanted)
+    if flags:
+        fn.spec.config["spec.build.flags"] = flags
+    else:
+        fn.spec.config.pop("spec.build.flags", None)
+    _record(annotations, OWNED_NUCLIO_FLAGS_ANNOTATION, added)
+
+
+def _apply_pod_labels(fn: Any, target: PushTarget) -> None:
+    """The labels the function's pods need (MLRun passes ``metadata.labels`` on to them, and to the Nuclio
+    function it deploys)."""
+    if target.pod_labels:
+        if getattr(fn.metadata, "labels", None) is None:
+            fn.metadata.labels = {}
+        fn.metadata.labels.update(target.pod_labels)
 
 
 def _apply(fn: Any, target: PushTarget) -> None:
@@ -145,7 +184,7 @@ def _apply(fn: Any, target: PushTarget) -> None:
             if target.secret:
                 fn.spec.build.secret = target.secret
             cache = kaniko_cache_args(target.cache_repo) if target.cache_repo else []
-            _add_extra_args(fn.spec.build, [*target.build_flags, *cache])
+            _add_extra_args(fn, fn.spec.build, [*target.build_flags, *cache])
         if target.reverse_proxy is not None:
             proxy_ready = bool(getattr(fn.status, "container_image", None)) or _nuclio_image_ready(fn)
             if proxy_ready:
@@ -158,6 +197,7 @@ def _apply(fn: Any, target: PushTarget) -> None:
         _write_nuclio_keys(fn, target)
     if target.pull_secret:
         fn.spec.image_pull_secret = target.pull_secret
+    _apply_pod_labels(fn, target)
     for code, note in zip(target.note_codes, target.notes, strict=True):
         if code in WARNING_CODES:
             warn_once(note)
@@ -223,7 +263,8 @@ def configure_project(project: Any, registry: ActiveRegistry | RegistryService |
     build.image = image.spec_image or image.image
     if image.secret:
         build.secret = image.secret
-    _add_extra_args(build, [*image.build_flags, *(kaniko_cache_args(image.cache_repo) if image.cache_repo else [])])
+    _add_extra_args(project, build, [*image.build_flags,
+                                     *(kaniko_cache_args(image.cache_repo) if image.cache_repo else [])])
     _patch_build_image(project)
     for key, reason in skipped.items():
         warn_once(f"project {name}: function {key!r} not configured: {reason}")

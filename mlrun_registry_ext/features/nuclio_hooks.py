@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from mlrun_registry_ext.clients.platform_probe import nuclio_dashboard_url, probe_platform
+from mlrun_registry_ext.core.build import OWNED_NUCLIO_FLAGS_ANNOTATION, merge_build_flags
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import PushTarget
 from mlrun_registry_ext.features.api import ActiveRegistry, as_active
@@ -49,11 +50,37 @@ def config_spec(name: str, project: str = "", registry: ActiveRegistry | Registr
 
 
 def apply_to_config(config: dict[str, Any], target: PushTarget) -> dict[str, Any]:
-    """Write the target's keys into a Nuclio function config (full dotted paths from the root)."""
+    """Write the target's keys into a Nuclio function config (full dotted paths from the root).
+
+    ``spec.build.flags`` is merged, not replaced: the flags written last time (recorded in
+    ``metadata.annotations``) follow the service and the user's stay (core.build ``merge_build_flags``).
+    The target's pod labels (Azure workload identity) go into ``metadata.labels``, which Nuclio puts on
+    the function's pods."""
     from nuclio.config import update_in
 
     for key, value in (target.nuclio or {}).items():
-        update_in(config, key, value)
+        if key != "spec.build.flags":
+            update_in(config, key, value)
+    metadata = config.get("metadata") or {}
+    annotations = dict(metadata.get("annotations") or {})
+    build = (config.get("spec") or {}).get("build") or {}
+    current = [str(flag) for flag in build.get("flags") or []]
+    owned = str(annotations.get(OWNED_NUCLIO_FLAGS_ANNOTATION) or "").split()
+    wanted = list((target.nuclio or {}).get("spec.build.flags") or [])
+    if current or owned or wanted:
+        flags, added = merge_build_flags(current, owned, wanted)
+        if flags:
+            update_in(config, "spec.build.flags", flags)
+        elif "flags" in build:
+            del config["spec"]["build"]["flags"]
+        if added:
+            annotations[OWNED_NUCLIO_FLAGS_ANNOTATION] = " ".join(added)
+        else:
+            annotations.pop(OWNED_NUCLIO_FLAGS_ANNOTATION, None)
+        config.setdefault("metadata", {})["annotations"] = annotations
+    if target.pod_labels:
+        meta = config.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), **target.pod_labels}
     return config
 
 

@@ -39,6 +39,7 @@ ECR_CHECK = "ECR (AWS)"
 #: Note codes (stable; adapters and tools match on these, never on the text).
 ECR_BUILD_SECRET_NOT_MOUNTED = "ecr-build-secret-not-mounted"
 ECR_INSTANCE_ROLE = "ecr-instance-role"
+ECR_SERVER_UNPREPARED = "ecr-server-unprepared"
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,24 @@ class EcrProvider(RegistryProvider):
             who = "MLRun" if builder == "mlrun" else "Nuclio"
             setting = ("MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET" if builder == "mlrun"
                        else "NUCLIO_KANIKO_REGISTRY_PROVIDER_AUTH_SECRET_NAME")
-            return (Note(ECR_BUILD_SECRET_NOT_MOUNTED,
-                         f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
-                         f"server's AWS credentials secret ({setting}={aws_secret_name}) or the "
-                         "cluster's IAM role. See `mlrun-registry platform-config`."),)
+            mounted = Note(ECR_BUILD_SECRET_NOT_MOUNTED,
+                           f"ECR: {who} does not mount a per-function build secret for ECR; the build uses the "
+                           f"server's AWS credentials secret ({setting}={aws_secret_name}) or the "
+                           "cluster's IAM role. See `mlrun-registry platform-config`.")
+            if builder != "mlrun":
+                return (mounted,)
+            # The keys reach the build only through the server's setting: mlrun/mlrun
+            # server/py/services/api/utils/builder/kaniko.py at c4da47ad (and mlrun 1.5.2's
+            # mlrun/api/utils/builder.py) configure_kaniko_ecr_env_and_init_container assumes the instance
+            # role when docker_registry_secret is empty, and make_kaniko_pod adds --insecure-pull/--insecure
+            # in the default "auto" modes when the function has no build secret (ECR functions have none).
+            return (mounted, Note(ECR_SERVER_UNPREPARED,
+                                  "ECR: the credentials configured here reach the build only if the MLRun API has "
+                                  f"MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET={aws_secret_name}; on a server "
+                                  "without it, its Kaniko pod falls back to the node's IAM role "
+                                  "(AWS_SDK_LOAD_CONFIG=true) and, in the default 'auto' insecure modes, passes "
+                                  "--insecure --insecure-pull (plain HTTP allowed to ECR and base-image "
+                                  "registries): apply `mlrun-registry platform-config` first"))
         if builder == "mlrun":
             # mlrun server builder.py make_kaniko_pod: with insecure_*_registry_mode "auto" (the default)
             # and no secret, Kaniko gets --insecure --insecure-pull; configure_kaniko_ecr_init_container

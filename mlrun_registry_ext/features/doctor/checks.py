@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from mlrun_registry_ext.clients.aws import check_ecr
-from mlrun_registry_ext.clients.kube import connect, ensure_namespace_value
+from mlrun_registry_ext.clients.kube import MLRUN_API_DEPLOYMENTS, connect, ensure_namespace_value
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.clients.registry.client import RegistryClient
 from mlrun_registry_ext.clients.registry.errors import (
@@ -38,10 +38,11 @@ from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import TransportError, proxy_for
 from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
+from mlrun_registry_ext.core.buildah import server_build_findings
 from mlrun_registry_ext.core.credentials.k8s_secrets import service_account_manifest
 from mlrun_registry_ext.core.location import RegistryAccess
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
-from mlrun_registry_ext.core.platform_patch import service_account_changes
+from mlrun_registry_ext.core.platform_patch import pick_container, service_account_changes
 from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
 from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
@@ -55,6 +56,7 @@ from mlrun_registry_ext.features.doctor.render import (
     PULL,
     PULL_SECRET,
     PUSH,
+    SERVER_BUILD,
     TCP,
     TLS,
     VERSION_GATES,
@@ -126,6 +128,8 @@ class _RegistryDoctor:
                 self._provider_checks("network")
                 if self.service.docker_secret_name and cluster_configured():
                     self._check(PULL_SECRET, self.pull_secret)
+                if cluster_configured():
+                    self._check(SERVER_BUILD, self.server_build)
                 if self.service.workload_identity:
                     if cluster_configured():
                         self._check(WORKLOAD_IDENTITY, self.workload_identity)
@@ -487,6 +491,23 @@ class _RegistryDoctor:
             return False, (f"secret {name} in {namespace} is of type {secret.get('type')}, not "
                            "kubernetes.io/dockerconfigjson; re-create it with `mlrun-registry secret apply`"), "error"
         return True, f"secret {name} (kubernetes.io/dockerconfigjson) exists in namespace {namespace}", "info"
+
+    def server_build(self, budget: _Budget) -> Outcome:
+        """The MLRun API Deployment's build env (its namespace: ``MLRUN_NAMESPACE``) against the service: the
+        builder backend, ECR's AWS credentials secret, the build pods' workload-identity labels. MLRun's
+        API does not report these (clients.platform_probe), its Deployment does."""
+        namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)
+        kube = connect()
+        for name in MLRUN_API_DEPLOYMENTS:
+            deployment = kube.get_deployment(namespace, name)
+            if deployment is None:
+                continue
+            _, container = pick_container(deployment, ("mlrun-api", name))
+            env = {str(e.get("name")): str(e.get("value") or "") for e in container.get("env") or []
+                   if isinstance(e, dict) and "value" in e}
+            return server_build_findings(self.service, env, f"deployment {name} in {namespace}")
+        return True, (f"not proven: no MLRun API Deployment ({', '.join(MLRUN_API_DEPLOYMENTS)}) in namespace "
+                      f"{namespace}"), "warning"
 
     def workload_identity(self, budget: _Budget) -> Outcome:
         """Builds and functions log in with their service account's identity, which the provider

@@ -38,6 +38,8 @@ BASE_IMAGES = "Docker Hub base images"
 CACHE = "layer cache push permission"
 #: The service account of ``auth: workload-identity`` carries the provider's annotation/labels.
 WORKLOAD_IDENTITY = "workload identity service account"
+#: The MLRun API Deployment's build settings against the service (core.buildah server_build_findings).
+SERVER_BUILD = "MLRun API build settings"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The package, by seam:
 
 - :mod:`.model`: selection and naming (which repositories, where they land); pure planning;
 - :mod:`.report`: :class:`TagResult`, :class:`MigrationReport` and its text, JSON and HTML;
-- :mod:`.ui`: the :class:`Progress` protocol, :class:`NoProgress`, :class:`RichProgress`;
+- :mod:`.ui`: the :class:`Progress` protocol and its displays (from :mod:`..progress`, shared with prune);
 - :mod:`.engine`: :class:`Migration`, the copy engine, and :func:`run_migration`, its entry from
   pure pieces (what the command line calls);
 - :mod:`.ecr_login`: the target repositories an ECR target must have (its login is the credential
@@ -99,12 +99,14 @@ def migrate(
     service. The run's settings are a :class:`MigrateOptions` (``options``), or its fields as keywords
     (not both): ``timeout`` (default 60 s) bounds each request as a whole; a blob stream instead fails
     when no byte moved for that long or it averages under 16 KiB/s; ``shard`` (``"I/N"`` or a
-    :class:`Shard`): only the source repositories of shard I of N (0-based). ``progress``: True for a
-    rich progress bar, False for none, None to show one only on a terminal. Returns a
-    :class:`MigrationReport` (rendered as a table in notebooks). Each side's login comes from the
-    credential chain (:func:`~mlrun_registry_ext.clients.registry.login.login`): a service's own, the
-    environment's ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_*``, ``active`` (the active service, when it
-    is the same registry), docker and containers login files and helpers, the ECR token exchange.
+    :class:`Shard`): only the source repositories of shard I of N (0-based). ``progress``: None shows a
+    live display in a notebook's cell or a bar on a terminal (and nothing when output is piped), True
+    always shows one, False none; or pass your own :class:`Progress`
+    (:mod:`mlrun_registry_ext.features.progress`). Returns a :class:`MigrationReport` (rendered as a
+    table in notebooks). Each side's login comes from the credential chain
+    (:func:`~mlrun_registry_ext.clients.registry.login.login`): a service's own, the environment's
+    ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_*``, ``active`` (the active service, when it is the same
+    registry), docker and containers login files and helpers, the ECR token exchange.
     """
     given = MigrateOptions(project=project, include=tuple(include), jobs=jobs, dry_run=dry_run, rename=rename,
                            verify=verify, timeout=timeout, shard=shard)  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ Planning (which repositories, where they land) is :mod:`.model`; manifests are
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
@@ -40,7 +39,7 @@ from mlrun_registry_ext.features.migrate.model import (
     select_repositories,
 )
 from mlrun_registry_ext.features.migrate.report import MigrationReport, TagResult
-from mlrun_registry_ext.features.migrate.ui import NoProgress, Progress, RichProgress
+from mlrun_registry_ext.features.migrate.ui import BYTES, NoProgress, Progress, live_progress
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
@@ -227,7 +226,7 @@ class Migration:
                         decided += self._listed(what, result, existing, by_repo, tasks)
                         if not to_list and not any(p is None for _, p in running.values()):
                             total = sum(len(v) for v in by_repo.values())
-                            self.progress.phase("comparing tags", total=total)
+                            self.progress.phase("comparing tags", total=total, unit="tags")
                             self.progress.advance(decided)
                     else:
                         plan.sides -= 1
@@ -356,10 +355,10 @@ class Migration:
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         if len(batches) > 1:
             self._bytes_progress = False
-            self.progress.phase("copying tags in batches", total=len(todo))
+            self.progress.phase("copying tags in batches", total=len(todo), unit="tags")
         for batch in batches:
             if len(batches) == 1:
-                self.progress.phase("reading manifests", total=len(batch))
+                self.progress.phase("reading manifests", total=len(batch), unit="tags")
             with self._pool(self.jobs * 2) as pool:
                 for _ in pool.map(self._read_tag, batch):
                     if len(batches) == 1:
@@ -410,7 +409,7 @@ class Migration:
         Each tag's manifests are written as soon as its last blob is done, while the others copy."""
         ordered = sorted(jobs.values(), key=lambda j: -j.size)
         if self._bytes_progress:
-            self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered))
+            self.progress.phase("blobs", total=sum(j.size * len(j.needs) for j in ordered), unit=BYTES)
         waiting: list[set[str]] = []
         waiters: dict[str, list[int]] = {}
         for index, plan in enumerate(plans):
@@ -444,7 +443,7 @@ class Migration:
                               for plan, digests in zip(plans, waiting, strict=True) if not digests)
             list(pool.map(run, ordered))  # every tag's write is submitted once its last blob is done
             if self._bytes_progress:
-                self.progress.phase("manifests", total=len(plans))
+                self.progress.phase("manifests", total=len(plans), unit="tags")
             for future in as_completed(writes):  # those written early count at once
                 future.result()
                 self.progress.advance()
@@ -534,7 +533,7 @@ class Migration:
         registry answered the tag's PUT with (``Docker-Content-Digest``: what it stored under the tag,
         after checking every blob and child the manifest names), else, when it did not say, the tag
         resolved again (HEAD). One request per tag fewer than a HEAD after every write."""
-        self.progress.phase("verifying", total=len(plans))
+        self.progress.phase("verifying", total=len(plans), unit="tags")
         asked = []
         for plan in plans:
             if plan.written is None:
@@ -600,10 +599,8 @@ def run_migration(source: RegistryAccess, target: RegistryAccess, options: Migra
     :func:`migrate`."""
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
                     rename=options.rename)
-    if progress is None:
-        progress = sys.stderr.isatty()
     limit = TIMEOUT if options.timeout is None else options.timeout
     with RegistryClient.for_access(source, timeout=limit, retry=RetryPolicy()) as src_ep, \
             RegistryClient.for_access(target, timeout=limit, retry=RetryPolicy()) as dst_ep:
-        sink: Progress | None = RichProgress() if progress is True else (progress or None)
+        sink = live_progress(progress)
         return Migration(src_ep, dst_ep, naming, options, progress=sink, ensure_repository=ensure_repository).run()

@@ -14,7 +14,6 @@ the connected side; the tests point every public name at a loopback registry).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,7 @@ from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration
 from mlrun_registry_ext.features.migrate.model import DEFAULT_OPTIONS, MigrateOptions, Naming
 from mlrun_registry_ext.features.migrate.report import MigrationReport
-from mlrun_registry_ext.features.migrate.ui import Progress, RichProgress
+from mlrun_registry_ext.features.migrate.ui import Progress, live_progress
 
 
 class KnownImages(RegistryClient):
@@ -71,8 +70,6 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
     """Copy ``images`` into ``target`` (the ``platform_images`` service): one report per public registry,
     in a stable order. A ``role: system`` service has no login of its own (the cluster pulls with its
     role): the push takes the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`)."""
-    if progress is None:
-        progress = sys.stderr.isatty()
     limit = TIMEOUT if options.timeout is None else options.timeout
     destination = login(target, side="TO")
     reports = []
@@ -85,7 +82,7 @@ def migrate_platform_images(images: Sequence[PlatformImage], target: RegistrySer
             src.known = {}
             for image in group:
                 src.known.setdefault(image.repository, []).append(image.tag)
-            sink: Progress | None = RichProgress() if progress is True else (progress or None)
+            sink = live_progress(progress)
             report = Migration(src, dst, naming, options, progress=sink,
                                ensure_repository=ecr_repository_ensurer(target)).run()
         report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
