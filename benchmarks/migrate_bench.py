@@ -461,7 +461,7 @@ def main() -> int:
             with on_cpus(setup.rest):
                 wall = run()
             me1 = os.times()
-            mine = sum(after - before for after, before in zip(me1[:4], me0[:4], strict=True))
+            mine = sum(after - before for after, before in zip(me1[:4], me0[:4]))
             used = (cpu_seconds(source) - src0, (cpu_seconds(target) - dst0) if target else 0.0, mine)
             times.setdefault((setup.name, tool), []).append(wall)
             cpu.setdefault((setup.name, tool), []).append(used)

@@ -18,7 +18,7 @@ import random
 import resource
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ from mlrun_registry_ext.core.prune_plan import (  # noqa: E402
 )
 
 HOST = "registry.example.com:5000"
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 GOAL_SECONDS = 30.0
 GOAL_MB = 200.0
 

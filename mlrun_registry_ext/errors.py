@@ -76,6 +76,21 @@ class VersionGateError(RegistryExtError):
     exit_code = 3
 
 
+class MissingExtraError(RegistryExtError, ModuleNotFoundError):
+    """An optional package is not installed: the one line names the extra that installs it (CLI exit 2).
+
+    Also a ``ModuleNotFoundError``, so that code falling back on ``except ImportError`` still does.
+    """
+
+    exit_code = 2
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(f"{module} is not installed; install the {extra!r} extra: "
+                         f"pip install 'mlrun-registry-ext[{extra}]'")
+        self.extra = extra
+        self.name = module
+
+
 class RegistryAPIError(RegistryExtError):
     """A registry, cluster or cloud API answered with an error a person can act on (CLI exit 1)."""
 

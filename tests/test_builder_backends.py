@@ -78,7 +78,7 @@ def test_buildah_build_gets_the_secret_as_authfile_and_no_kaniko_flags(handler_f
     assert fn.spec.build.secret == "mlrun-registry-default"
     assert words(fn) == []
     assert target.build_flags == () and target.cache_repo is None
-    note = dict(zip(target.note_codes, target.notes, strict=True))[buildah.BUILDAH_IGNORED]
+    note = dict(zip(target.note_codes, target.notes))[buildah.BUILDAH_IGNORED]
     assert "layer cache" in note and "mirror.gcr.io" in note and "registries.conf" in note
     assert "private CA of ghcr.io" in note and "builder-image --backend buildah" in note
     assert "buildah.py at 9c0c31d1" in note
@@ -300,7 +300,7 @@ def test_ecr_with_keys_says_an_unprepared_server_falls_back_to_the_node_role(
     fn = job(handler_file)
     target = registry.configure_function(fn, active)
     assert target.has_note(ECR_SERVER_UNPREPARED)
-    note = dict(zip(target.note_codes, target.notes, strict=True))[ECR_SERVER_UNPREPARED]
+    note = dict(zip(target.note_codes, target.notes))[ECR_SERVER_UNPREPARED]
     assert "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET=mlrun-registry-default-aws" in note
     assert "--insecure --insecure-pull" in note
     assert CANARY not in note
@@ -375,7 +375,7 @@ def test_cloud_registries_on_buildah_say_how_mlrun_logs_in(handler_file: Path) -
     assert acr.pod_labels == AZURE_LABEL
     ecr = registry.configure_function(job(handler_file), registry.resolve(
         url=ECR_HOST, username="AKIAIOSFODNN7EXAMPLE", password=CANARY, probe=False, builder_backend="buildah"))
-    note = dict(zip(ecr.note_codes, ecr.notes, strict=True))[buildah.BUILDAH_CLOUD_LOGIN]
+    note = dict(zip(ecr.note_codes, ecr.notes))[buildah.BUILDAH_CLOUD_LOGIN]
     assert "build pod's own AWS identity" in note and "access keys configured here" in note
     assert not ecr.has_note(ECR_SERVER_UNPREPARED)  # Kaniko's fallback: not what Buildah does
     assert not registry.configure_function(job(handler_file), ghcr("buildah")).has_note(buildah.BUILDAH_CLOUD_LOGIN)

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlrun_registry_ext.cli import main
+from mlrun_registry_ext.core.compat import zip_strict
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.migrate import Naming, Shard, select_repositories, shard_of
 from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
@@ -89,7 +90,7 @@ def test_four_shard_processes_build_the_same_target_as_one_and_copy_each_reposit
     copied = [{t["source"] for t in r["tags"] if t["status"] == "copied"} for r in reports]
     assert sum(len(c) for c in copied) == REPOSITORIES  # each repository copied by exactly one process
     assert set().union(*copied) == set(expected)
-    assert all(r["ok"] and r["images"]["total"] == len(c) for r, c in zip(reports, copied, strict=True))
+    assert all(r["ok"] and r["images"]["total"] == len(c) for r, c in zip_strict(reports, copied))
     assert [r["shard"] for r in reports] == ["0/4", "1/4", "2/4", "3/4"]
     assert all(len(c) > 20 for c in copied)  # a real split, not one shard doing everything
     assert one["images"]["copied"] == REPOSITORIES

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from tests.support import images as im
 from tests.support.registry import RunningRegistry, start_registry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
 
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _image(digest: str, day: int | None, blobs: tuple[tuple[str, int], ...] = (), children: tuple[str, ...] = (),
            media_type: str | None = im.DOCKER_MANIFEST, problem: str | None = None) -> ManifestRecord:
-    created = datetime(2025, 5, day, tzinfo=UTC) if day else None
+    created = datetime(2025, 5, day, tzinfo=timezone.utc) if day else None
     return ManifestRecord(digest, media_type, 100, blobs, children, created, None, problem)
 
 

@@ -8,7 +8,7 @@ plan may keep more than the oracle, never delete anything the oracle protects.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -34,12 +34,12 @@ from mlrun_registry_ext.features.prune.delete import delete_ecr
 from mlrun_registry_ext.features.prune.usage import UsageUnreadable, check_functions_page, check_record
 from tests.support import images as im
 
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 
 
 def _rec(digest: str, day: int | None = 1, children: tuple[str, ...] = (), media: str = im.DOCKER_MANIFEST,
          pushed: datetime | None = None, created: datetime | None = None) -> ManifestRecord:
-    when = created if created is not None else (datetime(2025, 5, day, tzinfo=UTC) if day else None)
+    when = created if created is not None else (datetime(2025, 5, day, tzinfo=timezone.utc) if day else None)
     return ManifestRecord(digest, media, 10, ((f"blob-{digest}", 5),), children, when, pushed)
 
 
@@ -104,8 +104,9 @@ def test_a_record_or_page_that_does_not_fit_the_schema_is_refused() -> None:
 
 def test_epoch_created_dates_are_unknown_ages_and_are_never_deleted() -> None:
     assert parse_created("1970-01-01T00:00:00Z") is None
-    assert parse_created("2025-05-01T10:00:00.123456789Z") == datetime(2025, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    nanoseconds = datetime(2025, 5, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    assert parse_created("2025-05-01T10:00:00.123456789Z") == nanoseconds
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     repo = RepositoryState("r", tags={"reproducible": "e", "old": "o"},
                            manifests={"e": _rec("e", created=epoch), "o": _rec("o", 2)})
     plan = plan_prune([repo], [], KeepRules(keep=0, now=NOW))
@@ -341,8 +342,8 @@ def _worlds(draw: Any) -> tuple[list[RepositoryState], list[dict[str, Any]], int
     images = {}
     for i in range(draw(st.integers(1, 7))):
         kind = draw(st.sampled_from(["dated", "dated", "epoch", "none", "pushed"]))
-        created = {"dated": datetime(2025, 5, draw(st.integers(1, 31)), draw(st.integers(0, 23)), tzinfo=UTC),
-                   "epoch": datetime(1970, 1, 1, tzinfo=UTC), "none": None, "pushed": None}[kind]
+        created = {"dated": datetime(2025, 5, draw(st.integers(1, 31)), draw(st.integers(0, 23)), tzinfo=timezone.utc),
+                   "epoch": datetime(1970, 1, 1, tzinfo=timezone.utc), "none": None, "pushed": None}[kind]
         pushed = NOW - timedelta(hours=draw(st.integers(0, 100))) if kind == "pushed" else None
         digest = _digest(f"i{i}")
         images[digest] = ManifestRecord(digest, im.DOCKER_MANIFEST, 10, ((f"b{i}", 3),), (), created, pushed)

@@ -277,10 +277,10 @@ def test_project_scope_is_exact_and_usage_is_read_from_every_project(
 def test_fresh_images_are_kept_for_the_minimum_age(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         registry: RunningRegistry, api: PagingMLRunAPI, dashboard: FaultyDashboard) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     rng = random.Random(5)
-    fresh = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fresh = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     _push(registry, {"mlrun/func-p1-a:fresh": _image(rng, fresh), "mlrun/func-p1-a:old": _image(rng),
                      "mlrun/func-p1-a:epoch": _image(rng, "1970-01-01T00:00:00Z")})
     _project(api, "p1")

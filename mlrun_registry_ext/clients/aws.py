@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.local_config import read_text_file
 from mlrun_registry_ext.clients.registry.client import ListingBudget
 from mlrun_registry_ext.core.credentials.docker_config import ECR_TOKEN_LIFETIME_SECONDS
@@ -56,14 +57,14 @@ def _require_ecr(service: RegistryService) -> tuple[str, str]:
 
 
 def _botocore_config() -> Any:
-    from botocore.config import Config
+    Config = extra_module("botocore.config").Config
 
     return Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=30)
 
 
 def session(service: RegistryService) -> Any:
     """A boto3 session for ``service``: its access keys when it has them, else the default chain."""
-    import boto3
+    boto3 = extra_module("boto3")
 
     _account, region = _require_ecr(service)
     if service.has_credentials and service.password is not None:
@@ -80,8 +81,10 @@ def client(service: RegistryService, name: str, boto_session: Any = None) -> Any
 @contextlib.contextmanager
 def aws_errors(action: str) -> Iterator[None]:
     """botocore errors as one line naming the action (no request bodies, no credentials)."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-    from botocore.parsers import ResponseParserError
+    BotoCoreError = extra_module("botocore.exceptions").BotoCoreError
+    ClientError = extra_module("botocore.exceptions").ClientError
+    NoCredentialsError = extra_module("botocore.exceptions").NoCredentialsError
+    ResponseParserError = extra_module("botocore.parsers").ResponseParserError
 
     try:
         yield
@@ -319,7 +322,7 @@ def create_repositories(
             kwargs["imageTagMutability"] = "IMMUTABLE" if immutable else "MUTABLE"
         if scan_on_push is not None:
             kwargs["imageScanningConfiguration"] = {"scanOnPush": scan_on_push}
-        from botocore.exceptions import ClientError
+        ClientError = extra_module("botocore.exceptions").ClientError
 
         created: dict[str, Any] | None = None
         with aws_errors(f"ecr CreateRepository {name}"):
@@ -466,8 +469,9 @@ def verify_permissions(
     principal's own identity policies are read and evaluated locally (Allow/Deny, wildcards; statements
     with conditions are not counted as Allow), and the report says so.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
+    BotoCoreError = extra_module("botocore.exceptions").BotoCoreError
+    ClientError = extra_module("botocore.exceptions").ClientError
+    ResponseParserError = extra_module("botocore.parsers").ResponseParserError
 
     _require_ecr(service)
     ecr_repository_prefix(service, prefix)
@@ -517,7 +521,7 @@ def web_identity_ecr_token(service: RegistryService, role_arn: str, token_file: 
     """IRSA's exchange, step by step as the ecr-login helper does it: STS ``AssumeRoleWithWebIdentity``
     with the projected service-account token, then ECR ``GetAuthorizationToken`` with the returned
     temporary credentials. The token file is read with the package's file rules (regular, <= 1 MiB)."""
-    import boto3
+    boto3 = extra_module("boto3")
 
     account, region = _require_ecr(service)
     token = read_text_file(Path(token_file), "AWS_WEB_IDENTITY_TOKEN_FILE").strip()

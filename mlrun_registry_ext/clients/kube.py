@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.core.credentials.k8s_secrets import (
     AWS_CREDENTIALS_KEY,
     COPIED_FROM_ANNOTATION,
@@ -70,7 +71,8 @@ class ApplyResult:
 
 
 def _api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    from kubernetes import client, config
+    client = extra_module("kubernetes.client")
+    config = extra_module("kubernetes.config")
 
     if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST") \
             and not os.environ.get("KUBECONFIG"):
@@ -110,7 +112,7 @@ class KubeClient:
     """Secrets and Deployments, as dicts. Build with :func:`connect` (or pass an ``ApiClient``)."""
 
     def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
+        client = extra_module("kubernetes.client")
 
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
@@ -119,8 +121,8 @@ class KubeClient:
     # --- plumbing ------------------------------------------------------------------------------
     def _call(self, verb: str, resource: str, namespace: str, name: str | None, fn: Any,
               *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        ApiException = extra_module("kubernetes.client.exceptions").ApiException
+        HTTPError = extra_module("urllib3.exceptions").HTTPError
 
         try:
             response = fn(*args, _preload_content=False, **kwargs)
@@ -462,7 +464,7 @@ def ensure_namespace_value(namespace: str | None) -> str:
         with open(path) as handle:
             return validate_namespace(handle.read().strip())
     try:
-        from kubernetes import config
+        config = extra_module("kubernetes.config")
 
         _contexts, active = config.list_kube_config_contexts(
             config_file=os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"))

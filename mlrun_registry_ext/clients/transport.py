@@ -33,13 +33,18 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Optional, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
 from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, split_host_port, url_origin
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError
 
-Body = bytes | Iterable[bytes | memoryview] | None
+#: A socket's timeout: ``TimeoutError`` from Python 3.10 on; on 3.9 ``socket.timeout``, an ``OSError`` that
+#: ``except TimeoutError`` does not catch.
+SOCKET_TIMEOUTS = (TimeoutError, socket.timeout)
+
+# a runtime alias: typing's spelling, which Python 3.9 evaluates (``X | Y`` of types needs 3.10)
+Body = Optional[Union[bytes, Iterable[Union[bytes, memoryview]]]]
 
 #: Status codes that carry a ``Location`` to follow (when asked to).
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -365,7 +370,7 @@ class Transport:
         key = origin_of(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        rewindable = body is None or isinstance(body, bytes | bytearray | memoryview)
+        rewindable = body is None or isinstance(body, (bytes, bytearray, memoryview))
         for attempt in (0, 1):
             conn, reused, via_proxy = self._acquire(key, timeout, deadline)
             try:
@@ -563,7 +568,7 @@ class _DeadlineReader(io.RawIOBase):
         self._sock.before_io()
         try:
             n = self._sock.raw.recv_into(buffer)
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             self._sock.deadline.left()  # the deadline's own error (what was exceeded) when it is past
             raise
         self._sock.deadline.progress(n)
@@ -592,7 +597,7 @@ class _TimedSocket:
         self.before_io()
         try:
             self.raw.sendall(data)
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             self.deadline.left()
             raise
         self.deadline.progress(len(data))
@@ -689,6 +694,6 @@ def _early_response(conn: http.client.HTTPConnection) -> http.client.HTTPRespons
 def _wrap(exc: BaseException, doing: str, where: str) -> TransportError:
     if isinstance(exc, TransportError):
         return exc
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, SOCKET_TIMEOUTS):
         return TransportTimeout(f"timed out {doing} {where}", "did not answer in time")
     return TransportError(f"{type(exc).__name__} {doing} {where}: {str(exc)[:300]}")

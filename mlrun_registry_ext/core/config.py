@@ -56,7 +56,7 @@ class ConfigFile:
                 if name in names[:index]:
                     raise ConfigError(f"{where}: services[{index}].name", f"{quote(name)} is used twice; "
                                                                           "each service needs its own name")
-            raw_services = dict(zip(names, raw_services, strict=True))
+            raw_services = dict(zip(names, raw_services))
         if not isinstance(raw_services, dict):
             raise ConfigError(f"{where}: services", "expected a mapping of service name to fields")
         services: dict[str, RegistryService] = {}

@@ -9,9 +9,10 @@ domain (``IGZ_NAMESPACE_DOMAIN``, read by the caller) comes in as an argument.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from mlrun_registry_ext.core import origin
+from mlrun_registry_ext.core.compat import slotted
 from mlrun_registry_ext.core.providers import (
     EcrLocation,
     Provider,
@@ -135,7 +136,7 @@ def validate_image_prefix(value: str, field: str = "image_prefix") -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class RegistryLocation:
     """A registry host with its repository namespace (``path``) and whether it is plain http.
 
@@ -196,7 +197,7 @@ def parse_location(raw: str, field: str = "url", namespace_domain: str | None = 
     return RegistryLocation(host, path, insecure, namespace_domain)
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class RegistryAccess:
     """What it takes to talk to a registry: where it is, the login (both or neither) and a CA bundle."""
 

@@ -8,10 +8,11 @@ service, as env lines or Helm values (the Nuclio chart's and MLRun CE's keys).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from mlrun_registry_ext.core import buildah
+from mlrun_registry_ext.core.compat import slotted
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
@@ -25,7 +26,7 @@ _MLRUN_CHART_GLOBAL_KEYS = frozenset({
 })
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class PlatformConfig:
     """Environment for the MLRun API and Nuclio dashboard Deployments, and the registry's resources."""
 

@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from mlrun_registry_ext.core.compat import slotted
 from mlrun_registry_ext.core.location import parse_location
 from mlrun_registry_ext.errors import ConfigError, quote
 
@@ -72,7 +72,7 @@ PUBLIC_API_HOST: Mapping[str, str] = {"docker.io": "registry-1.docker.io"}
 SOURCES_ENV = "MLRUN_REGISTRY_EXT_PLATFORM_SOURCES"
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class PlatformImage:
     """One image the platform pulls by itself.
 
@@ -193,7 +193,7 @@ def mlrun_defaults_from_config(default_config: Mapping[str, Any]) -> dict[str, s
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class ImageSettings:
     """What points MLRun and Nuclio at the internal registry ``base`` for ``images``."""
 

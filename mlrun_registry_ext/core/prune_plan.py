@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlrun_registry_ext.core.origin import same_registry
@@ -49,7 +49,7 @@ DEFAULT_KEEP = 3
 #: names it, so a fresh image may be about to be used.
 DEFAULT_MIN_AGE = timedelta(hours=1)
 #: ``created`` dates before this are a reproducible build's placeholder (the epoch), not an age.
-EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 #: MLRun's repository naming for a project's functions (``<image prefix>func-<project>-<name>``).
 MLRUN_PROJECT_PREFIX = "func-{project}-"
 
@@ -90,13 +90,15 @@ def parse_created(value: Any) -> datetime | None:
     when absent, unparsable, or a reproducible build's placeholder date (before :data:`EARLIEST`)."""
     if not isinstance(value, str) or len(value) > 64:
         return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())
+    # the fraction as exactly 6 digits: Go trims trailing zeros (".12") or writes 9, and Python 3.9's
+    # fromisoformat takes only 3 or 6
+    text = re.sub(r"\.(\d+)", lambda match: "." + f"{match[1]:0<6}"[:6], value.strip(), count=1)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=timezone.utc)
     return real_date(when)
 
 
@@ -165,7 +167,7 @@ class ImageUse:
 class KeepRules:
     keep: int = DEFAULT_KEEP
     older_than: timedelta | None = None
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     min_age: timedelta = DEFAULT_MIN_AGE
 
     @property

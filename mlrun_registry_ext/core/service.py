@@ -15,6 +15,7 @@ from typing import Any
 
 from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
 from mlrun_registry_ext.core.buildah import parse_backend_setting
+from mlrun_registry_ext.core.compat import slotted
 
 # The URL grammar lives in core.location; re-exported here for existing imports.
 from mlrun_registry_ext.core.location import DEFAULT_REPOSITORY as DEFAULT_REPOSITORY
@@ -65,7 +66,7 @@ def parse_bool(value: Any, field: str) -> bool:
     or the numbers 0 and 1. Anything else is a :class:`ConfigError` (the value is not echoed)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float) and value in (0, 1):
+    if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
         low = value.lower()
@@ -98,7 +99,7 @@ def _mapping(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class ResourceList:
     """CPU and memory of one side (requests or limits), as Kubernetes quantity text."""
 
@@ -116,7 +117,7 @@ class ResourceList:
         out: dict[str, str | None] = {}
         for kind in ("cpu", "memory"):
             item = data.get(kind)
-            if isinstance(item, int | float):
+            if isinstance(item, (int, float)):
                 item = str(item)
             elif item is not None and not isinstance(item, str):
                 raise ConfigError(f"{field}.{kind}", f"expected a Kubernetes quantity, got {type(item).__name__}")
@@ -127,7 +128,7 @@ class ResourceList:
         return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
 
 
-@dataclass(frozen=True, slots=True)
+@slotted(frozen=True)
 class Resources:
     """CPU and memory requests and limits (Kubernetes quantities), request <= limit.
 
@@ -169,7 +170,7 @@ class Resources:
         return not self.as_kubernetes()
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@slotted(frozen=True, init=False)
 class RegistryService:
     """One registry service. Immutable: derive a changed copy with :meth:`replace`.
 
@@ -454,7 +455,7 @@ def _pull_from(value: Any, field: str = "pull_from") -> tuple[str, ...]:
     if value is None or value == () or value == []:
         return ()
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
+    if not isinstance(items, (list, tuple)):
         raise ConfigError("pull_from", f"expected a list of service names, got {type(value).__name__}")
     out: list[str] = []
     for index, item in enumerate(items):

@@ -11,7 +11,7 @@ import dataclasses
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from mlrun_registry_ext.core import gourl
@@ -22,6 +22,7 @@ from mlrun_registry_ext.core.buildah import (
     cloud_login_notes,
     ignored_features,
 )
+from mlrun_registry_ext.core.compat import slotted, zip_strict
 from mlrun_registry_ext.core.kinds import (
     ALL_KINDS,
     MLRUN_BUILT_KINDS,
@@ -73,7 +74,7 @@ WARNING_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_INSTANCE_ROLE, ECR_
 _KANIKO_ONLY_CODES = frozenset({ECR_BUILD_SECRET_NOT_MOUNTED, ECR_SERVER_UNPREPARED})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class MLRunNaming:
     """The MLRun server's naming (frontend-spec); defaults are MLRun's own."""
 
@@ -85,7 +86,7 @@ class MLRunNaming:
         object.__setattr__(self, "registries_to_enforce_prefix", tuple(self.registries_to_enforce_prefix))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class NuclioNaming:
     """The Nuclio dashboard's ``imageNamePrefixTemplate`` (None when the dashboard was not asked)."""
 
@@ -95,7 +96,7 @@ class NuclioNaming:
     registry_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@slotted(frozen=True, kw_only=True)
 class PushTarget:
     """Where one function's image goes, and the secrets its build and its pods use."""
 
@@ -135,7 +136,7 @@ class PushTarget:
 
     @property
     def typed_notes(self) -> tuple[Note, ...]:
-        return tuple(Note(code, text) for code, text in zip(self.note_codes, self.notes, strict=True))
+        return tuple(Note(code, text) for code, text in zip_strict(self.note_codes, self.notes))
 
     def has_note(self, code: str) -> bool:
         return code in self.note_codes
@@ -293,7 +294,7 @@ def _for_backend(target: PushTarget, service: RegistryService, pulled: Sequence[
     reads ``spec.build.extra_args``: core.buildah), and a note for each configured feature it ignores."""
     if backend is None or backend.takes_kaniko_flags:
         return _with_flags(target, kaniko_flags(service, pulled))
-    kept = [Note(code, text) for code, text in zip(target.note_codes, target.notes, strict=True)
+    kept = [Note(code, text) for code, text in zip_strict(target.note_codes, target.notes)
             if code not in _KANIKO_ONLY_CODES]
     notes = [*kept, *ignored_features(service, pulled, registry_mirror(service, pulled)),
              *cloud_login_notes(service)]

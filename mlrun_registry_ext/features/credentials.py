@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlrun_registry_ext.clients.aws import create_repositories, get_ecr_token, verify_permissions
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.kube import ApplyResult, connect, copy_manifest, ensure_namespace_value, secret_summary
 from mlrun_registry_ext.core import credentials as core
 from mlrun_registry_ext.core.build import MergedLogins, pulled_services
@@ -364,7 +365,7 @@ def project_secret_notes(service: RegistryService, project_secret: Mapping[str, 
 
 def project_secret_session(project_secret: Mapping[str, Any] | None, region: str) -> Any:
     """A boto3 session from the project secret's AWS keys (None when it has none)."""
-    import boto3  # heavy: only when a project secret is really used
+    boto3 = extra_module("boto3")  # heavy: only when a project secret is really used
 
     data = (project_secret or {}).get("data") or {}
     if "AWS_ACCESS_KEY_ID" not in data or "AWS_SECRET_ACCESS_KEY" not in data:

@@ -14,11 +14,13 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.core.build import (
     OWNED_EXTRA_ARGS_ANNOTATION,
     OWNED_NUCLIO_FLAGS_ANNOTATION,
     merge_build_flags,
 )
+from mlrun_registry_ext.core.compat import zip_strict
 from mlrun_registry_ext.core.kinds import ALL_KINDS, NEVER_BUILT_KINDS
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import READY_IMAGE, WARNING_CODES, PushTarget, kaniko_cache_args
@@ -47,7 +49,7 @@ def _function_identity(fn: Any, project: str | None) -> tuple[str, str, str, str
     name = fn.metadata.name
     proj = project or fn.metadata.project
     if not proj:
-        import mlrun
+        mlrun = extra_module("mlrun")
 
         proj = mlrun.mlconf.default_project
     tag = getattr(fn.metadata, "tag", None) or None
@@ -65,7 +67,7 @@ def _mlrun_image_ready(fn: Any) -> bool:
 def _nuclio_image_ready(fn: Any) -> bool:
     """``from_image``: Nuclio deploys ``spec.image`` as is, but only while no ``spec.build.image`` is set
     (``functionBuildRequired`` in nuclio/nuclio ``pkg/platform/abstract/platform.go``)."""
-    from mlrun.utils import get_in
+    get_in = extra_module("mlrun.utils").get_in
 
     build = fn.spec.build
     entry = get_in(fn.spec.base_spec or {}, "spec.build.codeEntryType")
@@ -101,7 +103,7 @@ def _plan(fn: Any, active: ActiveRegistry, project: str | None, tag: str | None)
     if target.builder == "mlrun" and _mlrun_image_ready(fn):
         target = _ready(target, str(fn.spec.image), f"{kind} function {name!r}")
     elif target.builder == "nuclio" and _nuclio_image_ready(fn):
-        from mlrun.utils import get_in
+        get_in = extra_module("mlrun.utils").get_in
 
         target = _ready(target, str(get_in(fn.spec.base_spec, "spec.image")), f"Nuclio function {name!r}")
     return target
@@ -198,7 +200,7 @@ def _apply(fn: Any, target: PushTarget) -> None:
     if target.pull_secret:
         fn.spec.image_pull_secret = target.pull_secret
     _apply_pod_labels(fn, target)
-    for code, note in zip(target.note_codes, target.notes, strict=True):
+    for code, note in zip_strict(target.note_codes, target.notes):
         if code in WARNING_CODES:
             warn_once(note)
 
@@ -315,7 +317,7 @@ def registry_context(registry: ActiveRegistry | RegistryService | None = None,
     Only client-side code reads these (local builds, MLRun's own default image names); the server
     still needs its own settings (``mlrun-registry platform-config``) or explicit function specs.
     """
-    import mlrun
+    mlrun = extra_module("mlrun")
 
     active = as_active(registry, overrides)
     service = active.service

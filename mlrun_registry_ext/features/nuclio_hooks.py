@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.platform_probe import nuclio_dashboard_url, probe_platform
 from mlrun_registry_ext.core.build import OWNED_NUCLIO_FLAGS_ANNOTATION, merge_build_flags
 from mlrun_registry_ext.core.service import RegistryService
@@ -41,7 +42,7 @@ def config_spec(name: str, project: str = "", registry: ActiveRegistry | Registr
                 spec: Any = None, tag: str | None = None, dashboard_url: str | None = None,
                 **overrides: Any) -> Any:
     """A ``nuclio.ConfigSpec`` carrying the registry keys (merged into a copy of ``spec`` if given)."""
-    import nuclio
+    nuclio = extra_module("nuclio")
 
     target = nuclio_target(name, project, registry, tag=tag, dashboard_url=dashboard_url, **overrides)
     merged = copy.deepcopy(spec) if spec is not None else nuclio.ConfigSpec()
@@ -56,7 +57,7 @@ def apply_to_config(config: dict[str, Any], target: PushTarget) -> dict[str, Any
     ``metadata.annotations``) follow the service and the user's stay (core.build ``merge_build_flags``).
     The target's pod labels (Azure workload identity) go into ``metadata.labels``, which Nuclio puts on
     the function's pods."""
-    from nuclio.config import update_in
+    update_in = extra_module("nuclio.config").update_in
 
     for key, value in (target.nuclio or {}).items():
         if key != "spec.build.flags":
@@ -87,7 +88,7 @@ def apply_to_config(config: dict[str, Any], target: PushTarget) -> dict[str, Any
 def build_file(source: str, name: str = "", project: str = "", registry: ActiveRegistry | RegistryService | None = None,
                *, spec: Any = None, tag: str = "", **kwargs: Any) -> tuple[str, dict[str, Any], str]:
     """``nuclio.build_file`` with the registry keys in the returned config (offline)."""
-    import nuclio
+    nuclio = extra_module("nuclio")
 
     if not name:
         # nuclio-jupyter derives the name from the source; ask it first so the target matches
@@ -102,7 +103,7 @@ def deploy_config(config: dict[str, Any], dashboard_url: str = "", name: str = "
                   registry: ActiveRegistry | RegistryService | None = None, *, tag: str = "",
                   **kwargs: Any) -> Any:
     """Check the version gate against ``dashboard_url``, add the registry keys, then deploy."""
-    from nuclio.deploy import deploy_config as nuclio_deploy_config
+    nuclio_deploy_config = extra_module("nuclio.deploy").deploy_config
 
     name = name or str(config.get("metadata", {}).get("name", ""))
     target = nuclio_target(name, project, registry, tag=tag or None, dashboard_url=dashboard_url or None)
@@ -114,7 +115,7 @@ def deploy_file(source: str = "", dashboard_url: str = "", name: str = "", proje
                 registry: ActiveRegistry | RegistryService | None = None, *, spec: Any = None, tag: str = "",
                 **kwargs: Any) -> Any:
     """``nuclio.deploy_file`` behind the version gate, with the registry keys in its spec."""
-    import nuclio
+    nuclio = extra_module("nuclio")
 
     if not name:
         name, _, _ = nuclio.build_file(source, name, spec=spec, tag=tag, project=project)
@@ -126,7 +127,7 @@ def deploy_code(code: str, dashboard_url: str = "", name: str = "", project: str
                 registry: ActiveRegistry | RegistryService | None = None, *, spec: Any = None, tag: str = "",
                 **kwargs: Any) -> Any:
     """``nuclio.deploy_code`` behind the version gate, with the registry keys in its spec."""
-    import nuclio
+    nuclio = extra_module("nuclio")
 
     merged = config_spec(name, project, registry, spec=spec, tag=tag or None, dashboard_url=dashboard_url or None)
     return nuclio.deploy_code(code, dashboard_url, name=name, project=project, spec=merged, tag=tag, **kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo
 from mlrun_registry_ext.core.config import platform_images_service
 from mlrun_registry_ext.core.platform_images import (
@@ -29,7 +30,7 @@ from mlrun_registry_ext.errors import ConfigError
 def installed_mlrun_defaults() -> dict[str, str]:
     """The installed mlrun's image defaults (its 1.12.1 values when mlrun is not installed)."""
     try:
-        from mlrun.config import default_config
+        default_config = extra_module("mlrun.config").default_config
     except ImportError:
         return dict(MLRUN_DEFAULTS)
     return mlrun_defaults_from_config(default_config)

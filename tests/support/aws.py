@@ -69,13 +69,15 @@ class _Counting:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.moto_server import threaded_moto_server
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     holder = MotoServer(url="")
     app = _Counting(DomainDispatcherApplication(create_backend_app), holder)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto >= 5.2 serves with its own request handler; the moto of the Python 3.9 run (5.1) with werkzeug's
+    handler = getattr(threaded_moto_server, "MotoRequestHandler", None)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
     holder.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -84,7 +84,7 @@ def fault_server(behaviour: Behaviour, host: str = "127.0.0.1") -> Iterator[Faul
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
-            except TimeoutError:
+            except socket.timeout:  # TimeoutError from 3.10 on; on 3.9 an OSError of its own
                 continue
             except OSError:
                 return

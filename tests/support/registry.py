@@ -83,6 +83,9 @@ def make_tls_files(
         "2",
         "-subj",
         "/CN=mlrun-registry-ext test CA",
+        # a CA as Python 3.13's default (VERIFY_X509_STRICT) requires: key usage stated
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
         cwd=directory,
     )
     _openssl(
@@ -99,6 +102,7 @@ def make_tls_files(
     san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
     (directory / "server.ext").write_text(
         f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
     )
     _openssl(
         "x509",
@@ -152,7 +156,7 @@ class TokenServer:
         self.posts: list[dict[str, list[str]]] = []
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token signer")])
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.timezone.utc)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)

@@ -90,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(payload).encode()
         self.send_response(status)
-        if payload is not None and not isinstance(payload, str | bytes):
+        if payload is not None and not isinstance(payload, (str, bytes)):
             self.send_header("Content-Type", "application/json")
         for key, value in headers.items():
             self.send_header(key, value)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
@@ -134,7 +134,8 @@ class _Token:
     expires_at: float
 
 
-Content = bytes | str | Iterable[bytes | memoryview] | None
+# typing's spelling: a runtime alias that Python 3.9 evaluates
+Content = Optional[Union[bytes, str, Iterable[Union[bytes, memoryview]]]]
 
 #: A blob moves in chunks of this size (one buffer per transfer).
 CHUNK_SIZE = 1 << 20
@@ -493,7 +494,7 @@ class RegistryClient:
         # Credentials go only to the registry's own origin (core.origin: scheme, host in any case, the
         # port with its default), never to a redirect or Location elsewhere.
         own = same_origin(url, self.origin)
-        rewindable = content is None or isinstance(content, bytes | str)
+        rewindable = content is None or isinstance(content, (bytes, str))
         if own and self._challenge is None and not self._anonymous_ok and not rewindable:
             # Learn the auth scheme first, so that even a one-shot body goes out authenticated. A
             # request that can be sent again needs no ping: its own 401 brings the challenge, and an

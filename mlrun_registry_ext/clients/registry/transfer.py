@@ -62,7 +62,7 @@ class _SourceReadError(Exception):
 
 
 def _transient(exc: Exception, host: str) -> TransientError:
-    if isinstance(exc, TransportTimeout | RegistryTimeoutError):
+    if isinstance(exc, (TransportTimeout, RegistryTimeoutError)):
         detail = exc.detail if isinstance(exc, TransportTimeout) else str(exc)
         error = TransientError(f"{host}: the blob transfer failed: {detail.removeprefix(host + ' ')}")
         error.timeout = True

@@ -6,7 +6,6 @@ Pure: the manifests are applied by the caller (``kubectl apply`` or the kube cli
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -56,7 +55,7 @@ def validate_schedule(schedule: str) -> str:
     except ValueError:
         raise ConfigError("schedule",
                           f"hour field {fields[1]!r} is not a cron hour list (e.g. */4)") from None
-    gaps = [(b - a) for a, b in itertools.pairwise(hours)] + [hours[0] + 24 - hours[-1]]
+    gaps = [(b - a) for a, b in zip(hours, hours[1:])] + [hours[0] + 24 - hours[-1]]
     if max(gaps) > 6:
         raise ConfigError("schedule", f"hour field {fields[1]!r} leaves {max(gaps)} hours between refreshes; "
                                       "ECR tokens expire after 12 hours: refresh at least every 6 hours")

@@ -26,7 +26,7 @@ the doctor (``features/doctor/checks.py``) keeps the one table from probe names 
 (``PROBES``). A check with a fixed outcome (the on-cluster warning) needs no probe at all.
 
 Adding a provider therefore means adding one class (and listing it in ``PROVIDERS``); only a new
-*kind* of probe needs a line in the doctor's table. :class:`Provider` stays a ``StrEnum``: it is the
+*kind* of probe needs a line in the doctor's table. :class:`Provider` stays a text enum (``StrEnum``): it is the
 data (JSON output, ``public_dict``, CLI choices); :func:`~mlrun_registry_ext.core.providers.provider_for`
 maps a value to its class instance, which ``RegistryService.rules`` returns.
 """
@@ -35,16 +35,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import ClassVar, Literal
 
+from mlrun_registry_ext.core.compat import TextEnum
 from mlrun_registry_ext.core.notes import Note
 from mlrun_registry_ext.core.reference import MAX_NAME_LENGTH
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.errors import ConfigError
 
 
-class Provider(StrEnum):
+class Provider(TextEnum):
     """The provider as data (JSON, ``public_dict``, CLI output); behaviour is on its class."""
 
     ON_CLUSTER = "on-cluster"

@@ -36,7 +36,7 @@ from mlrun_registry_ext.clients.registry.errors import (
 )
 from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
-from mlrun_registry_ext.clients.transport import TransportError, proxy_for
+from mlrun_registry_ext.clients.transport import SOCKET_TIMEOUTS, TransportError, proxy_for
 from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
 from mlrun_registry_ext.core.buildah import server_build_findings
 from mlrun_registry_ext.core.credentials.k8s_secrets import service_account_manifest
@@ -289,7 +289,7 @@ class _RegistryDoctor:
                 with socket.create_connection(address[:2], timeout=budget.left()):
                     self.address = address
                     return True, f"connected to {what}{_show(address)}", "info"
-            except TimeoutError:
+            except SOCKET_TIMEOUTS:
                 errors.append(
                     f"{what}{_show(address)}: no answer within {self.timeout:g} s (firewall or wrong port?)"
                 )
@@ -314,7 +314,7 @@ class _RegistryDoctor:
                 with context.wrap_socket(raw, server_hostname=self.hostname) as tls:
                     version = tls.version()
                     cert = tls.getpeercert() or {}
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             return (
                 False,
                 (
@@ -349,7 +349,7 @@ class _RegistryDoctor:
             tls = conn.sock
             version = tls.version()
             cert = tls.getpeercert() or {}
-        except TimeoutError:
+        except SOCKET_TIMEOUTS:
             return False, (f"no TLS answer from {self.service.host} through the proxy {proxy.netloc} within "
                            f"{self.timeout:g} s"), "error"
         except ssl.SSLError as exc:

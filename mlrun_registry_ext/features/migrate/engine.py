@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
 from mlrun_registry_ext.clients.registry.errors import NameUnknownError
 from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, copy_blob, put_manifest
+from mlrun_registry_ext.core.compat import slotted, zip_strict
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
 from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
 from mlrun_registry_ext.features.migrate.model import (
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
 
 
-@dataclass(slots=True)
+@slotted()
 class _TagPlan:
     """One selected source tag, from its listing to its verification.
 
@@ -440,7 +441,7 @@ class Migration:
 
             with lock:  # tags whose blobs were all there already
                 writes.extend(writer.submit(self._write_manifests, plan, jobs)
-                              for plan, digests in zip(plans, waiting, strict=True) if not digests)
+                              for plan, digests in zip_strict(plans, waiting) if not digests)
             list(pool.map(run, ordered))  # every tag's write is submitted once its last blob is done
             if self._bytes_progress:
                 self.progress.phase("manifests", total=len(plans), unit="tags")

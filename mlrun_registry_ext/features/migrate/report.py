@@ -7,13 +7,15 @@ import html
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from mlrun_registry_ext.core.compat import slotted
+
 #: Errors and differences listed in the text summary (all of them are in ``to_dict``).
 MAX_LISTED = 10
 
 TagStatus = Literal["copied", "skipped", "failed", "planned"]
 
 
-@dataclass(slots=True)
+@slotted()
 class TagResult:
     """One source tag: where it goes, both digests and what happened.
 

@@ -48,12 +48,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.platform_probe import (
     list_nuclio_functions,
     platform_transport,
     require_mlrun_api,
 )
 from mlrun_registry_ext.clients.transport import TransportError
+from mlrun_registry_ext.core.compat import zip_strict
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.reference import is_registry_host, parse_reference
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError
@@ -421,7 +423,7 @@ class RewriteReport:
                       for i in range(5)]
             widths = [min(w, 72) for w in widths]
             for row in [("function", "field", "old", "new", "status"), *rows[:MAX_LISTED]]:
-                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
                              .rstrip())
             if len(rows) > MAX_LISTED:
                 lines.append(f"  ... and {len(rows) - MAX_LISTED} more (see --json)")
@@ -478,7 +480,7 @@ def mlrun_logs_to_stderr() -> Iterator[None]:
         with contextlib.redirect_stdout(_Stderr()):
             yield
     finally:
-        for handler, stream in zip(handlers, previous, strict=True):
+        for handler, stream in zip_strict(handlers, previous):
             handler.stream = stream
 
 
@@ -487,7 +489,7 @@ def mlrun_db(dbpath: str, timeout: float = 10.0) -> Any:
     MLRUN_DBPATH makes ``import mlrun`` hang for ~28 s)."""
     require_mlrun_api(dbpath, timeout, "no function was re-pointed")
     with mlrun_logs_to_stderr():
-        import mlrun
+        mlrun = extra_module("mlrun")
 
         # no argument: the client's own configuration (MLRUN_DBPATH with its user:password, or the
         # MLRUN_HTTPDB__* login), which ``dbpath`` (shown in messages) has had removed

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def run_prune(
     location = service.location
     if location.is_server_default:
         raise ConfigError("url", "the registry is '.', the MLRun server's own registry; give its real URL")
-    rules = KeepRules(keep=keep, older_than=older_than, now=now or datetime.now(UTC), min_age=min_age)
+    rules = KeepRules(keep=keep, older_than=older_than, now=now or datetime.now(timezone.utc), min_age=min_age)
     progress = live_progress(progress)
     restore_path: str | None = None
     try:

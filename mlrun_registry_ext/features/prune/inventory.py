@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from mlrun_registry_ext.clients import aws
@@ -167,7 +167,7 @@ def _ecr_refuse(what: str, exc: BaseException) -> RegistryExtError:
 def _aware(when: Any) -> datetime | None:
     if not isinstance(when, datetime):
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 class EcrInventory:

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ class RestoreReport:
 
 
 def default_restore_path(now: datetime | None = None) -> Path:
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     return Path.cwd() / f"mlrun-registry-prune-restore-{stamp}.json"
 
 
@@ -93,7 +93,7 @@ def restore_document(registry: str, deletions: Sequence[ManifestDeletion],
                         "media_type": item.media_type or media_type,
                         "manifest": base64.b64encode(data).decode(), "tags": list(item.tags)})
     return {"format": FORMAT, "version": VERSION, "registry": registry,
-            "written": datetime.now(UTC).isoformat(), "manifests": entries}
+            "written": datetime.now(timezone.utc).isoformat(), "manifests": entries}
 
 
 def write_restore_file(path: Path, document: dict[str, Any]) -> Path:
