@@ -169,7 +169,7 @@ class RetryPolicy:
 
     @staticmethod
     def retryable(exc: BaseException) -> bool:
-        if isinstance(exc, TooManyRequestsError | TransientError):
+        if isinstance(exc, (TooManyRequestsError, TransientError)):
             return True
         if isinstance(exc, RegistryHTTPError):
             return exc.status is not None and exc.status >= 500
@@ -180,7 +180,7 @@ class RetryPolicy:
     @staticmethod
     def applies(method: str, url: str, content: Content) -> bool:
         """Whether a request may be sent again: idempotent, with a body that can be sent again."""
-        rewindable = content is None or isinstance(content, bytes | str)
+        rewindable = content is None or isinstance(content, (bytes, str))
         return rewindable and (method in IDEMPOTENT or (method == "PUT" and "/manifests/" in url))
 
     def delay(self, attempt: int, exc: BaseException) -> float:

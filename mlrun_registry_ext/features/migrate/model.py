@@ -204,7 +204,7 @@ class MigrateOptions:
             object.__setattr__(self, "shard", Shard.parse(self.shard, "shard"))
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= MAX_JOBS:
             raise ConfigError("jobs", f"must be between 1 and {MAX_JOBS} (got {self.jobs!r:.20})")
-        if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
+        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise ConfigError("timeout", "must be a positive number of seconds")
 
 
