@@ -17,22 +17,30 @@ PY39_TESTS=(
   # core
   tests/test_service.py tests/test_targets.py tests/test_providers.py tests/test_resolution.py
   tests/test_versions.py tests/test_properties.py tests/test_project_registries.py tests/test_multi_registry.py
-  tests/test_compat.py
+  tests/test_compat.py tests/test_prune_plan.py
   # Python API
   tests/test_credentials.py tests/test_registry_http.py tests/test_http_transport.py tests/test_migrate.py
-  tests/test_migrate_registry.py tests/test_network_faults.py
+  tests/test_migrate_registry.py tests/test_network_faults.py tests/test_prune_safety.py tests/test_registry_listing.py
   # CLI
   tests/test_cli_core.py tests/test_bad_input.py tests/test_credentials_cli.py tests/test_doctor.py
   tests/test_extras.py
   # the MLRun and Nuclio clients (mlrun 1.7.2, nuclio-jupyter 0.10.4) against the stand-ins
   tests/test_mlrun_e2e.py tests/test_server_agreement.py tests/test_standins.py tests/test_migrate_rewrite.py
-  tests/test_nuclio_e2e.py
+  tests/test_nuclio_e2e.py tests/test_builder_backends.py
+)
+# What the 3.9 environment cannot show, each for a reason outside this package (run under 3.11 instead):
+PY39_DESELECT=(
+  # moto 5.1 (the last for Python 3.9) answers ECR's InitiateLayerUpload with a 500
+  tests/test_prune_safety.py::test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image
+  tests/test_prune_safety.py::test_on_ecr_a_tag_added_between_plan_and_delete_keeps_its_digest
+  # mlrun 1.7.2's config has no httpdb.builder.pod_labels (the key this test decodes came later)
+  tests/test_builder_backends.py::test_build_pod_label_setting_is_what_mlrun_config_decodes
 )
 PY313_VERSION=3.13.0
 PY313_TESTS=(
   # core
   tests/test_service.py tests/test_targets.py tests/test_providers.py tests/test_resolution.py
-  tests/test_versions.py tests/test_properties.py tests/test_compat.py
+  tests/test_versions.py tests/test_properties.py tests/test_compat.py tests/test_prune_plan.py
   # CLI (and the missing extras)
   tests/test_cli_core.py tests/test_bad_input.py tests/test_extras.py
 )
@@ -63,8 +71,12 @@ run() {  # run NAME DIR VERSION LOCK TESTS...
   shift 4
   echo "== Python $version ($name: $lock)"
   venv "$dir" "$version" "$lock"
+  # the CLI tests run this Python's console script, installed from the wheel (not the 3.11 one of the main run)
+  cli=$(WHEEL_PYTHON="$(interpreter "$version")" WHEEL_LOCK="$lock" WHEEL_VENV=".venv-wheel-$name" WHEELHOUSE=0 \
+        ./scripts/wheel-venv.sh)
   echo "   set-up: $((SECONDS - start)) s"
-  env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true "$dir/bin/python" -m pytest -q -p no:cacheprovider "$@"
+  MLRUN_REGISTRY_TEST_CLI=$cli env -u MLRUN_DBPATH MLRUN_IGNORE_ENV_FILE=true \
+    "$dir/bin/python" -m pytest -q -p no:cacheprovider "$@"
   echo "== Python $version ($name): $((SECONDS - start)) s in all"
 }
 
@@ -72,7 +84,8 @@ runs=("$@")
 [ ${#runs[@]} -gt 0 ] || runs=(py39 py313)
 for name in "${runs[@]}"; do
   case "$name" in
-    py39) run py39 .venv-py39 "$PY39_VERSION" requirements-py39.lock "${PY39_TESTS[@]}" ;;
+    py39) run py39 .venv-py39 "$PY39_VERSION" requirements-py39.lock "${PY39_TESTS[@]}" \
+            "${PY39_DESELECT[@]/#/--deselect=}" ;;
     py313) run py313 .venv-py313 "$PY313_VERSION" requirements-py313.lock "${PY313_TESTS[@]}" ;;
     *) echo "scripts/test-pythons.sh: error: unknown run $name (allowed: py39, py313)" >&2; exit 2 ;;
   esac

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.env import CANARY, REPO, run_cli
+from tests.support.env import CANARY, installed_python, outside_tree, run_cli
 
 ECR_ENV = {"MLRUN_REGISTRY_EXT_URL": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/team",
            "MLRUN_REGISTRY_EXT_USERNAME": "AKIAEXAMPLE", "MLRUN_REGISTRY_EXT_PASSWORD": CANARY}
@@ -119,7 +118,8 @@ def test_canary_never_printed_in_any_command() -> None:
 def test_import_is_light() -> None:
     heavy = ("mlrun", "boto3", "kubernetes", "nuclio", "httpx", "rich", "pydantic")
     code = f"import sys, mlrun_registry_ext; print([m for m in {heavy!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    out = subprocess.run([installed_python(), "-c", code], capture_output=True, text=True, cwd=outside_tree(),
+                         check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -127,7 +127,8 @@ def test_the_migrate_command_and_engine_import_no_pydantic() -> None:
     code = ("import sys, mlrun_registry_ext.cli, mlrun_registry_ext.cli.migrate_cmd, "
             "mlrun_registry_ext.features.migrate; "
             "print([m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core', 'pydantic_settings')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    out = subprocess.run([installed_python(), "-c", code], capture_output=True, text=True, cwd=outside_tree(),
+                         check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -6,18 +6,16 @@ No cluster and no cloud: dry-run builds the manifests like `kubectl --dry-run=cl
 from __future__ import annotations
 
 import base64
-import io
 import json
 from typing import Any
 
 import pytest
 import yaml
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.core import credentials as creds
-from mlrun_registry_ext.core.providers import ACR_TOKEN_USER
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
+from tests.support.env import run_cli_here
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GCP_KEY = json.dumps({"type": "service_account", "project_id": "p", "private_key": "-----BEGIN KEY-----x"})
@@ -25,11 +23,9 @@ GCP_KEY = json.dumps({"type": "service_account", "project_id": "p", "private_key
 
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
             stdin: str | None = None) -> tuple[int, str, str]:
-    if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin + "\n"))
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    """The installed console script, with the environment the test set through ``monkeypatch``."""
+    result = run_cli_here(argv, stdin)
+    return result.code, result.stdout, result.stderr
 
 
 def _auths_from_dry_run(out: str) -> dict[str, Any]:
@@ -43,6 +39,8 @@ def _entry(user: str, password: str) -> dict[str, str]:
     return {"username": user, "password": password, "auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+#: The user name of an ACR refresh-token login (Azure's documented null GUID), written out.
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
 PROVIDERS = [
     # id, url, username, password, extra args, expected auths key, expected user
     ("dockerhub", "docker.io/acme", "acme-ci", "dckr_pat_x1", [], "https://index.docker.io/v1/", "acme-ci"),

@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+import boto3
 import pytest
 
 from mlrun_registry_ext.core import credentials as creds
@@ -111,19 +112,27 @@ def test_ecr_verify_cli_and_project_secret(aws: MotoServer, kube_apiserver: Kube
     assert secret_key not in out + err
 
 
-def test_ensure_repos_cli_for_project_functions(aws: MotoServer, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ensure_repos_cli_creates_cache_repositories_only_with_cache_true(
+        aws: MotoServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     code, out, err = run_cli(capsys, monkeypatch, ["ecr", "ensure-repos", "--url", f"{ECR_HOST}/team",
                                                    "--project", "proj", "--function", "trainer",
                                                    "--function", "serve:serving", "--immutable"])
     assert code == 0, err
     lines = out.splitlines()
     assert "team/func-proj-trainer: created" in lines
-    assert "team/func-proj-trainer/cache: created" in lines
+    assert not any("/cache" in line for line in lines)  # no Kaniko layer cache without cache: true
     assert any(line.startswith("team/processor-proj-serve") and line.endswith("created") for line in lines)
-    code, out, err = run_cli(capsys, monkeypatch, ["ecr", "ensure-repos", "--url", f"{ECR_HOST}/team",
-                                                   "--project", "proj", "--function", "trainer"])
-    assert out.splitlines() == ["team/func-proj-trainer: exists", "team/func-proj-trainer/cache: exists"]
+    config = tmp_path / "registries.yaml"
+    config.write_text(f"active: ecr\nservices:\n  ecr: {{url: {ECR_HOST}/team, cache: true}}\n")
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_CONFIG", str(config))
+    code, out, err = run_cli(capsys, monkeypatch, ["ecr", "ensure-repos", "--project", "proj",
+                                                   "--function", "trainer"])
+    assert code == 0, err
+    assert out.splitlines() == ["team/func-proj-trainer: exists", "team/func-proj-trainer/cache: created"]
+    names = {r["repositoryName"] for r in boto3.client("ecr", region_name="us-east-1").describe_repositories()[
+        "repositories"]}
+    assert {"team/func-proj-trainer", "team/func-proj-trainer/cache"} <= names
+    assert "team/processor-proj-serve/cache" not in names
 
 
 def test_python_api_for_notebooks(aws: MotoServer, kube_apiserver: KubeStandIn, kubeconfig: Path,
@@ -136,7 +145,7 @@ def test_python_api_for_notebooks(aws: MotoServer, kube_apiserver: KubeStandIn, 
     assert [(r.namespace, r.action) for r in report.results] == [("mlrun", "created"), ("team-a", "created")]
     assert api.ecr_policy(service)["Statement"][0]["Resource"] == "*"
     repos = api.ensure_ecr_repositories(service, project="proj", functions={"trainer": "job"})
-    assert [r.name for r in repos] == ["team/func-proj-trainer", "team/func-proj-trainer/cache"]
+    assert [r.name for r in repos] == ["team/func-proj-trainer"]  # the service has no cache: true
     assert api.verify_ecr_permissions(service).ok
     shown = api.show_registry_secret(service, namespace="team-a")
     assert shown[0]["auths"] == {ECR_HOST: {"username": "AWS", "password": "set"}}

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features import credentials as features_creds
 from mlrun_registry_ext.features.migrate import ecr_repository_ensurer
 from tests.support.aws import ACCOUNT, ECR_HOST, REGION, MotoServer, iam_user_with_policy
+from tests.support.env import installed_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,8 +28,16 @@ def _role_service(path: str = "team") -> RegistryService:
     return RegistryService(url=f"{ECR_HOST}/{path}", secret_name="ecr-pull")
 
 
+def test_cache_repositories_are_created_only_for_a_service_with_cache_true(aws: MotoServer) -> None:
+    plain = aws_adapter.ensure_repositories(_role_service(), ["team/func-proj-plain"])
+    assert [(r.name, r.action) for r in plain] == [("team/func-proj-plain", "created")]
+    names = {r["repositoryName"] for r in boto3.client("ecr", region_name=REGION).describe_repositories()[
+        "repositories"]}
+    assert "team/func-proj-plain" in names and "team/func-proj-plain/cache" not in names
+
+
 def test_ensure_repositories_with_cache_and_options(aws: MotoServer) -> None:
-    service = _role_service()
+    service = RegistryService(url=f"{ECR_HOST}/team", secret_name="ecr-pull", cache=True)
     results = aws_adapter.ensure_repositories(service, ["team/func-proj-train"], immutable=True, scan_on_push=True)
     assert [(r.name, r.action) for r in results] == [("team/func-proj-train", "created"),
                                                       ("team/func-proj-train/cache", "created")]
@@ -124,10 +132,9 @@ print(json.dumps({"from_cache": token.from_cache, "endpoint": token.proxy_endpoi
 
 def test_token_cache_two_processes_one_call(aws: MotoServer, tmp_path: Path) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
     outputs = []
     for _ in range(2):
-        run = subprocess.run([sys.executable, "-c", _CHILD, f"{ECR_HOST}/team"], env=env, capture_output=True,
+        run = subprocess.run([installed_python(), "-c", _CHILD, f"{ECR_HOST}/team"], env=env, capture_output=True,
                              text=True, timeout=60, check=True)
         outputs.append(json.loads(run.stdout))
     assert aws.count("GetAuthorizationToken") == 1  # counted at the moto server

@@ -29,7 +29,6 @@ from mlrun_registry_ext.core.kaniko_ca import (
     CA_FILE,
     appended_config,
     appended_manifest,
-    ca_tag,
     file_layer,
     find_in_layer,
 )
@@ -96,7 +95,7 @@ def test_builds_trust_the_private_ca_through_one_executor_image_pushed_once(
     result = json.loads(first.stdout)
     ca = build.ca_path.read_bytes()
     bundle = ca.strip() + b"\n"
-    expected = f"{build.host}/ml/kaniko-project/executor:{ca_tag('v1.23.2', bundle)}"
+    expected = f"{build.host}/ml/kaniko-project/executor:v1.23.2-ca-{hashlib.sha256(bundle).hexdigest()[:12]}"
     assert result["reference"] == expected and result["pushed"] and result["platform"] == "linux/amd64"
 
     certs = tmp_path / "certs"
@@ -127,6 +126,9 @@ def test_builds_trust_the_private_ca_through_one_executor_image_pushed_once(
     assert again.code == 0, again.output
     second = json.loads(again.stdout)
     assert second["digest"] == result["digest"] and not second["pushed"]
+    general = run_cli("builder-image", "--backend", "kaniko", "--json", env=env, timeout=120)
+    assert general.code == 0, general.output  # kaniko-image is builder-image --backend kaniko
+    assert json.loads(general.stdout)["digest"] == result["digest"] and json.loads(general.stdout)["present"]
 
     config_out = run_cli("platform-config", env=env)
     assert config_out.code == 0, config_out.output
@@ -162,7 +164,7 @@ services:
     assert made.code == 0, made.output
     assert canary not in made.output
     reference = f"{internal.host}/platform/kaniko-project/executor:" \
-                f"{ca_tag('v1.23.2', internal.ca_path.read_bytes().strip() + bytes([10]))}"
+                f"v1.23.2-ca-{hashlib.sha256(internal.ca_path.read_bytes().strip() + bytes([10])).hexdigest()[:12]}"
     assert f"pushed: {reference}" in made.stdout and "single-platform" in made.stdout
 
     again = run_cli("kaniko-image", env=env, timeout=120)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.core.location import parse_location
 from mlrun_registry_ext.features.migrate import MigrationReport, TagResult
 from mlrun_registry_ext.features.migrate.rewrite import (
@@ -24,6 +23,7 @@ from mlrun_registry_ext.features.migrate.rewrite import (
     plan_nuclio_redeploys,
 )
 from tests.support import images as im
+from tests.support.env import installed_main as main
 from tests.support.registry import RunningRegistry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
 

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.core.compat import zip_strict
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.migrate import Naming, Shard, select_repositories, shard_of
 from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
 from tests.support import images as im
-from tests.support.env import CANARY
+from tests.support.env import CANARY, console_script, outside_tree
+from tests.support.env import installed_main as main
 from tests.support.registry import RunningRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +63,8 @@ def cli_process(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLRUN_REGISTRY_EXT_")
            and k not in ("MLRUN_DBPATH", "NUCLIO_DASHBOARD_URL", "IGZ_NAMESPACE_DOMAIN")}
     env["MLRUN_IGNORE_ENV_FILE"] = "true"
-    return subprocess.Popen([sys.executable, "-m", "mlrun_registry_ext.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return subprocess.Popen([console_script(), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=outside_tree())
 
 
 def finish(process: subprocess.Popen[str]) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -33,6 +32,8 @@ from mlrun_registry_ext.clients.transport import (
 )
 from mlrun_registry_ext.core.origin import registry_origin, same_origin, same_registry, split_host_port
 from tests.support import faults
+from tests.support.env import installed_python, outside_tree
+from tests.support.faults import ended_by_deadline
 from tests.support.registry import RunningRegistry
 from tests.test_http_transport import PROXY_PASSWORD, PROXY_USER, tinyproxy  # noqa: F401  (the fixture)
 
@@ -56,7 +57,8 @@ def timed_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60
             if not k.startswith("MLRUN_REGISTRY_EXT_") and k not in ("MLRUN_DBPATH", "NUCLIO_DASHBOARD_URL")
             and not k.lower().endswith("_proxy")}
     base.update({"MLRUN_IGNORE_ENV_FILE": "true", **(env or {})})
-    proc = subprocess.run([sys.executable, "-c", TIMED_CLI, *args], cwd=ROOT, env=base, capture_output=True,
+    proc = subprocess.run([installed_python(), "-c", TIMED_CLI, *args],
+                          cwd=outside_tree(), env=base, capture_output=True,
                           text=True, timeout=timeout)
     lines = proc.stderr.splitlines()
     timing = [line for line in lines if line.startswith("cli-seconds:")]
@@ -79,14 +81,15 @@ def test_a_server_dripping_headers_cannot_hold_a_request_past_its_deadline() -> 
     with faults.fault_server(faults.drip_headers) as server, Transport(timeout=1.0) as http:
         seconds, error = _elapsed(lambda: http.request("GET", server.url + "/v2/"))
     assert isinstance(error, TransportTimeout)
-    assert 0.9 <= seconds < 1.6  # each byte came within the per-read timeout: only the deadline ends it
+    # each byte came within the per-read timeout: only the overall deadline ends it (never before it)
+    assert seconds >= 0.9 and ended_by_deadline(seconds, 1.0)
 
 
 def test_a_server_dripping_the_body_cannot_hold_a_read_past_its_deadline() -> None:
     with faults.fault_server(faults.drip_body) as server, Transport(timeout=1.0) as http:
         seconds, error = _elapsed(lambda: http.request("GET", server.url + "/v2/_catalog"))
     assert isinstance(error, TransportTimeout)
-    assert seconds < 1.6
+    assert ended_by_deadline(seconds, 1.0)
 
 
 def test_a_dripping_blob_stream_fails_on_its_stall_limit_not_a_fixed_total() -> None:
@@ -97,7 +100,7 @@ def test_a_dripping_blob_stream_fails_on_its_stall_limit_not_a_fixed_total() -> 
         response.close()
     assert isinstance(error, TransportTimeout)
     assert "less than 4 KiB/s" in error.detail  # bytes kept coming: the throughput floor ended it
-    assert seconds < 1.6
+    assert ended_by_deadline(seconds, 1.0)
 
 
 def test_a_blob_stream_that_goes_silent_fails_on_its_stall_limit() -> None:
@@ -116,7 +119,7 @@ def test_show_with_mlrun_dbpath_at_a_dripping_server_finishes_within_the_probe_d
         code, out, err, seconds = timed_cli(
             "show", "--json", env={"MLRUN_DBPATH": server.url, "MLRUN_REGISTRY_EXT_URL": "registry.example.com/team"})
     assert code == 0, err
-    assert seconds < DEFAULT_TIMEOUT + 0.8
+    assert ended_by_deadline(seconds, DEFAULT_TIMEOUT)
     assert "did not answer within" in out + err
 
 
@@ -126,7 +129,7 @@ def test_doctor_timeout_2_finishes_within_3_s_against_a_dripping_registry_and_ml
             "doctor", "--timeout", "2",
             env={"MLRUN_REGISTRY_EXT_URL": f"http://{registry.host}:{registry.port}/team", "MLRUN_DBPATH": mlrun.url})
     assert code == 1, out + err
-    assert seconds < 3.0, (seconds, out)
+    assert ended_by_deadline(seconds, 2), (seconds, out)
     assert "FAIL" in out
 
 
@@ -138,7 +141,7 @@ def test_migrate_from_a_dripping_source_fails_within_its_stall_limit_with_a_one_
             "--timeout", "1", "--no-progress")
     assert code == 1, out + err
     # one stalled try and one retry (a stall is retried once), with a backoff of at most 0.5 s
-    assert seconds < 2 * 1 + 0.5 + 0.8, seconds
+    assert ended_by_deadline(seconds, 2 * 1 + 0.5), seconds
     errors = [line for line in err.splitlines() if "error" in line]  # (the retry is logged as a warning)
     assert len(errors) == 1 and "did not answer within 1 s" in errors[0] and "Traceback" not in err
 

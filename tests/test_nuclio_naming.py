@@ -20,7 +20,7 @@ from mlrun_registry_ext import RegistryService
 from mlrun_registry_ext.core import gourl
 from mlrun_registry_ext.core.targets import NUCLIO_TAG_NOT_APPLIED, nuclio_repository
 from mlrun_registry_ext.features.nuclio_hooks import apply_to_config
-from tests.support.standins import NuclioDashboardStandIn
+from tests.support.standins import NuclioDashboardStandIn, go_url_has_path
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,6 +55,7 @@ GO_PARSE = [
 def test_go_url_parse_port_matches_go(raw: str, path: str | None) -> None:
     assert gourl.parsed_path(raw) == path
     assert nuclio_repository(raw) == ("" if path else "nuclio/")
+    assert go_url_has_path(raw) == bool(path)  # the dashboard stand-in's own reading agrees with Go too
 
 
 @given(st.text(alphabet=st.sampled_from(list("aZ09.:/-_@%#?[]+~ ")), max_size=30))

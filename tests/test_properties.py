@@ -16,8 +16,11 @@ from mlrun_registry_ext.core.reference import (
     TAG_RE,
     parse_reference,
 )
-from mlrun_registry_ext.core.targets import ALL_KINDS, push_target
+from mlrun_registry_ext.core.targets import push_target
 
+#: Every kind MLRun or Nuclio builds, written out (not the product's list).
+ALL_KINDS = ("job", "mpijob", "spark", "dask", "databricks", "remote-spark", "application", "nuclio", "serving",
+             "remote")
 FIELD_MESSAGE = re.compile(r"^[\w.\[\]\- ():/]+: \S.*$")
 texty = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
 component = st.from_regex(r"\A[a-z0-9]{1,6}([._-][a-z0-9]{1,6}){0,2}\Z")

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.prune import (
     ImageUse,
@@ -26,6 +25,7 @@ from mlrun_registry_ext.features.prune import (
     plan_prune,
 )
 from tests.support import images as im
+from tests.support.env import installed_main as main
 from tests.support.registry import RunningRegistry, start_registry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
 

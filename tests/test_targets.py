@@ -5,15 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mlrun_registry_ext import ConfigError, RegistryService
-from mlrun_registry_ext.core.targets import (
-    MLRUN_BUILT_KINDS,
-    NUCLIO_BUILT_KINDS,
-    MLRunNaming,
-    NuclioNaming,
-    push_target,
-)
+from mlrun_registry_ext.core.targets import MLRunNaming, NuclioNaming, push_target
 
 GHCR = RegistryService(url="ghcr.io/acme", username="bot", password="pw", image_prefix="ml-")
+#: What MLRun's builder builds and what the Nuclio dashboard builds, written out (not the product's lists).
+MLRUN_BUILT_KINDS = ("job", "mpijob", "spark", "dask", "databricks", "remote-spark", "application")
+NUCLIO_BUILT_KINDS = ("nuclio", "serving", "remote")
 ECR = RegistryService(url="123456789012.dkr.ecr.us-east-1.amazonaws.com/team", username="AKIA", password="s")
 
 

@@ -1,11 +1,20 @@
-"""Version gates: MLRun >= 1.0.5 and Nuclio >= 1.10.0 for an external registry."""
+"""Version gates: MLRun >= 1.0.5 and Nuclio >= 1.10.0 for an external registry; the installed mlrun client's
+version, read the same way by the console script, ``python -m``, an editable install and a notebook kernel."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlrun_registry_ext import VersionGateError
 from mlrun_registry_ext.core.versions import ComponentVersion, check_gates, is_dev_label, parse_version
+from tests.support.env import REPO, console_script, installed_python, outside_tree
 
 
 @pytest.mark.parametrize("raw", ["1.0.5", "1.0.5+build.7", "1.12.1", "v1.7.0", "2.0.0-rc1"])
@@ -53,3 +62,68 @@ def test_on_cluster_is_not_gated() -> None:
 def test_parse_handles_semver_and_pep440() -> None:
     assert parse_version("1.10.0-rc3") == parse_version("1.10.0rc3")
     assert parse_version("not-a-version") is None
+
+
+# --- the installed mlrun client's version, wherever the package runs ----------------------------------------
+def _locked_mlrun() -> str:
+    """The oracle: the mlrun version the lock installs (importlib.metadata, not the product's directory scan)."""
+    from importlib.metadata import version
+
+    return version("mlrun")
+
+
+def _show_platform(*argv: str, cwd: Path | None = None) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLRUN_REGISTRY_EXT_") and k != "MLRUN_DBPATH"}
+    env["MLRUN_IGNORE_ENV_FILE"] = "true"
+    proc = subprocess.run([*argv, "show", "--json"], capture_output=True, text=True, env=env,
+                          cwd=cwd or outside_tree(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["platform"]
+
+
+def test_the_installed_console_script_sees_the_installed_mlrun() -> None:
+    # sys.path[0] is the venv's bin/, which holds mlrun's own `mlrun` command (a file, not a package)
+    assert (Path(console_script()).parent / "mlrun").is_file()
+    assert _show_platform(console_script())["mlrun_client"] == _locked_mlrun()
+
+
+def test_python_m_from_the_installed_wheel_sees_the_installed_mlrun() -> None:
+    assert _show_platform(installed_python(), "-m", "mlrun_registry_ext.cli")["mlrun_client"] == _locked_mlrun()
+
+
+def test_an_editable_install_sees_the_installed_mlrun_from_the_tree_and_from_outside() -> None:
+    editable = REPO / ".venv" / "bin"  # scripts/bootstrap.sh: `uv pip install -e .` (a path entry)
+    assert _show_platform(str(editable / "mlrun-registry"))["mlrun_client"] == _locked_mlrun()
+    assert _show_platform(str(editable / "python"), "-m", "mlrun_registry_ext.cli",
+                          cwd=REPO)["mlrun_client"] == _locked_mlrun()
+
+
+def test_a_notebook_kernel_sees_the_installed_mlrun(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from mlrun_registry_ext.clients.platform_probe import installed_mlrun_version\n"
+        "print(installed_mlrun_version())")])
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert notebook.cells[0].outputs[0]["text"].strip() == _locked_mlrun()
+
+
+def test_a_source_checkout_of_mlrun_first_on_sys_path_shadows_the_installed_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlrun_registry_ext.clients.platform_probe import installed_mlrun_version
+
+    site = tmp_path / "site-packages"
+    (site / "mlrun-1.9.2.dist-info").mkdir(parents=True)
+    (site / "mlrun_registry_ext-0.1.0.dist-info").mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mlrun").write_text("#!/bin/sh\n")  # a console script named mlrun: not a package
+    monkeypatch.setattr(sys, "path", [str(bin_dir), str(site)])
+    assert installed_mlrun_version() == "1.9.2"
+    checkout = tmp_path / "checkout"
+    (checkout / "mlrun").mkdir(parents=True)
+    (checkout / "mlrun" / "__init__.py").write_text("")
+    monkeypatch.setattr(sys, "path", [str(bin_dir), str(checkout), str(site)])
+    assert installed_mlrun_version() is None  # `import mlrun` would load the checkout, whose version is unknown

@@ -34,7 +34,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ecr": ("AWS ECR: IAM policy, repositories, permission check, token refresh", ("creds_cmds", "prune_cmd")),
     "migrate": ("copy images from a registry (default: the on-cluster one) to the active external registry",
                 ("migrate_cmd",)),
-    "kaniko-image": ("push a Kaniko executor that trusts the services' CA bundles (private CA)", ("kaniko_cmd",)),
+    "builder-image": ("push the builder image (Kaniko or Buildah) that trusts the services' CAs and uses the "
+                      "mirrors", ("kaniko_cmd",)),
+    "kaniko-image": ("push a Kaniko executor that trusts the services' CA bundles (builder-image --backend "
+                     "kaniko)", ("kaniko_cmd",)),
     "prune": ("delete the images no MLRun or Nuclio function uses, keeping the newest N of each repository",
               ("prune_cmd",)),
 }

@@ -20,6 +20,7 @@ from typing import Any
 from mlrun_registry_ext.cli._app import add_json_flag, print_json
 from mlrun_registry_ext.clients.kube import ensure_namespace_value
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve_registry
 from mlrun_registry_ext.features.credentials import (
@@ -91,14 +92,16 @@ def register(sub: Any) -> None:
     policy.add_argument("--pull-only", action="store_true", help="pull actions only")
     policy.set_defaults(handler=cmd_ecr_policy)
 
-    repos = ecr_sub.add_parser("ensure-repos", help="create the repositories (and /cache) targets need")
+    repos = ecr_sub.add_parser("ensure-repos",
+                               help="create the repositories targets need (and <repo>/cache with cache: true)")
     _service_flags(repos)
     repos.add_argument("--project", default=None)
     repos.add_argument("--function", action="append", default=[], metavar="NAME[:KIND]",
                        help="function (kind default job; nuclio/serving/remote are built by Nuclio)")
     repos.add_argument("--repository", action="append", default=[], help="a repository name to create as is")
     repos.add_argument("--tag", default=None)
-    repos.add_argument("--no-cache", action="store_true", help="do not create <repo>/cache")
+    repos.add_argument("--no-cache", action="store_true",
+                       help="do not create <repo>/cache (created only for a service with cache: true)")
     mut = repos.add_mutually_exclusive_group()
     mut.add_argument("--immutable", dest="immutable", action="store_true", default=None, help="immutable tags")
     mut.add_argument("--mutable", dest="immutable", action="store_false", help="mutable tags")
@@ -220,9 +223,7 @@ def _dump(objects: list[dict[str, Any]], fmt: str) -> str:
         if len(objects) == 1:
             return json.dumps(objects[0], indent=2) + "\n"
         return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n"
-    import yaml
-
-    return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=len(objects) > 1)
+    return dump_yaml(*objects)
 
 
 def _print_report(report: Any, args: argparse.Namespace) -> int:
@@ -235,9 +236,7 @@ def _print_report(report: Any, args: argparse.Namespace) -> int:
     if getattr(args, "json", False) or getattr(args, "output", None) == "json":
         print_json(report.as_dict())
     elif getattr(args, "output", None) == "yaml":
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump(report.as_dict(), sort_keys=False))
+        sys.stdout.write(dump_yaml(report.as_dict()))
     else:
         for line in report.lines():
             sys.stdout.write(line + "\n")
@@ -305,7 +304,7 @@ def cmd_ecr_policy(args: argparse.Namespace) -> int:
 
 def cmd_ecr_ensure_repos(args: argparse.Namespace) -> int:
     results = ensure_ecr_repositories(_registry(args), project=args.project, functions=args.function or None,
-                                      repositories=args.repository, with_cache=not args.no_cache,
+                                      repositories=args.repository, with_cache=False if args.no_cache else None,
                                       immutable=args.immutable, scan_on_push=args.scan, tag=args.tag)
     if args.json:
         print_json([{"repository": r.name, "action": r.action, "arn": r.arn} for r in results])

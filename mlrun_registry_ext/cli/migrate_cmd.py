@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,13 @@ from typing import TYPE_CHECKING, Any
 from mlrun_registry_ext.cli._app import add_json_flag, console, inputs_checked, print_json, seconds
 from mlrun_registry_ext.clients.local_config import namespace_domain
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
+from mlrun_registry_ext.core.credentials import validate_namespace
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.platform_images import SOURCES_ENV, parse_source_overrides
+from mlrun_registry_ext.core.pod_command import POD_HOME, SECURITY_CONTEXT, cli_command, kube_escape
 from mlrun_registry_ext.core.service import RegistryService, Resources
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import as_service, resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
@@ -110,7 +114,12 @@ def register(sub: Any) -> None:
                      help="with --emit-job: the manifest's format (default yaml; --json is the same as -o json)")
     job.add_argument("--job-image", default=None,
                      help=f"image with {PACKAGE} installed (default: ${JOB_IMAGE_ENV}, else "
-                          f"{DEFAULT_JOB_IMAGE} + pip install)")
+                          f"{DEFAULT_JOB_IMAGE} + pip install of this version at start)")
+    job.add_argument("--job-wheel", default=None, metavar="URL",
+                     help=f"with the default image: install {PACKAGE} from this wheel (https://.../*.whl)")
+    job.add_argument("--job-index", default=None, metavar="URL",
+                     help=f"with the default image: install {PACKAGE} (this version) from this package index "
+                          "(PIP_INDEX_URL, e.g. https://pypi.corp/simple)")
     job.add_argument("--job-secret", default=None,
                      help="dockerconfigjson secret with the registry credentials (default: the service's)")
     job.add_argument("--job-cpu", default=None, metavar="REQUEST[:LIMIT]",
@@ -211,6 +220,32 @@ def _service_default(target: RegistryService, kind: str) -> tuple[str, str]:
     return str(request or limit), str(limit or request)
 
 
+def _check_job_options(args: argparse.Namespace) -> None:
+    """The Job's own options, refused in one line before anything else is read."""
+    if args.namespace is not None:
+        validate_namespace(args.namespace, "--namespace")
+    image = args.job_image
+    if image is not None and (not image or any(ch.isspace() or ch == "$" for ch in image)):
+        raise ConfigError("--job-image", "an image reference (no spaces or '$')")
+    wheel = args.job_wheel
+    if wheel is not None and (not _HTTP_URL.fullmatch(wheel) or not wheel.split("?", 1)[0].endswith(".whl")):
+        raise ConfigError("--job-wheel", "an http(s):// URL of a .whl file")
+    if args.job_index is not None and not _HTTP_URL.fullmatch(args.job_index):
+        raise ConfigError("--job-index", "an http(s):// URL of a package index (e.g. https://pypi.corp/simple)")
+    if image is not None and (args.job_wheel or args.job_index):
+        raise ConfigError("--job-wheel/--job-index", "not with --job-image: the image already has the package")
+    if args.job_wheel and args.job_index:
+        raise ConfigError("--job-wheel", "not with --job-index: one source for the package")
+    if not args.emit_job:
+        for flag in ("job_wheel", "job_index"):
+            if getattr(args, flag) is not None:
+                raise ConfigError(f"--{flag.replace('_', '-')}", "only with --emit-job")
+
+
+#: An http(s) URL without spaces, quotes or '$' (it is written into a pod's command).
+_HTTP_URL = re.compile(r"https?://[^\s\"'`$\\]+")
+
+
 def job_manifest(args: argparse.Namespace, source: RegistryService, target: RegistryService) -> dict[str, Any]:
     """A batch/v1 Job running the same migration in the cluster (credentials from a secret, never inline).
 
@@ -236,38 +271,28 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
         argv += ["--rename", "--image-prefix", target.image_prefix]
     if args.dry_run:
         argv.append("--dry-run")
-    if shards:
-        # $(VAR) in command/args is expanded by the kubelet from the container's env (defined below)
-        argv += ["--shard", f"$({INDEX_ENV})/{shards}"]
+    # $(VAR) in command/args is expanded by the kubelet from the container's env (defined below)
+    references = ["--shard", f"$({INDEX_ENV})/{shards}"] if shards else []
     image = args.job_image or os.environ.get(JOB_IMAGE_ENV)
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": POD_HOME}]
     if image:
-        command = ["mlrun-registry", *argv]
+        command = cli_command(argv, references=references)
     else:
-        import shlex
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            pin = f"=={version(PACKAGE)}"
-        except PackageNotFoundError:  # pragma: no cover - running from a source tree
-            pin = ""
         image = DEFAULT_JOB_IMAGE
-        command = ["sh", "-c", f"pip install --quiet --no-cache-dir {PACKAGE}{pin} && exec mlrun-registry "
-                               + shlex.join(argv)]
+        if args.job_index:
+            env.append({"name": "PIP_INDEX_URL", "value": kube_escape(args.job_index)})
+        command = cli_command(argv, package=args.job_wheel or f"{PACKAGE}{_pin()}", references=references)
     secret = args.job_secret or target.secret_name
     labels = {"app.kubernetes.io/name": "mlrun-registry-migrate", "app.kubernetes.io/managed-by": PACKAGE}
     container: dict[str, Any] = {"name": "migrate", "image": image, "command": command,
-                                 "resources": resources.as_kubernetes(),
-                                 "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
-                                                     "runAsUser": 1000}}
+                                 "resources": resources.as_kubernetes(), "securityContext": dict(SECURITY_CONTEXT),
+                                 "env": env}
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if secret:
-        container["env"] = [{"name": "DOCKER_CONFIG", "value": "/registry-auth"},
-                            {"name": "HOME", "value": "/tmp"}]
+        env.insert(0, {"name": "DOCKER_CONFIG", "value": "/registry-auth"})
         container["volumeMounts"] = [{"name": "registry-auth", "mountPath": "/registry-auth", "readOnly": True}]
         pod["volumes"] = [{"name": "registry-auth", "secret": {"secretName": secret, "items": [
             {"key": ".dockerconfigjson", "path": "config.json"}]}}]
-    else:
-        container["env"] = [{"name": "HOME", "value": "/tmp"}]
     spec: dict[str, Any] = {
         # a migration is resumable and idempotent: a retried pod finishes what the last one began
         "backoffLimit": 4,
@@ -289,6 +314,16 @@ def job_manifest(args: argparse.Namespace, source: RegistryService, target: Regi
                      "labels": labels},
         "spec": spec,
     }
+
+
+def _pin() -> str:
+    """``==<this version>``: the Job runs the version that wrote it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"=={version(PACKAGE)}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return ""
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -330,6 +365,7 @@ def _check_options(args: argparse.Namespace) -> tuple[MigrateOptions, str | None
 def cmd_migrate(args: argparse.Namespace) -> int:
     if args.output and not args.emit_job:
         raise ConfigError("--output", "only with --emit-job (the manifest's format); a report as JSON: --json")
+    _check_job_options(args)
     if args.platform_images:
         return _platform_images(args)
     options, dbpath = _check_options(args)
@@ -337,8 +373,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     source, target, active = build_services(args)
     inputs_checked()
     if args.emit_job:
-        import yaml
-
         manifest = job_manifest(args, source, target)
         if args.json or args.output == "json":
             print_json(manifest)
@@ -346,7 +380,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             if target.has_credentials and not (args.job_secret or target.secret_name):
                 console(stderr=True).print("note: the target needs credentials; create a dockerconfigjson secret "
                                            "and pass --job-secret NAME")
-            print(yaml.safe_dump(manifest, sort_keys=False), end="")
+            print(dump_yaml(manifest), end="")
         return 0
 
     report = migrate(source, target, options, progress=progress, active=active)

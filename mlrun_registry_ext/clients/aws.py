@@ -290,14 +290,16 @@ def ensure_repositories(
     service: RegistryService,
     repositories: Iterable[str],
     *,
-    with_cache: bool = True,
+    with_cache: bool | None = None,
     immutable: bool | None = None,
     scan_on_push: bool | None = None,
     boto_session: Any = None,
 ) -> list[RepositoryResult]:
-    """Create the repositories (and ``/cache``); an existing one is success (its settings are updated
-    only when ``immutable`` / ``scan_on_push`` are given and differ)."""
+    """Create the repositories (and ``<repo>/cache`` when ``with_cache``, by default when the service says
+    ``cache: true``: only then does Kaniko push layers there); an existing one is success (its settings are
+    updated only when ``immutable`` / ``scan_on_push`` are given and differ)."""
     _require_ecr(service)
+    with_cache = service.cache if with_cache is None else with_cache
     plan = service.rules.prepare_push(repositories, service.host, with_cache=with_cache)
     return create_repositories(service, plan, immutable=immutable, scan_on_push=scan_on_push,
                                boto_session=boto_session)

@@ -79,18 +79,25 @@ def installed_mlrun_version() -> str | None:
     """The mlrun client package's version, from the name of its ``mlrun-<version>.dist-info`` directory.
 
     Importing mlrun costs seconds, and ``importlib.metadata`` ~20 ms of imports (a sixth of ``show``) to
-    read the same name; the first ``sys.path`` entry that has mlrun wins, as for ``import mlrun``.
+    read the same name. The ``sys.path`` entries are read in order, as ``import mlrun`` reads them: the
+    first one holding the metadata gives the version; one holding the package itself (``mlrun/__init__.py``
+    or ``mlrun.py``) without metadata is a source checkout that shadows any installed one. A plain file
+    named ``mlrun`` is neither: a console script's ``sys.path[0]`` is the venv's ``bin/``, which holds
+    mlrun's own ``mlrun`` command.
     """
     for entry in sys.path:
+        folder = entry or "."
         try:
-            names = os.listdir(entry or ".")
+            names = os.listdir(folder)
         except OSError:
             continue
         for name in names:
             if name.startswith("mlrun-") and name.endswith(".dist-info"):
-                return name.removeprefix("mlrun-").removesuffix(".dist-info")
-        if "mlrun" in names:
-            return None  # a source checkout without metadata shadows any installed one
+                version = name.removeprefix("mlrun-").removesuffix(".dist-info")
+                if version[:1].isdigit():  # not mlrun-registry-ext-0.1.0.dist-info from an older installer
+                    return version
+        if "mlrun.py" in names or ("mlrun" in names and os.path.isfile(os.path.join(folder, "mlrun", "__init__.py"))):
+            return None
     return None
 
 

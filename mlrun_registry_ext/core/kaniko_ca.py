@@ -23,6 +23,7 @@ import io
 import json
 import posixpath
 import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -63,11 +64,6 @@ def ca_tag(base_tag: str, bundle: bytes) -> str:
     return f"{base_tag}-ca-{short_sha(bundle)}"
 
 
-def ca_image_reference(target_base: str, base_tag: str, bundle: bytes) -> str:
-    """Where the CA executor lives: ``<registry>/<path>/kaniko-project/executor:<tag>-ca-<sha>``."""
-    return f"{target_base.rstrip('/')}/{EXECUTOR_PATH}:{ca_tag(base_tag, bundle)}"
-
-
 def combined_trust(system: bytes, bundle: bytes) -> bytes:
     """The executor's trust store with ``bundle`` appended (a newline between them when missing)."""
     if system and not system.endswith(b"\n"):
@@ -90,15 +86,23 @@ class Layer:
 
 def file_layer(path: str, content: bytes, mode: int = 0o644) -> Layer:
     """One regular file at ``path`` as a deterministic gzip tar (root-owned, mtime 0, USTAR)."""
+    return files_layer({path: content}, mode)
+
+
+def files_layer(files: Mapping[str, bytes], mode: int = 0o644) -> Layer:
+    """Regular files (``path -> content``, written in sorted path order) as one deterministic gzip tar:
+    root-owned, mtime 0, USTAR, no directory entries (the runtime creates missing parents 0755)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo(path)
-        info.size = len(content)
-        info.mode = mode
-        info.mtime = 0
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        tar.addfile(info, io.BytesIO(content))
+        for path in sorted(files):
+            content = files[path]
+            info = tarfile.TarInfo(path)
+            info.size = len(content)
+            info.mode = mode
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(content))
     tar_bytes = raw.getvalue()
     blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
     return Layer(blob, sha256_digest(blob), sha256_digest(tar_bytes))
@@ -119,32 +123,42 @@ def find_in_layer(stream: IO[bytes], path: str = CA_FILE, cap: int = MAX_BUNDLE)
     ``("file", content)``, ``("deleted", b"")`` when the layer removes it (``.wh.`` file or an opaque
     directory above it), ``("absent", b"")`` when the layer does not touch it. The last matching member
     wins, as in the layer itself. A file over ``cap`` bytes or a link is refused (:class:`RegistryAPIError`)."""
-    directory, base = posixpath.split(path)
-    found: bytes | None = None
-    removed = False
+    return scan_layer(stream, (path,), cap)[path]
+
+
+def scan_layer(stream: IO[bytes], paths: Sequence[str], cap: int = MAX_BUNDLE) -> dict[str, tuple[LayerState, bytes]]:
+    """:func:`find_in_layer` for several paths in one pass over the layer."""
+    found: dict[str, bytes] = {}
+    removed: set[str] = set()
+    split = {path: posixpath.split(path) for path in paths}
     try:
         with tarfile.open(fileobj=stream, mode="r|gz") as tar:
             for member in tar:
                 name = _normal(member.name)
                 head, tail = posixpath.split(name)
-                if name == path:
-                    if not member.isfile():
-                        raise RegistryAPIError(f"/{path} in the base image is a link or directory; "
-                                               "only a regular file can be appended to")
-                    if member.size > cap:
-                        raise RegistryAPIError(f"/{path} in the base image is {member.size} bytes "
-                                               f"(more than {cap}); refused")
-                    handle = tar.extractfile(member)
-                    assert handle is not None
-                    found = handle.read(cap + 1)
-                elif (head == directory and tail == f".wh.{base}") or \
-                        (tail == ".wh..wh..opq" and (path + "/").startswith(head + "/")):
-                    removed = True
+                for path, (directory, base) in split.items():
+                    if name == path:
+                        if not member.isfile():
+                            raise RegistryAPIError(f"/{path} in the base image is a link or directory; "
+                                                   "only a regular file can be appended to")
+                        if member.size > cap:
+                            raise RegistryAPIError(f"/{path} in the base image is {member.size} bytes "
+                                                   f"(more than {cap}); refused")
+                        handle = tar.extractfile(member)
+                        assert handle is not None
+                        found[path] = handle.read(cap + 1)
+                    elif (head == directory and tail == f".wh.{base}") or \
+                            (tail == ".wh..wh..opq" and (path + "/").startswith(head + "/")):
+                        removed.add(path)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise RegistryAPIError(f"a base image layer is not a gzip tar ({type(exc).__name__})") from None
-    if found is not None:
-        return "file", found  # a file added in the same layer as a whiteout is the layer's own: it stays
-    return ("deleted", b"") if removed else ("absent", b"")
+    out: dict[str, tuple[LayerState, bytes]] = {}
+    for path in paths:
+        if path in found:  # a file added in the same layer as a whiteout is the layer's own: it stays
+            out[path] = ("file", found[path])
+        else:
+            out[path] = ("deleted", b"") if path in removed else ("absent", b"")
+    return out
 
 
 def pick_platform(index: bytes, os_name: str, architecture: str) -> str:

@@ -15,6 +15,7 @@ from mlrun_registry_ext.core import buildah
 from mlrun_registry_ext.core.compat import slotted
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
 
 NUCLIO_DEFAULT_PREFIX_TEMPLATE = "{{ .ProjectName }}-{{ .FunctionName }}-"
@@ -129,10 +130,8 @@ class PlatformConfig:
 
     def helm_yaml(self) -> str:
         """The values as YAML, after the notes as comments (they cite where each setting comes from)."""
-        import yaml
-
         comments = "".join(f"# note: {' '.join(note.split())}\n" for note in self.notes)
-        return comments + yaml.safe_dump(self.helm_values(), sort_keys=False)
+        return comments + dump_yaml(self.helm_values())
 
 
 #: Nuclio's dashboard-wide Kaniko cache repository (nuclio/nuclio ``pkg/containerimagebuilderpusher/types.go``

@@ -76,3 +76,29 @@ def _strict_loader() -> Any:
             return super().construct_mapping(node, deep=deep)
 
     return StrictLoader
+
+
+def dump_yaml(*documents: Any) -> str:
+    """YAML text of ``documents`` (``---`` before each when there are several), keys in insertion order.
+
+    The one dumper of everything the package prints as YAML: a SafeDumper that never writes anchors and
+    aliases (``&id001`` / ``*id001``). PyYAML writes them whenever one object appears twice (the same
+    labels dict in a Job's metadata and its pod template); kubectl reads them, but a reader, a diff or a
+    tool that refuses aliases (as :func:`load_yaml` does) does not.
+    """
+    import yaml
+
+    return yaml.dump_all(documents, Dumper=_plain_dumper(), sort_keys=False, explicit_start=len(documents) > 1)
+
+
+@functools.cache
+def _plain_dumper() -> Any:
+    import yaml
+
+    class PlainDumper(yaml.SafeDumper):
+        """SafeDumper that writes a repeated object out in full instead of as an alias."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return PlainDumper

@@ -201,7 +201,7 @@ class ActiveRegistry:
         # client (http.client, ssl) that `show` and `target`, which import this module, never use.
         from mlrun_registry_ext.features.platform_config import platform_config_for
 
-        return platform_config_for(self.service, self.resolved.all_services, self.platform)
+        return platform_config_for(self.service, self.resolved.all_services, self.platform, self.builder().name)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.resolved.to_dict()

@@ -434,13 +434,14 @@ def ensure_ecr_repositories(
     project: str | None = None,
     functions: Any = None,
     repositories: Iterable[str] = (),
-    with_cache: bool = True,
+    with_cache: bool | None = None,
     immutable: bool | None = None,
     scan_on_push: bool | None = None,
     tag: str | None = None,
     **overrides: Any,
 ) -> list[Any]:
-    """Create what the targets need, plus ``<repo>/cache``; existing repositories are success."""
+    """Create what the targets need, plus ``<repo>/cache`` when the service says ``cache: true`` (or
+    ``with_cache``); existing repositories are success."""
     service = _ecr_service(registry, {**overrides, "project": project})
     repos = list(repositories)
     if project or functions:
@@ -448,6 +449,7 @@ def ensure_ecr_repositories(
                   if r not in repos]
     if not repos:
         raise ConfigError("project", "name a project (and functions) or repositories to create")
+    with_cache = service.cache if with_cache is None else with_cache
     plan = service.rules.prepare_push(repos, service.host, with_cache=with_cache)
     return create_repositories(service, plan, immutable=immutable, scan_on_push=scan_on_push)
 

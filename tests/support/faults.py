@@ -17,6 +17,21 @@ from dataclasses import dataclass, field
 
 #: How long a dripping server waits between bytes (the drip goes on until the client gives up).
 DRIP = 0.2
+#: What a new interpreter may take to start and import what a command needs (mlrun's defaults included) on a
+#: loaded 2-core machine.
+START_UP = 30.0
+
+
+def ended_by_deadline(seconds: float, timeout: float, *, start_up: float = 0.0) -> bool:
+    """Whether a call against a peer that never finishes (a drip, a blackhole, a writer-less FIFO) ended
+    through its deadline.
+
+    Such a peer holds a call whose deadline does not work for ever (until the test's own timeout), so a
+    bound far above the deadline still proves that the deadline ended it, and cannot flake on a loaded
+    2-core machine: ``4 x timeout + 5 s``, plus ``start_up`` for a new interpreter. How close to its
+    deadline a call ends is a speed figure, measured in benchmarks/, not asserted here.
+    """
+    return seconds < 4 * timeout + 5 + start_up
 
 
 @dataclass

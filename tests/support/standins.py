@@ -691,14 +691,12 @@ class NuclioDashboardStandIn(_StandIn):
         - ``pkg/platform/abstract/platform.go`` ``enrichImageName``: with a prefix template and a
           ``spec.build.image``, the rendered prefix is prepended unless the image already starts with it;
         - ``pkg/processor/build/builder.go`` ``getImage``: without ``spec.build.image``, ``nuclio/`` is used
-          unless Go's ``url.Parse(registry)`` succeeds with a non-empty ``Path`` (Go's parser via
-          ``mlrun_registry_ext.core.gourl``, checked against Go's ``net/url``), then ``processor-<name>`` or
+          unless Go's ``url.Parse(registry)`` succeeds with a non-empty ``Path`` (:func:`go_url_has_path`,
+          this stand-in's own reading of Go's parser, not the product's), then ``processor-<name>`` or
           ``<rendered prefix>processor``;
         - ``builder.go`` after ``getImage``: ``strings.Split(image, ":")`` with exactly two parts gives the tag,
           else ``latest``; the push target is ``<registry>/<image>:<tag>``.
         """
-        from mlrun_registry_ext.core import gourl
-
         name = _get(config, "metadata.name") or ""
         project = _get(config, "metadata.labels", {}).get("nuclio.io/project-name", "")
         registry = _get(config, "spec.build.registry") or self.registry_url
@@ -708,11 +706,7 @@ class NuclioDashboardStandIn(_StandIn):
             if prefix and not image.startswith(prefix):
                 image = f"{prefix}{image}"
         else:
-            try:
-                has_path = bool(gourl.parse(registry).path)
-            except gourl.GoURLError:
-                has_path = False
-            repository = "" if has_path else "nuclio/"
+            repository = "" if go_url_has_path(registry) else "nuclio/"
             image = f"{repository}{prefix}processor" if prefix else f"{repository}processor-{name}"
         parts = image.split(":")
         tag = "latest"
@@ -868,3 +862,86 @@ def nuclio_dashboard(monkeypatch: pytest.MonkeyPatch) -> Iterator[NuclioDashboar
         yield stand_in
     finally:
         stand_in.close()
+
+
+# --- Go's url.Parse, as far as Nuclio's getImage looks at it -------------------------------------------------
+_GO_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_GO_SCHEME_LATER = frozenset("0123456789+-.")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def go_url_has_path(raw: str) -> bool:
+    """Whether Go's ``url.Parse(raw)`` succeeds with a non-empty ``Path``: the test Nuclio's ``getImage``
+    (``pkg/processor/build/builder.go``, nuclio/nuclio at 9e837f6a07fc7d1cbe770020a8a85f2ee5ab69a9) makes
+    to drop ``nuclio/``. Written from Go's ``src/net/url/url.go`` (golang/go at
+    011829989365218ba4532e86ab0b6702971daab3: ``Parse``, ``getScheme``, ``parse``, ``parseAuthority``,
+    ``parseHost``, ``validOptionalPort``, ``unescape``), step by step and only as far as the path's
+    emptiness and the errors go; independent of the product's own port of that parser (``core.gourl``),
+    which this stand-in checks.
+    """
+    raw, _, fragment = raw.partition("#")  # Parse: the fragment first (its escapes must be valid too)
+    if not _go_unescape_ok(fragment):
+        return False
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):  # stringContainsCTLByte
+        return False
+    if raw == "*":
+        return True
+    scheme, rest = "", raw
+    for i, c in enumerate(raw):  # getScheme
+        if c in _GO_SCHEME_CHARS or (i > 0 and c in _GO_SCHEME_LATER):
+            continue
+        if c == ":":
+            if i == 0:
+                return False  # "missing protocol scheme"
+            scheme, rest = raw[:i], raw[i + 1:]
+        break
+    rest = rest[:-1] if rest.endswith("?") and rest.count("?") == 1 else rest.partition("?")[0]
+    if not rest.startswith("/"):
+        if scheme:
+            return False  # rootless: Opaque, the Path stays empty
+        if ":" in rest.partition("/")[0]:
+            return False  # "first path segment in URL cannot contain colon"
+    if rest.startswith("//") and (scheme or not rest.startswith("///")):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        if not _go_authority_ok(authority):
+            return False
+    return _go_unescape_ok(rest) and rest != ""
+
+
+def _go_authority_ok(authority: str) -> bool:
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        host = authority
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            return False
+        port = host[end + 1:]
+    else:
+        colon = host.rfind(":")
+        port = host[colon:] if colon >= 0 else ""
+    if port and not (port[0] == ":" and all(c in "0123456789" for c in port[1:])):
+        return False
+    host_chars = set("-._~!$&'()*+,;=:[]<>\"%")  # unescape(encodeHost): other ASCII is an InvalidHostError
+    if any(c.isascii() and not c.isalnum() and c not in host_chars for c in host) or not _go_unescape_ok(host):
+        return False
+    if at:
+        allowed = set("-._:~!$&'()*+,;=%@")
+        if any(not (c.isascii() and c.isalnum()) and c not in allowed for c in userinfo):
+            return False  # "net/url: invalid userinfo"
+        return _go_unescape_ok(userinfo)
+    return True
+
+
+def _go_unescape_ok(text: str) -> bool:
+    """Every ``%`` begins a two-hex-digit escape (``unescape`` fails otherwise)."""
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            if len(text[i + 1:i + 3]) != 2 or not set(text[i + 1:i + 3]) <= _HEX:
+                return False
+            i += 3
+        else:
+            i += 1
+    return True

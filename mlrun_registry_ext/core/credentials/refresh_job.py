@@ -17,6 +17,7 @@ from mlrun_registry_ext.core.credentials.k8s_secrets import (
     validate_namespaces,
     validate_secret_name,
 )
+from mlrun_registry_ext.core.pod_command import POD_HOME, SECURITY_CONTEXT, cli_command, kube_escape
 from mlrun_registry_ext.core.service import RegistryService, validate_dns1123_label, validate_dns1123_subdomain
 from mlrun_registry_ext.errors import ConfigError
 
@@ -105,6 +106,7 @@ def refresh_cronjob_manifests(
         {"name": "MLRUN_REGISTRY_EXT_URL", "value": service.url},
         {"name": "MLRUN_REGISTRY_EXT_SECRET_NAME", "value": pull},
         {"name": "AWS_REGION", "value": service.ecr.region if service.ecr else ""},
+        {"name": "HOME", "value": POD_HOME},  # the token cache; any UID can write there
     ]
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
@@ -120,10 +122,10 @@ def refresh_cronjob_manifests(
     container: dict[str, Any] = {
         "name": "refresh",
         "image": image,
-        "command": ["mlrun-registry"],
-        "args": args,
+        "command": cli_command([]),
+        "args": [kube_escape(arg) for arg in args],
         "env": env,
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": dict(SECURITY_CONTEXT),
     }
     resources = service.resources.as_kubernetes()
     if resources:

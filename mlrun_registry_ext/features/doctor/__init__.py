@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from mlrun_registry_ext.core.build import pulled_services
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve
@@ -89,6 +90,9 @@ def doctor(
 ) -> DoctorReport:
     """Check registries: the active one (``services=None``), every configured one (``all=True``), or those given.
 
+    With ``services=None`` the services the active one pulls from (``pull_from``) are checked too, up to
+    their pull right: their logins are in every build's secret, and a wrong one fails the base image pull.
+
     Each check is bounded by ``timeout`` seconds; registries are checked concurrently. Raises
     :class:`ConfigError` only when the configuration cannot be resolved at all. ``images=True``
     (air gap) checks instead that every image the platform pulls by itself resolves on the
@@ -105,6 +109,7 @@ def doctor(
     end = time.monotonic() + timeout
     platform = _PlatformOnce(timeout=timeout / 2)
     configured: dict[str, RegistryService] = {}
+    pulled_by: dict[str, str] = {}
     if services is None:
         # includes the MLRun server's registry when MLRUN_DBPATH is set; half the time at most, so
         # the registry checks keep the rest even when the MLRun API drips its answer
@@ -112,7 +117,12 @@ def doctor(
         platform = _PlatformOnce(active.platform)
         services = list(active.resolved.all_services.values()) if all else [active.service]
         configured = dict(active.resolved.all_services)
+        if not all:  # the build's pull_from logins are in its secret: a wrong one fails the build's pull
+            pulled = [s for s in pulled_services(active.service, configured) if s.name != active.service.name]
+            pulled_by = {s.name: active.service.name for s in pulled}
+            services += pulled
     if not services:
         raise ConfigError("services", "no registry service to check")
     configured = configured or {s.name: s for s in services}  # pull_from among the given services
-    return DoctorReport(run_each(lambda s: _RegistryDoctor(s, timeout, platform, end, configured).run(), services))
+    return DoctorReport(run_each(lambda s: _RegistryDoctor(s, timeout, platform, end, configured,
+                                                           pulled_by.get(s.name)).run(), services))

@@ -95,8 +95,12 @@ class _RegistryDoctor:
     """
 
     def __init__(self, service: RegistryService, timeout: float, platform: _PlatformOnce,
-                 end: float | None = None, services: Mapping[str, RegistryService] | None = None) -> None:
+                 end: float | None = None, services: Mapping[str, RegistryService] | None = None,
+                 pulled_by: str | None = None) -> None:
         self.platform = platform
+        #: the build service whose ``pull_from`` names this one: its login goes into that build's secret and
+        #: base images are pulled with it, so login and pull are checked, push is not
+        self.pulled_by = pulled_by
         #: the configured services, for ``pull_from``
         self.services = services or {}
         self.service = service
@@ -158,15 +162,28 @@ class _RegistryDoctor:
                 self._skip([TLS], "insecure registry (plain HTTP, by configuration)", ok=True)
                 continue
             if not self._check(name, fn):
-                self._skip([n for n, _ in chain[position + 1 :]] + [PUSH, PULL, *self._cache()], f"{name} failed")
+                self._skip([n for n, _ in chain[position + 1 :]], f"{name} failed")
+                self._skip(self._rights(), f"{name} failed")
                 return
         if not self.authenticated:
-            self._skip([PUSH, PULL, *self._cache()], "no credentials to check (see authentication)", ok=True)
+            self._skip(self._rights(), "no credentials to check (see authentication)", ok=True)
+            return
+        if self.pulled_by is not None:
+            self._check(PULL, self.pull)
             return
         self._check(PUSH, self.push)
         self._check(PULL, self.pull)
         if self.service.cache:
             self._check(CACHE, self.cache_push)
+
+    def _rights(self) -> list[str]:
+        """The rights checks still to run; a service only pulled from (``pull_from``) is not pushed to, so
+        its push check is recorded as not needed here, once."""
+        if self.pulled_by is None:
+            return [PUSH, PULL, *self._cache()]
+        self._skip([PUSH], f"pulled from only (pull_from of {self.pulled_by}): builds pull base images here "
+                           "with this login", ok=True)
+        return [PULL]
 
     def _cache(self) -> list[str]:
         """The layer-cache check, when the service has one (``cache: true``)."""
