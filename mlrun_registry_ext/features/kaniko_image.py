@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.local_config import read_text_file
 from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
 from mlrun_registry_ext.clients.registry.login import login
@@ -115,8 +116,8 @@ def buildah_base_image() -> str:
     """The image MLRun's Buildah backend runs by default: the installed mlrun's
     ``httpdb.builder.buildah_image`` when it has one, else the stock image its backend names."""
     try:
-        from mlrun.config import default_config
-    except ImportError:
+        default_config = extra_module("mlrun.config").default_config
+    except ImportError:  # no mlrun (the extra's one-line error is a ModuleNotFoundError): the stock image
         return f"{BUILDAH_IMAGE}:latest"
     value = default_config.get("httpdb", {}).get("builder", {}).get("buildah_image")
     return str(value) if value else f"{BUILDAH_IMAGE}:latest"
