@@ -1,6 +1,6 @@
 """CLI start-up: `show`, `target` and a `migrate` re-run, each against its floor, side by side in one run.
 
-Goals (issue 11, start-up):
+Goals:
 - `mlrun-registry show` and `target`, configured through the environment and through a config file:
   median under 0.15 s (`python -c pass` is printed as the floor);
 - `mlrun-registry migrate` re-run with nothing new, its target configured through the environment

@@ -76,8 +76,7 @@ def delete_bench(count: int, jobs: int = 4) -> tuple[float, float]:
     import subprocess
     import tempfile
 
-    from mlrun_registry_ext.clients.registry.client import RegistryClient
-    from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+    from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
     from mlrun_registry_ext.core.prune_plan import ManifestDeletion
     from mlrun_registry_ext.features.prune.delete import delete_http
     from tests.support import images as im
@@ -93,7 +92,7 @@ def delete_bench(count: int, jobs: int = 4) -> tuple[float, float]:
             im.push_all(registry.url, items)
             deletions = [ManifestDeletion(t.repository, t.image.digest, t.image.media_type, 0, (t.tag,), "bench")
                          for t in items]
-            with RegistryEndpoint(RegistryClient(registry.host, insecure=True, timeout=30)) as endpoint:
+            with RegistryClient(registry.host, insecure=True, timeout=30, retry=RetryPolicy()) as endpoint:
                 started = time.perf_counter()
                 delete_http(endpoint, deletions, {}, jobs=jobs)
                 ours = time.perf_counter() - started

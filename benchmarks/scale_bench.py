@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scale_bench.py [--repos 2000] [--tags 10000] [--jobs 6] [--auth htpasswd]
                                                [--no-skopeo]
 
-Goals (issue 13, item 5), measured side by side in one run:
+Goals, measured side by side in one run:
 - the re-run with nothing new at least 3x faster than `skopeo sync`'s re-run of the same images;
 - peak RSS of the migrate process under 200 MB;
 - memory that does not grow with the tag count beyond the listing itself: the same runs at a quarter

@@ -1,4 +1,4 @@
-"""Air-gapped sites (issue 12 item 6): every image the platform pulls by itself comes from the internal registry.
+"""Air-gapped sites: every image the platform pulls by itself comes from the internal registry.
 
 The image list is checked against the installed mlrun client (its config defaults and its own
 ``enrich_image_url``); the emitted env is fed to a real mlrun process; the copy runs between two real

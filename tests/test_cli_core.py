@@ -66,7 +66,7 @@ def test_platform_config(fmt: str) -> None:
         assert "MLRUN_HTTPDB__BUILDER__DOCKER_REGISTRY_SECRET=mlrun-registry-default-aws" in result.stdout
     else:
         values = yaml.safe_load(result.stdout)
-        # issue 9: the CE chart's own keys (they feed MLRun and Nuclio), not nuclio.registry.pushPullUrl
+        # the CE chart's own keys (they feed MLRun and Nuclio), not nuclio.registry.pushPullUrl
         assert values["global"]["registry"]["url"].endswith("/team")
         assert values["nuclio"]["dashboard"]["kaniko"]["registryProviderSecretName"] == "mlrun-registry-default-aws"
 

@@ -72,7 +72,7 @@ def test_dry_run_docker_config_per_provider(case: tuple, capsys: pytest.CaptureF
 
 def test_dry_run_ecr_token_entry(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     token = base64.b64encode(b"AWS:ecr-token-password").decode()
-    # issue 10: the token comes from the environment, never from the command line (was --option token=...)
+    # the token comes from the environment, never from the command line (was --option token=...)
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_ECR_TOKEN", token)
     code, out, err = run_cli(capsys, monkeypatch, ["secret", "apply", "--url", f"{ECR}/team", "--secret-name",
                                                    "ecr-pull", "-n", "mlrun", "--dry-run", "-o", "json"])
@@ -88,7 +88,7 @@ def test_dry_run_ecr_access_keys_give_aws_credentials_file(capsys: pytest.Captur
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     token = base64.b64encode(b"AWS:tok").decode()
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-    monkeypatch.setenv("MLRUN_REGISTRY_EXT_ECR_TOKEN", token)  # issue 10: was --option token=...
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_ECR_TOKEN", token)  # was --option token=...
     code, out, err = run_cli(capsys, monkeypatch, [
         "secret", "apply", "--url", f"{ECR}/team", "--username", "AKIAIOSFODNN7EXAMPLE", "--password-stdin",
         "-n", "mlrun", "--to", "team-a", "--dry-run"], stdin=secret)

@@ -139,7 +139,7 @@ def test_emitted_manifests_have_no_yaml_anchors_run_as_non_root_and_pass_strict_
 
 
 def test_one_object_used_twice_is_written_out_twice_not_aliased() -> None:
-    from mlrun_registry_ext.core.config import dump_yaml
+    from mlrun_registry_ext.core.strict_yaml import dump_yaml
 
     labels = {"app": "x"}
     text = dump_yaml({"metadata": {"labels": labels}, "template": {"metadata": {"labels": labels}}}, {"b": labels})

@@ -1,4 +1,4 @@
-"""Issue 12 on the cluster: the doctor checks the workload-identity service account and the layer-cache
+"""On the cluster: the doctor checks the workload-identity service account and the layer-cache
 repository, and ``platform-config --apply`` patches the air-gap env and the service account too.
 
 Real clients: the doctor proves push rights on the cache repository against Debian's docker-registry

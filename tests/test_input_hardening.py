@@ -1,4 +1,4 @@
-"""Issue 10, the input side: no silent plain HTTP, no echoed credentials, bounded config reading, the
+"""Hardened input: no silent plain HTTP, no echoed credentials, bounded config reading, the
 reference grammar as Docker reads it, configuration errors as exit 2 naming the field."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Private CA (issue 12 item 5): a Kaniko executor that trusts the services' CA, made without Docker.
+"""Private CA: a Kaniko executor that trusts the services' CA, made without Docker.
 
 A fake executor (a layer with /kaniko/ssl/certs/ca-certificates.crt holding a dummy system bundle, and
 /kaniko/executor) sits at gcr.io's path on a plain loopback registry (reached through

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from mlrun_registry_ext.cli._app import JSON_WRITE_CHUNK, print_json
+from mlrun_registry_ext.clients.registry.client import RetryPolicy
 from mlrun_registry_ext.clients.registry.errors import NotFoundError, RegistryHTTPError, TooManyRequestsError
-from mlrun_registry_ext.clients.registry.transfer import RetryPolicy
 from mlrun_registry_ext.core.manifest import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -217,3 +217,21 @@ def test_retry_honours_retry_after_for_429_and_backs_off_on_5xx_but_not_on_404()
     with pytest.raises(RegistryHTTPError, match="unavailable"):
         policy.call("op", always_busy)
     assert len(slept) == 3  # attempts - 1 waits, then the error surfaces
+
+
+def test_migrate_options_are_checked_once_frozen_and_given_either_whole_or_as_keywords() -> None:
+    import dataclasses
+
+    from mlrun_registry_ext.errors import ConfigError
+    from mlrun_registry_ext.features.migrate import MigrateOptions, Shard, migrate
+
+    options = MigrateOptions(include=["team/*"], shard="1/4")  # type: ignore[arg-type]
+    assert options.include == ("team/*",) and options.shard == Shard(1, 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.jobs = 2  # type: ignore[misc]
+    for bad, field in (({"jobs": 0}, "jobs"), ({"jobs": 65}, "jobs"), ({"include": "a*"}, "include"),
+                       ({"timeout": -1}, "timeout"), ({"shard": "4/4"}, "shard")):
+        with pytest.raises(ConfigError, match=f"^{field}: "):
+            MigrateOptions(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^options: give MigrateOptions or its fields as keywords, not both"):
+        migrate("http://127.0.0.1:9", "http://127.0.0.1:9/x", options, jobs=2)

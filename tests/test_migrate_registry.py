@@ -483,11 +483,11 @@ def _errors(stderr: str) -> str:
     ("argv", "env", "words"),
     [
         (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_FROM_USERNAME": "alice"},
-         "--from: password: the password for user 'alice' is empty"),
+         "MLRUN_REGISTRY_EXT_MIGRATE_FROM_PASSWORD: the password for user 'alice' is empty"),
         (["--from", "http://127.0.0.1:9"], {"docker-auth": f":{CANARY}"},  # the docker config's, for both sides
-         "--from: username: a password was given without a username"),
+         "auths[127.0.0.1:9]: a password was given without a username"),
         (["--from", "http://127.0.0.1:9"], {"MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME": "bob"},
-         "--to: password: the password for user 'bob' is empty"),
+         "MLRUN_REGISTRY_EXT_MIGRATE_TO_PASSWORD: the password for user 'bob' is empty"),
         (["--from", "http://127.0.0.1:9", "--to", "docker.io"], {}, "--to: url: Docker Hub needs a namespace"),
         (["--from", "123456789012.dkr.ecr.us-east-1.amazonaws.com/a__b"], {}, "--from: url:"),
         (["--from", "ftp://x"], {}, "--from: scheme 'ftp://' is not allowed"),
@@ -529,3 +529,18 @@ def test_migrate_for_a_project_copies_into_the_registry_its_project_map_names(
     code = main(["migrate", "--from", source.url, "--project", "fraud", "--dry-run", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and target.host in out["target"] and "registry.invalid" not in out["target"]
+
+
+def test_a_cold_copy_asks_the_target_nothing_it_does_not_need(
+        source: RunningRegistry, target: RunningRegistry, images: list[im.TestImage]) -> None:
+    # every request costs an htpasswd registry a bcrypt check: into repositories the target does not have,
+    # no HEAD at all (neither side compares tags), an upload session and one PUT per blob, one request per
+    # mount, one PUT per manifest, and the tag's PUT digest as the verification
+    report = migrate(source.url, target.service(USER, PASSWORD), progress=False)
+    assert report.ok and report.verified == len(images)
+    blobs, manifests = report.blobs_copied, report.manifests_copied
+    listing_and_auth = 2  # the catalog, and the 401 that brings the challenge
+    assert report.requests["target"] == listing_and_auth + 2 * blobs + report.blobs_mounted + manifests
+    source_listing = 1 + len({i.repository for i in images})  # the catalog, then each repository's tags
+    assert report.requests["source"] == source_listing + manifests + blobs
+    assert report.to_dict()["requests"] == report.requests

@@ -104,7 +104,7 @@ def test_project_setup_hook_configures_every_function(ghcr_env, mlrun_api, tmp_p
     trainer = project.get_function("trainer")
     assert trainer.spec.build.image == "ghcr.io/acme/ml-func-churn-trainer:latest"
     assert project.get_function("server").spec.config["spec.build.registry"] == "ghcr.io/acme"
-    # issue 9: named like the image of build_image()'s builder job, so the server's prefix check passes
+    # named like the image of build_image()'s builder job, so the server's prefix check passes
     assert project.spec.build.image == "ghcr.io/acme/ml-func-churn-mlrun--project--image--builder:latest"
     project.build_function("trainer")
     spec = mlrun_api.last_body("POST", "/api/v1/build/function")["function"]["spec"]
@@ -212,7 +212,7 @@ def test_configure_project_loads_functions_defined_in_project_yaml(ghcr_env, mlr
     import mlrun
 
     project = mlrun.new_project("yamlproj", context=str(tmp_path), save=False)
-    # requirements: something to build (issue 9: a ready image with nothing to build gets no build.image)
+    # requirements: something to build (a ready image with nothing to build gets no build.image)
     project.set_function(str(handler_file), name="trainer", kind="job", image="mlrun/mlrun", requirements=["pandas"])
     project.set_function(str(handler_file), name="server", kind="nuclio", image="mlrun/mlrun", handler="handler")
     project.export()

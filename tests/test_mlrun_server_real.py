@@ -117,7 +117,7 @@ def test_plain_http_registry_gets_insecure_kaniko_flags(mlrun_server: MLRunServe
 
 def test_function_with_a_ready_image_and_nothing_to_build_is_not_rebuilt(mlrun_server: MLRunServer,
                                                                        handler_file: Path) -> None:
-    """Issue 9 item 9 (MLRun side): no pod, and the function keeps its image."""
+    """The MLRun side: no pod, and the function keeps its image."""
     import mlrun
 
     fn = mlrun.code_to_function("scorer", project="fraud", filename=str(handler_file), kind="job",
@@ -214,7 +214,7 @@ def test_ecr_job_creates_its_repositories_and_mounts_no_docker_config(mlrun_serv
 
 def test_ecr_on_an_unconfigured_server_pushes_with_the_node_role_and_insecure_flags(
         mlrun_server: MLRunServer, handler_file: Path) -> None:
-    """Issue 9 item 8: no docker_registry_secret means "auto" turns --insecure and --insecure-pull on."""
+    """No docker_registry_secret means "auto" turns --insecure and --insecure-pull on."""
     active = registry.resolve(url=ECR_HOST, probe=False)
     fn = job(handler_file)
     target = registry.configure_function(fn, active)
@@ -260,7 +260,7 @@ def dot_target(mlrun_api: MLRunAPIStandIn, server_registry: str, image_prefix: s
 ])
 def test_dot_lands_where_target_says(mlrun_server: MLRunServer, mlrun_api: MLRunAPIStandIn, handler_file: Path,
                                      server_registry: str, image_prefix: str, real: str) -> None:
-    """Issue 9 item 6: what the real server does with "." and its own registry, and what target says."""
+    """What the real server does with "." and its own registry, and what target says."""
     target = dot_target(mlrun_api, server_registry, image_prefix)
     fn = job(handler_file)
     registry.configure_function(fn, registry.resolve(url=".", image_prefix=image_prefix or None, probe=False))
@@ -287,7 +287,7 @@ def test_dot_with_an_empty_function_image_gets_the_servers_generated_name(mlrun_
     assert result.kaniko.insecure and result.kaniko.insecure_pull  # no secret: "auto" is insecure
 
 
-# -- project images (issue 9 item 1) --------------------------------------------------------------------
+# -- project images --------------------------------------------------------------------
 
 def build_project_image(mlrun_server: MLRunServer, mlrun_api: MLRunAPIStandIn, tmp_path: Path,
                         **build_image_args: Any) -> tuple[Any, Any]:
@@ -310,7 +310,7 @@ def build_project_image(mlrun_server: MLRunServer, mlrun_api: MLRunAPIStandIn, t
 
 def test_project_image_lands_where_configure_project_put_it(mlrun_server: MLRunServer,
                                                             mlrun_api: MLRunAPIStandIn, tmp_path: Path) -> None:
-    """Issue 9 item 1: ``build_image()`` without ``image=`` resets the image configure_project wrote."""
+    """``build_image()`` without ``image=`` resets the image configure_project wrote."""
     expected, result = build_project_image(mlrun_server, mlrun_api, tmp_path)
 
     assert result.kaniko.destination == expected.image
@@ -319,7 +319,7 @@ def test_project_image_lands_where_configure_project_put_it(mlrun_server: MLRunS
 
 def test_project_image_passed_explicitly_builds_under_the_enforced_prefix(
         mlrun_server: MLRunServer, mlrun_api: MLRunAPIStandIn, tmp_path: Path) -> None:
-    """Issue 9 item 1: the builder function is "mlrun--project--image--builder"; the server enforces its prefix."""
+    """The builder function is "mlrun--project--image--builder"; the server enforces its prefix."""
     expected = ghcr().project_image("fraud")
     _, result = build_project_image(mlrun_server, mlrun_api, tmp_path, image=expected.image)
 

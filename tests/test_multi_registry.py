@@ -1,4 +1,4 @@
-"""Issue 12 items 1 and 4: builds that pull from several registries, through a Docker Hub mirror.
+"""Several registries in one build: builds that pull from several registries, through a Docker Hub mirror.
 
 Two real registries (Debian's docker-registry) with different htpasswd users stand in for "base
 images" and "push target"; the secret `secret apply --dry-run` prints is handed to skopeo as
@@ -215,7 +215,7 @@ def test_config_file_keeps_pull_from_and_mirror_for_the_resolved_service(tmp_pat
     config = _config(tmp_path, MIRRORED, active="target")
     parsed = ConfigFile.from_text(config, config.read_text())
     assert parsed.services["target"].pull_from == ("hub",)
-    resolved = registry.resolve_registry(config=config)
+    resolved = registry.resolve(config=config, probe=False).resolved
     assert resolved.service.pull_from == ("hub",)
     assert resolved.sources["pull_from"].startswith("config")
-    assert registry.resolve_registry(config=config, active="hub").service.mirror == "mirror.example.com/dockerhub"
+    assert registry.resolve(config=config, active="hub", probe=False).service.mirror == "mirror.example.com/dockerhub"

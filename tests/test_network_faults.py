@@ -1,4 +1,4 @@
-"""Misbehaving peers (issue 10, network part): every wait bounded, every buffered body capped, tokens
+"""Misbehaving peers: every wait bounded, every buffered body capped, tokens
 never shown, one definition of same origin, proxies honoured by the doctor, a private cache directory.
 
 Peers are the loopback fault servers of tests/support/faults.py; registries are Debian's real

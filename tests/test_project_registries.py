@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import mlrun_registry_ext as registry
 from mlrun_registry_ext import ConfigError
-from mlrun_registry_ext.core.config import match_project, parse_project_map
+from mlrun_registry_ext.core.projects import match_project, parse_project_map
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.features import credentials as creds
 from mlrun_registry_ext.features.api import resolve, resolve_registry

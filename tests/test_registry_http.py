@@ -360,3 +360,51 @@ def test_password_never_in_repr_errors_or_logs(
     with pytest.raises(TypeError):
         RegistryClient("r.example.com", username="u", password=CANARY)  # type: ignore[arg-type]
     assert CANARY not in repr(RegistryClient("r.example.com", username="u", password=SecretStr(CANARY)))
+
+
+def test_one_retry_policy_sends_reads_and_manifest_puts_again_but_never_a_post() -> None:
+    """A registry answering 502 once to every request: with a RetryPolicy the GET, HEAD and the manifest
+    PUT succeed on their second try; the POST that opens an upload is sent once (a retried POST would
+    open a second session; a blob copy is retried as a whole). Without a policy (the doctor) nothing is."""
+    from mlrun_registry_ext.clients.registry.client import RetryPolicy
+
+    seen: list[tuple[str, str]] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            key = (self.command, self.path)
+            seen.append(key)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            status = 502 if seen.count(key) == 1 else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b"{}")
+
+        do_GET = do_HEAD = do_PUT = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        policy = RetryPolicy(attempts=3, base_delay=0.0, sleep=lambda _: None)
+        with RegistryClient(host, insecure=True, retry=policy) as client:
+            client.request("GET", "/v2/team/app/tags/list")
+            assert client.head_manifest("team/app", "v1") is not None
+            client.request("PUT", "/v2/team/app/manifests/v1", content=b"{}", actions=PUSH)
+            with pytest.raises(RegistryAPIError, match="502"):
+                client.request("POST", "/v2/team/app/blobs/uploads/", actions=PUSH)
+            assert client.requests == 7
+        assert seen.count(("POST", "/v2/team/app/blobs/uploads/")) == 1
+        with RegistryClient(host, insecure=True) as client, pytest.raises(RegistryAPIError, match="502"):
+            client.request("GET", "/v2/other/tags/list")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -20,7 +20,7 @@ from mlrun_registry_ext.clients.registry import (
     RegistryClient,
 )
 from mlrun_registry_ext.clients.registry import client as client_module
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint, RetryPolicy
+from mlrun_registry_ext.clients.registry.client import RetryPolicy
 from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
 from tests.support.listing import MAX_ENTRIES, ListingRegistry
 from tests.support.registry import RunningRegistry
@@ -33,8 +33,11 @@ def _client(registry: ListingRegistry) -> RegistryClient:
     return RegistryClient(registry.host, insecure=True)
 
 
-def _endpoint(registry: ListingRegistry, **caps: Any) -> RegistryEndpoint:
-    return RegistryEndpoint(_client(registry), retry=RetryPolicy(attempts=2, base_delay=0.01), **caps)
+def _endpoint(registry: ListingRegistry, **caps: Any) -> RegistryClient:
+    """The client as migrate and prune make it: with retries and its own listing caps."""
+    client = RegistryClient(registry.host, insecure=True, retry=RetryPolicy(attempts=2, base_delay=0.01))
+    client.listing_caps.update(caps)
+    return client
 
 
 # --- the client --------------------------------------------------------------------------------------
@@ -89,10 +92,10 @@ def test_the_module_constants_are_the_defaults_read_at_call_time(monkeypatch: py
     assert registry.pages == 2
 
 
-def test_an_endless_catalog_stops_at_the_cap_also_through_the_migration_endpoint() -> None:
+def test_an_endless_catalog_stops_at_the_cap_also_with_retries() -> None:
     with ListingRegistry(endless_catalog=True) as registry, _endpoint(registry) as endpoint:
         with pytest.raises(ListingLimitError) as caught:
-            endpoint.list_repositories()
+            endpoint.catalog()
         assert caught.value.limit == "max_items" and "catalog" in str(caught.value)
         # a stopped catalog is never read as "this registry has no catalog"
         with pytest.raises(ListingLimitError):
@@ -100,10 +103,10 @@ def test_an_endless_catalog_stops_at_the_cap_also_through_the_migration_endpoint
     assert registry.served <= 2 * (CAP + MAX_ENTRIES)
 
 
-def test_endpoint_caps_are_keyword_arguments_too() -> None:
+def test_a_clients_own_caps_bound_every_listing_it_makes() -> None:
     with ListingRegistry(endless_tags=frozenset({"team/app"})) as registry, \
             _endpoint(registry, max_pages=4) as endpoint, pytest.raises(ListingLimitError, match="max_pages"):
-        endpoint.list_tags("team/app")
+        endpoint.tags("team/app")
     assert registry.pages == 4
 
 

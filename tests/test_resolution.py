@@ -141,3 +141,19 @@ def test_active_without_config_is_an_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_ACTIVE", "user")
     with pytest.raises(ConfigError, match="no config file"):
         resolve_registry()
+
+
+def test_what_a_user_passes_for_a_registry_becomes_a_service_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlrun_registry_ext.core.service import RegistryService
+    from mlrun_registry_ext.errors import ConfigError
+    from mlrun_registry_ext.features.api import as_service, resolve
+
+    monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", "ghcr.io/acme")
+    assert as_service("http://127.0.0.1:5000/team", "--to", name="target").url == "127.0.0.1:5000/team"
+    given = RegistryService(url="quay.io/team")
+    assert as_service(given) is given
+    assert as_service(given, image_prefix="ml-").image_prefix == "ml-"  # overrides go through resolution
+    assert as_service(None).url == "ghcr.io/acme"
+    assert as_service(resolve(probe=False)).url == "ghcr.io/acme"
+    with pytest.raises(ConfigError, match=r"^--to: expected a registry URL, a RegistryService or a resolved"):
+        as_service(42, "--to")

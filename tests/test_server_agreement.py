@@ -1,4 +1,4 @@
-"""What the MLRun server and the platform do with what this package configures (issue 9).
+"""What the MLRun server and the platform do with what this package configures.
 
 Real mlrun 1.12.1 client against the MLRun API stand-in (prefix enforcement as the server's
 ``resolve_function_image_name``); the '.' rule is the server's ``resolve_image_target_and_registry_secret``

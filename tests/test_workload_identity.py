@@ -1,4 +1,4 @@
-"""Workload identity (``auth: workload-identity``) and Kaniko's layer cache (``cache``), issue 12 items 2-3.
+"""Workload identity (``auth: workload-identity``) and Kaniko's layer cache (``cache``).
 
 Real clients: skopeo reads the generated Kaniko config (``credHelpers``, no ``auths``) and calls a
 ``docker-credential-<name>`` helper on PATH to push to a real htpasswd registry; boto3 runs IRSA's

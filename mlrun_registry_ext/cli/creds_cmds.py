@@ -19,8 +19,8 @@ from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, print_json
 from mlrun_registry_ext.clients.kube import ensure_namespace_value
-from mlrun_registry_ext.core.config import dump_yaml
 from mlrun_registry_ext.core.secrets import SecretText as SecretStr
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.errors import ConfigError
 from mlrun_registry_ext.features.api import resolve_registry
 from mlrun_registry_ext.features.credentials import (

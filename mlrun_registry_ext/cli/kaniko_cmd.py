@@ -7,10 +7,9 @@ import argparse
 from typing import Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, print_json
-from mlrun_registry_ext.clients.local_config import registry_login_for
 from mlrun_registry_ext.core.builder_image import BACKENDS
 from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.kaniko_image import build_builder_image, ca_plan
+from mlrun_registry_ext.features.kaniko_image import build_builder_image
 
 #: What ``platform-config`` sets to the image, per backend.
 _SETTINGS = {"kaniko": "MLRUN_HTTPDB__BUILDER__KANIKO_IMAGE, NUCLIO_KANIKO_CONTAINER_IMAGE",
@@ -43,13 +42,9 @@ def register(sub: Any) -> None:
 def cmd_builder_image(args: argparse.Namespace) -> int:
     active = resolve()
     backend = args.backend or active.builder().name
-    plan = ca_plan(active, backend, args.base)
-    # a role: system target has no login of its own: as migrate --platform-images, the environment's
-    # MLRUN_REGISTRY_EXT_MIGRATE_TO_USERNAME/_PASSWORD or the docker config
-    needs_login = plan is not None and not plan.target.has_credentials
-    login = registry_login_for("TO", plan.target.host) if plan is not None and needs_login else (None, None)
-    result = build_builder_image(active, backend, dry_run=args.dry_run, timeout=args.timeout,
-                                 base_image=args.base, target_login=login)
+    # a role: system target has no login of its own: as migrate --platform-images, the credential chain's
+    result = build_builder_image(active.service, active.resolved.all_services, backend, dry_run=args.dry_run,
+                                 timeout=args.timeout, base_image=args.base)
     if args.json:
         print_json(result.to_dict())
         return 0

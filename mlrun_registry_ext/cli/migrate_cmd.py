@@ -1,8 +1,10 @@
 """`migrate`: copy images off a registry (by default the on-cluster one) into the active external one.
 
-Credentials for ``--from``/``--to`` URLs come from ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
-then (target only) from the active registry service when it is the same host, then from a docker
-config (``$DOCKER_CONFIG/config.json``, what the ``--emit-job`` Job mounts). Never from the command line.
+Credentials for ``--from``/``--to`` URLs come from the one credential chain
+(:mod:`mlrun_registry_ext.clients.registry.login`): ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``,
+the active registry service when it is the same host, the docker config (``$DOCKER_CONFIG/config.json``,
+what the ``--emit-job`` Job mounts) and its credential helpers, containers' ``auth.json``, the ECR token
+exchange. Never from the command line.
 
 A ``--from``/``--to`` registry that is the active service's (same origin, :mod:`core.origin`) gets
 that service's CA bundle, and its login when the environment gives none: the same rules as without
@@ -25,19 +27,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlrun_registry_ext.cli._app import add_json_flag, console, inputs_checked, print_json, seconds
-from mlrun_registry_ext.clients.local_config import namespace_domain, registry_login_for
+from mlrun_registry_ext.clients.local_config import namespace_domain
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
-from mlrun_registry_ext.core.config import dump_yaml
 from mlrun_registry_ext.core.credentials import validate_namespace
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.platform_images import SOURCES_ENV, parse_source_overrides
 from mlrun_registry_ext.core.pod_command import POD_HOME, SECURITY_CONTEXT, cli_command, kube_escape
 from mlrun_registry_ext.core.service import RegistryService, Resources
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.features.api import resolve
+from mlrun_registry_ext.features.api import as_service, resolve
 from mlrun_registry_ext.features.migrate import MigrationReport, Shard, migrate
-from mlrun_registry_ext.features.migrate.model import MAX_SHARDS
+from mlrun_registry_ext.features.migrate.model import MAX_SHARDS, MigrateOptions
 from mlrun_registry_ext.features.migrate.platform import migrate_platform_images
 from mlrun_registry_ext.features.migrate.rewrite import rewrite_functions
 from mlrun_registry_ext.features.platform_images import image_plan, images_service
@@ -137,13 +139,6 @@ def default_source_url() -> str:
     return f"http://docker-registry.{domain}:80"
 
 
-def _active_service(project: str | None = None) -> RegistryService | None:
-    """The active external service, the project's when the config file maps it (None for '.'); an invalid
-    configuration is an error, not ignored."""
-    service = resolve(project=project).service
-    return None if service.is_server_default else service
-
-
 def active_service_possible() -> bool:
     """Whether any setting could describe an active registry service (the environment or a ``.env``)."""
     if any(os.environ.get(name) for name in ACTIVE_SETTINGS):
@@ -164,15 +159,20 @@ def _as_field(field: str) -> Iterator[None]:
         raise ConfigError(field, exc.message) from None
 
 
-def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService]:
+def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryService, RegistryService | None]:
+    """``(source, target, active)``: the two sides as services (their logins are the credential chain's,
+    found when the copy starts) and the active service when it can matter."""
     source_url = args.source or default_source_url()
     domain = namespace_domain()
     source_location = parse_location(source_url, "--from", domain)
     needs_active = args.target is None or args.rename or active_service_possible()
-    active = _active_service(getattr(args, "project", None)) if needs_active else None
+    active = None
+    if needs_active:
+        resolved = as_service(None, project=getattr(args, "project", None))
+        active = None if resolved.is_server_default else resolved
+    with _as_field("--from"):
+        source = as_service(source_url, "--from", name="source", namespace_domain=domain)
     source_same = _same(active, source_location)
-    user, password = registry_login_for("FROM", source_location.host, source_same)
-    source = _service("source", source_url, user, password, "--from", domain)
     if source_same is not None and source_same.ca_bundle:
         source = source.replace(ca_bundle=source_same.ca_bundle)
 
@@ -184,13 +184,13 @@ def build_services(args: argparse.Namespace) -> tuple[RegistryService, RegistryS
     else:
         target_location = parse_location(args.target, "--to", domain)
         same = _same(active, target_location)
-        user, password = registry_login_for("TO", target_location.host, same)
-        target = _service("target", args.target, user, password, "--to", domain)
+        with _as_field("--to"):
+            target = as_service(args.target, "--to", name="target", namespace_domain=domain)
         if same is not None:
             target = target.replace(image_prefix=same.image_prefix, ca_bundle=same.ca_bundle)
     if args.image_prefix is not None:
         target = target.replace(image_prefix=args.image_prefix)
-    return source, target
+    return source, target, active
 
 
 def _same(active: RegistryService | None, location: RegistryLocation) -> RegistryService | None:
@@ -199,12 +199,6 @@ def _same(active: RegistryService | None, location: RegistryLocation) -> Registr
     if active is None or active.insecure != location.insecure:
         return None
     return active if same_registry(active.host, location.host, location.insecure) else None
-
-
-def _service(name: str, url: str, user: str | None, password: str | None, field: str,
-             domain: str | None = None) -> RegistryService:
-    with _as_field(field):
-        return RegistryService(name=name, url=url, username=user, password=password, namespace_domain=domain)
 
 
 # --- the Job ------------------------------------------------------------------------------------
@@ -333,12 +327,20 @@ def _pin() -> str:
 
 
 # --- the command ----------------------------------------------------------------------------------
-def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
+def _options(args: argparse.Namespace, **fields: Any) -> MigrateOptions:
+    """The run's :class:`MigrateOptions`, its errors named after the command-line options."""
+    shard = Shard.parse(args.shard) if getattr(args, "shard", None) is not None else None
+    try:
+        return MigrateOptions(jobs=args.jobs, dry_run=args.dry_run, timeout=args.timeout, shard=shard, **fields)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc.field}", exc.detail) from None
+
+
+def _check_options(args: argparse.Namespace) -> tuple[MigrateOptions, str | None]:
     """Combinations that cannot work, refused before anything is read or written:
-    ``(the shard, the MLRun API URL for --rewrite-functions)``."""
-    if args.jobs < 1 or args.jobs > 64:
-        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
-    shard = Shard.parse(args.shard) if args.shard is not None else None
+    ``(the run's options, the MLRun API URL for --rewrite-functions)``."""
+    options = _options(args, project=args.project, include=tuple(args.include), rename=args.rename)
+    shard = options.shard
     if args.shards is not None:
         if not args.emit_job:
             raise ConfigError("--shards", "only with --emit-job (one process takes one shard: --shard I/N)")
@@ -357,7 +359,7 @@ def _check_options(args: argparse.Namespace) -> tuple[Shard | None, str | None]:
         dbpath = mlrun_dbpath()
         if not dbpath:
             raise ConfigError("--rewrite-functions", "needs the MLRun API: set MLRUN_DBPATH to its URL")
-    return shard, dbpath
+    return options, dbpath
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -366,9 +368,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _check_job_options(args)
     if args.platform_images:
         return _platform_images(args)
-    shard, dbpath = _check_options(args)
+    options, dbpath = _check_options(args)
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    source, target = build_services(args)
+    source, target, active = build_services(args)
     inputs_checked()
     if args.emit_job:
         manifest = job_manifest(args, source, target)
@@ -381,8 +383,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             print(dump_yaml(manifest), end="")
         return 0
 
-    report = migrate(source, target, project=args.project, include=args.include, jobs=args.jobs,
-                     dry_run=args.dry_run, rename=args.rename, progress=progress, timeout=args.timeout, shard=shard)
+    report = migrate(source, target, options, progress=progress, active=active)
     rewritten = None
     if dbpath:
         rewritten = rewrite_functions(report, source.location, target.location, project=args.project,
@@ -411,7 +412,7 @@ def _print_report(args: argparse.Namespace, report: MigrationReport, rewritten: 
     return 0 if ok else 1
 
 
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+# --- air gap ------------------------------------------------------------------
 #: What ``--platform-images`` decides itself: the sources, the target, the selection and the naming.
 _NOT_WITH_PLATFORM_IMAGES = ("source", "target", "project", "include", "rename", "image_prefix", "shard",
                              "rewrite_functions", "emit_job", "shards")
@@ -425,19 +426,13 @@ def _platform_images(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')}".replace("--source", "--from").replace("--target", "--to"),
                               "not with --platform-images: it copies the platform's images from their public "
                               "registries into the platform_images service")
-    if args.jobs < 1 or args.jobs > 64:
-        raise ConfigError("--jobs", f"must be between 1 and 64 (got {args.jobs})")
+    options = _options(args)
     overrides = parse_source_overrides(os.environ.get(SOURCES_ENV))
     active = resolve()
     service = images_service(active.resolved.all_services)
     plan = image_plan(service, active.platform)
-    user, password = registry_login_for("TO", service.host)
-    # a system service takes no login (the cluster pulls with its role); the copy may need one to push
-    target = service.replace(role="user", platform_images=False, username=user, password=password) if user \
-        else service
     progress = not args.json and not args.no_progress and sys.stderr.isatty()
-    reports = migrate_platform_images(plan.images, target, overrides=overrides, jobs=args.jobs,
-                                      dry_run=args.dry_run, progress=progress, timeout=args.timeout)
+    reports = migrate_platform_images(plan.images, service, options, overrides=overrides, progress=progress)
     ok = all(report.ok for report in reports)
     if args.json:
         print_json({"internal": plan.base, "images": [image.to_dict(plan.base) for image in plan.images],

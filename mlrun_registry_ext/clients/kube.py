@@ -420,7 +420,7 @@ def apply_platform_config(
             if ops:
                 plans.append((name, ops))
 
-    images = config.images  # air gap (issue 12 item 6): the platform's own images, with the registry env
+    images = config.images  # air gap: the platform's own images, with the registry env
     mlrun_env = {**config.mlrun_env, **(images.mlrun_env if images else {})}
     nuclio_env = {**config.nuclio_env, **(images.nuclio_env if images else {})}
     plan_env(mlrun_deployments, mlrun_env, ("mlrun-api", "mlrun-api-chief", "mlrun-api-worker"))
@@ -437,7 +437,7 @@ def apply_platform_config(
             if ops:
                 plans.append((name, ops))
     patch_account = False
-    if account is not None:  # workload identity (issue 12 item 2)
+    if account is not None:  # workload identity
         current = kube.get_service_account(namespace, account["metadata"]["name"])
         if current is None:
             diff.created_accounts.append(account["metadata"]["name"])

@@ -1,7 +1,8 @@
 """Reading the local configuration: the environment, ``.env`` and the YAML config file.
 
 The clients tier's one reader of local settings; what the content means is parsed by
-:mod:`mlrun_registry_ext.core.config`, which never reads anything itself.
+the core (:mod:`~mlrun_registry_ext.core.settings`, :mod:`~mlrun_registry_ext.core.dotenv`,
+:mod:`~mlrun_registry_ext.core.config`), which never reads anything itself.
 
 Files are read defensively, because a path in an environment variable can name anything: only a
 regular file is opened (a FIFO, a device or ``/dev/zero`` would block or never end), at most
@@ -10,24 +11,14 @@ regular file is opened (a FIFO, a device or ``/dev/zero`` would block or never e
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlrun_registry_ext.core.config import (
-    ENV_PREFIX,
-    ConfigFile,
-    Layer,
-    env_var,
-    layer_from_settings,
-    parse_dotenv,
-    settings_from,
-)
-from mlrun_registry_ext.core.origin import same_registry
-from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.config import ConfigFile
+from mlrun_registry_ext.core.dotenv import parse_dotenv
+from mlrun_registry_ext.core.settings import ENV_PREFIX, Layer, env_var, layer_from_settings, settings_from
 from mlrun_registry_ext.errors import ConfigError, quote
 
 #: The largest config or ``.env`` file read (a registry config is a few hundred bytes).
@@ -118,59 +109,3 @@ def load_config_file(path: str | Path, namespace_domain: str | None = None) -> C
     """The YAML config file at ``path`` (``~`` expanded), read safely and parsed by the core."""
     file = expand_path(path, env_var("config"))
     return ConfigFile.from_text(file, read_text_file(file, env_var("config")), namespace_domain)
-
-
-# --- registry logins on this machine (migrate, kaniko-image) --------------------------------------
-#: ``MLRUN_REGISTRY_EXT_MIGRATE_{FROM,TO}_{USERNAME,PASSWORD}``: the login of one side of a copy.
-ENV_CREDENTIALS = "MLRUN_REGISTRY_EXT_MIGRATE_{side}_{field}"
-
-
-def env_login(side: str, environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
-    """``(username, password)`` of one side (``FROM``/``TO``) from the environment."""
-    env = os.environ if environ is None else environ
-    user = env.get(ENV_CREDENTIALS.format(side=side, field="USERNAME")) or None
-    password = env.get(ENV_CREDENTIALS.format(side=side, field="PASSWORD")) or None
-    return user, password
-
-
-def docker_config_credentials(host: str) -> tuple[str | None, str | None]:
-    """``(username, password)`` for ``host`` from ``$DOCKER_CONFIG/config.json`` (or ``~/.docker``), read
-    like every other local file (regular file, capped); an unreadable or odd file gives no login."""
-    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    path = Path(directory) / "config.json"
-    if not path.is_file():
-        return None, None
-    try:
-        auths = json.loads(read_text_file(path, "DOCKER_CONFIG")).get("auths") or {}
-    except (ConfigError, ValueError, AttributeError):
-        return None, None
-    if not isinstance(auths, dict):
-        return None, None
-    keys = [host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"https://{host}/v1/"]
-    keys += [key for key in auths if isinstance(key, str) and key not in keys
-             and same_registry(key.split("://", 1)[-1].split("/", 1)[0], host)]  # LOCALHOST:443 too
-    for key in keys:
-        entry = auths.get(key)
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("username") and entry.get("password"):
-            return str(entry["username"]), str(entry["password"])
-        if entry.get("auth"):
-            try:
-                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            return user or None, password or None
-    return None, None
-
-
-def registry_login_for(side: str, host: str, active: RegistryService | None = None) -> tuple[str | None, str | None]:
-    """``(username, password)``: the environment, then ``active`` (the active service on the same host,
-    target only), then the docker config."""
-    user, password = env_login(side)
-    if not user and active is not None and active.has_credentials:
-        user = active.username
-        password = active.password.get_secret_value() if active.password else None
-    if not user:
-        user, password = docker_config_credentials(host)
-    return user, password

@@ -193,7 +193,7 @@ def probe_platform(dbpath: str | None = None, dashboard_url: str | None = None,
     # Lazy on purpose (not a cycle): the transport loads http.client, email and ssl (~20 ms). Every
     # `show`/`target` imports this module through features.api, but asks a platform only when an MLRun
     # API or Nuclio dashboard URL is configured; configured through env alone they stay without it
-    # (the start-up goal of issue 11: median under 0.15 s).
+    # (the start-up goal: median under 0.15 s).
     from mlrun_registry_ext.clients.transport import Deadline
 
     deadline = Deadline(timeout)  # one bound for every request below

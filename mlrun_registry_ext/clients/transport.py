@@ -37,7 +37,7 @@ from typing import Any, Optional, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
 from mlrun_registry_ext.core.origin import Origin, bracketed, host_name, split_host_port, url_origin
-from mlrun_registry_ext.errors import ConfigError
+from mlrun_registry_ext.errors import ConfigError, RegistryExtError
 
 #: A socket's timeout: ``TimeoutError`` from Python 3.10 on; on 3.9 ``socket.timeout``, an ``OSError`` that
 #: ``except TimeoutError`` does not catch.
@@ -59,8 +59,10 @@ MAX_BODY = 4 << 20
 MAX_ERROR_BODY = 64 << 10
 
 
-class TransportError(Exception):
-    """No (complete) HTTP answer: DNS, refused, TLS, a dropped connection. The cause is chained.
+class TransportError(RegistryExtError):
+    """No (complete) HTTP answer: DNS, refused, TLS, a dropped connection. The cause is chained. A
+    :class:`~mlrun_registry_ext.errors.RegistryExtError` (exit 1), so a caller catching the package's
+    errors catches this one too; the registry client turns it into a typed connection error first.
 
     ``proxy`` is ``host:port`` of the proxy when the failure was the proxy's (refused, unknown,
     or it would not open the tunnel), so callers do not blame the registry for it."""

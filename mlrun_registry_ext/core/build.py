@@ -1,4 +1,4 @@
-"""What one build reaches besides its push target (issue 12): the registries it pulls from, one
+"""What one build reaches besides its push target: the registries it pulls from, one
 merged login for all of them, and the Docker Hub mirror.
 
 Pure: services in, names, flags and a merged docker config out.

@@ -1,4 +1,4 @@
-"""Private CA (issue 12 item 5): a Kaniko executor image that trusts the services' CA bundle.
+"""Private CA: a Kaniko executor image that trusts the services' CA bundle.
 
 Why an image and not ``--registry-certificate``: the flag needs the CA as a file in the Kaniko pod,
 and neither builder mounts one. MLRun's ``make_kaniko_pod`` (mlrun 1.5.2 ``mlrun/api/utils/builder.py``,

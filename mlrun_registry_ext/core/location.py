@@ -205,6 +205,16 @@ class RegistryAccess:
     username: str | None = None
     password: SecretValue | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    #: An OAuth2 refresh token (a docker config's ``identitytoken``, what ``az acr login`` writes): traded at
+    #: the token realm for access tokens (distribution ``docs/spec/auth/oauth.md``), instead of a password.
+    identity_token: SecretValue | None = field(default=None, repr=False)
+    #: Where the login came from (``clients.registry.login``), for the doctor and error messages.
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        check_credential_pair(self.username, self.password is not None)
+        if self.identity_token is None:
+            check_credential_pair(self.username, self.password is not None)
+
+    @property
+    def has_login(self) -> bool:
+        return self.identity_token is not None or bool(self.username and self.password is not None)

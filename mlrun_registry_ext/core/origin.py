@@ -117,3 +117,36 @@ def same_registry(a: str, b: str, insecure: bool = False, b_insecure: bool | Non
         return canonical_address(a, insecure) == canonical_address(b, insecure if b_insecure is None else b_insecure)
     except ValueError:
         return False
+
+
+# --- the registry a login file's key names ---------------------------------------------------------
+#: Docker Hub's key in a docker config and the server URL its credential helpers are asked for: what
+#: ``docker login`` writes for ``docker.io`` (the v1 index URL, kept for compatibility).
+DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+#: The names Docker Hub answers to; containers/image ``normalizeRegistry`` maps them to ``index.docker.io``.
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def login_key_host(key: str) -> str:
+    """The ``host[:port]`` a docker config, ``auth.json`` or ``credHelpers`` key names: a URL's scheme and path
+    (``https://host/v1/``, what old ``docker login`` wrote) stripped, Docker Hub's names as one
+    (containers/image ``pkg/docker/config/config.go``, ``normalizeAuthFileKey``). A key without a scheme
+    keeps its path: ``quay.io/team`` is a namespaced login, not the registry's."""
+    stripped = key.strip()
+    for prefix in ("http://", "https://"):
+        if stripped.lower().startswith(prefix):
+            stripped = stripped[len(prefix):].split("/", 1)[0]
+            break
+    return "index.docker.io" if stripped.lower() in DOCKER_HUB_HOSTS else stripped
+
+
+def login_key_matches(key: str, host: str, insecure: bool = False) -> bool:
+    """Whether a login file's ``key`` is for the registry ``host`` (the canonical address: name in any
+    case, the port with its default)."""
+    return same_registry(login_key_host(key), login_key_host(host), insecure)
+
+
+def helper_server_url(host: str) -> str:
+    """The server URL a ``docker-credential-*`` helper is asked for: Docker Hub's v1 key, else the host
+    (what ``docker login`` stores)."""
+    return DOCKER_HUB_KEY if login_key_host(host) == "index.docker.io" else host

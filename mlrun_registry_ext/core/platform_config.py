@@ -13,9 +13,9 @@ from typing import Any
 
 from mlrun_registry_ext.core import buildah
 from mlrun_registry_ext.core.compat import slotted
-from mlrun_registry_ext.core.config import dump_yaml
 from mlrun_registry_ext.core.platform_images import ImageSettings
 from mlrun_registry_ext.core.service import RegistryService
+from mlrun_registry_ext.core.strict_yaml import dump_yaml
 from mlrun_registry_ext.core.targets import MLRUN_NAME_TEMPLATE
 
 NUCLIO_DEFAULT_PREFIX_TEMPLATE = "{{ .ProjectName }}-{{ .FunctionName }}-"
@@ -36,9 +36,9 @@ class PlatformConfig:
     nuclio_env: dict[str, str]
     registry_resources: dict[str, dict[str, str]]
     notes: tuple[str, ...] = ()
-    #: air gap (issue 12 item 6): the platform's own images from an internal registry
+    #: air gap: the platform's own images from an internal registry
     images: ImageSettings | None = None
-    #: private CA (issue 12 item 5): the Kaniko executor that trusts the services' CA bundle
+    #: private CA: the Kaniko executor that trusts the services' CA bundle
     kaniko_ca_image: str | None = None
 
     def env_lines(self) -> str:
@@ -281,7 +281,7 @@ def platform_config(service: RegistryService) -> PlatformConfig:
                           registry_resources=service.resources.as_kubernetes(), notes=tuple(notes))
 
 
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
+# --- air gap ------------------------------------------------------------------
 def with_platform_images(config: PlatformConfig, images: ImageSettings) -> PlatformConfig:
     """``config`` that also points MLRun and Nuclio at the internal registry for their own images."""
     note = (f"air gap: copy the {len(images.images)} platform images to {images.base} first: "
@@ -317,7 +317,7 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-# --- private CA (issue 12 item 5) --------------------------------------------------------------
+# --- private CA --------------------------------------------------------------
 #: The executor image setting of each builder: mlconf ``httpdb.builder.kaniko_image`` (mlrun 1.12.1
 #: ``mlrun/config.py``) and the Nuclio dashboard's ``NUCLIO_KANIKO_CONTAINER_IMAGE`` (nuclio/nuclio
 #: ``hack/k8s/helm/nuclio/templates/deployment/dashboard.yaml`` at 9e837f6, from ``dashboard.kaniko.image``).

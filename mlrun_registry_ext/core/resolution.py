@@ -30,17 +30,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
-from mlrun_registry_ext.core.config import LAYER_FIELDS, REGISTRY_FIELDS, ConfigFile, Layer, ProjectMatch, env_var
+from mlrun_registry_ext.core.config import ConfigFile
 from mlrun_registry_ext.core.location import RegistryLocation, parse_location, same_registry
+from mlrun_registry_ext.core.projects import ProjectMatch
 from mlrun_registry_ext.core.reference import is_registry_host
 from mlrun_registry_ext.core.secrets import SecretText
 from mlrun_registry_ext.core.service import (
-    BUILD_FIELDS,
-    DNS1123_LABEL_RE,
-    IDENTITY_FIELDS,
+    FIELDS,
+    LAYER_FIELDS,
+    REGISTRY_FIELDS,
     SERVER_REGISTRY,
+    SERVICE_ONLY_FIELDS,
     RegistryService,
+    validate_project_name,
 )
+from mlrun_registry_ext.core.settings import Layer, env_var
 from mlrun_registry_ext.errors import ConfigError, quote
 
 
@@ -98,9 +102,8 @@ class ResolvedRegistry:
         """(field, value, source) for people; the password shows as set / not set."""
         public = self.service.public_dict()
         out = []
-        for key in ("name", "url", "provider", "username", "password", "image_prefix", "secret_name",
-                    "insecure", "ca_bundle", "role", "run_registry", "resources", *IDENTITY_FIELDS,
-                    "builder_backend"):
+        shown_fields = [spec.name for spec in FIELDS if spec.name not in ("pull_from", "mirror", "platform_images")]
+        for key in (*shown_fields[:2], "provider", *shown_fields[2:]):
             value = public.get(key)
             if key == "secret_name" and not value and self.service.docker_secret_name:
                 value = f"{self.service.docker_secret_name} (derived)"
@@ -223,10 +226,8 @@ def resolve_layers(
     ``projects`` entry for ``project``, else its ``active`` service), the MLRun server's ``docker_registry``
     (``server_registry``) and the embedded default (``namespace_domain``: the tenant's ``IGZ_NAMESPACE_DOMAIN``).
     An ``active`` name from a top layer picks the service before the project map is consulted."""
-    if project is not None and (not isinstance(project, str) or len(project) > 63
-                                or not DNS1123_LABEL_RE.fullmatch(project)):
-        raise ConfigError("project", f"{quote(project)} is not an MLRun project name: lowercase letters, digits "
-                                     "and '-', starting and ending with a letter or digit, at most 63 characters")
+    if project is not None:
+        validate_project_name(project)
     top = [explicit, env, dotenv]
     config_file: ConfigFile | None = None
     picked_config = _first(top, "config")
@@ -300,23 +301,10 @@ def resolve_layers(
         values["name"] = base.name
         sources["name"] = "explicit service" if service is not None else (
             config_label if match is not None else f"config {config_file and config_file.path}")
-        values["role"] = base.role
-        values["resources"] = base.resources
-        values["run_registry"] = base.run_registry
-        for key in IDENTITY_FIELDS:  # workload identity and the layer cache: the config file's service only
-            values[key] = getattr(base, key)
-            sources[key] = sources["name"]
-        values["platform_images"] = base.platform_images  # air gap (issue 12 item 6)
-        if base.role != "user":
-            sources["role"] = sources["name"]
-        if not base.resources.empty:
-            sources["resources"] = sources["name"]
-        if base.run_registry:
-            sources["run_registry"] = sources["name"]
-        for key in BUILD_FIELDS:  # issue 12 build fields: from the service, like resources
-            values[key] = getattr(base, key)
-            if values[key]:
-                sources[key] = sources["name"]
+        for spec in SERVICE_ONLY_FIELDS:  # with the chosen service as a whole; sourced when not the default
+            values[spec.name] = value = getattr(base, spec.name)
+            if value != spec.parse(spec.default, spec.name):
+                sources[spec.name] = sources["name"]
     try:
         resolved_service = RegistryService(**values, namespace_domain=namespace_domain)
     except ConfigError as exc:

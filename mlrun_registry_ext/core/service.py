@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlrun_registry_ext.core.buildah import AUTO as BACKEND_AUTO
@@ -38,6 +39,15 @@ def validate_dns1123_label(value: str, field: str) -> str:
     return value
 
 
+def validate_project_name(value: Any, field: str = "project") -> str:
+    """An MLRun project name (a DNS-1123 label, as MLRun checks it): the one rule, for the project
+    arguments, the ``projects`` map's exact keys and push targets."""
+    if not isinstance(value, str) or len(value) > 63 or not DNS1123_LABEL_RE.fullmatch(value):
+        raise ConfigError(field, f"{quote(value)} is not a valid MLRun project name: lowercase letters, digits "
+                                 "and '-', starting and ending with a letter or digit, at most 63 characters")
+    return value
+
+
 def validate_dns1123_subdomain(value: str, field: str) -> str:
     if not isinstance(value, str) or len(value) > 253 or not DNS1123_SUBDOMAIN_RE.fullmatch(value):
         raise ConfigError(field, f"{quote(value)} is not a valid Kubernetes name (DNS-1123 subdomain): lowercase "
@@ -46,24 +56,6 @@ def validate_dns1123_subdomain(value: str, field: str) -> str:
     return value
 
 
-#: The fields of a registry service, in the order they are checked and shown.
-SERVICE_FIELDS: tuple[str, ...] = ("name", "url", "username", "password", "image_prefix", "secret_name", "insecure",
-                                    "ca_bundle", "role", "run_registry", "resources")
-# --- issue 12 (several registries in one build, Docker Hub mirror): the build fields ----------------
-#: What a build pulls from besides the push target (config file only, like resources): ``pull_from``
-#: names other services of the config file whose logins the build secret carries; ``mirror`` is a
-#: Docker Hub pull-through mirror (Kaniko's ``--registry-mirror``).
-BUILD_FIELDS = ("pull_from", "mirror")
-SERVICE_FIELDS = (*SERVICE_FIELDS, *BUILD_FIELDS)
-# --- end of the issue 12 build fields ----------------------------------------------------------------
-# --- air gap (issue 12 item 6) ------------------------------------------------------------------
-#: ``platform_images: true`` on a ``role: system`` service makes it the internal registry of every image
-#: the platform pulls by itself (core.platform_images); at most one service in a config file.
-SERVICE_FIELDS = (*SERVICE_FIELDS, "platform_images")
-# --- end air gap --------------------------------------------------------------------------------
-#: The MLRun server's builder backend (``auto``, ``kaniko``, ``buildah``: core.buildah): what a build of
-#: this service's images obeys (Kaniko flags, or Buildah's authfile and nothing else).
-SERVICE_FIELDS = (*SERVICE_FIELDS, "builder_backend")
 ROLES = ("system", "user")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -200,89 +192,42 @@ class RegistryService:
     role: str
     run_registry: str | None
     resources: Resources
-    # --- issue 12 build fields (BUILD_FIELDS) ---
     pull_from: tuple[str, ...]
     mirror: str | None
-    # --- workload identity and the Kaniko layer cache (IDENTITY_FIELDS) ---
     auth: str
     identity: str | None
     service_account: str
     cache: bool
-    platform_images: bool  # air gap (issue 12 item 6)
+    platform_images: bool
     builder_backend: str  # auto | kaniko | buildah (core.buildah)
     location: RegistryLocation = field(compare=False, repr=False)
 
-    def __init__(
-        self,
-        *,
-        name: str = "default",
-        url: str = "",
-        username: str | None = None,
-        password: Any = None,
-        image_prefix: str = "",
-        secret_name: str | None = None,
-        insecure: Any = False,
-        ca_bundle: str | None = None,
-        role: str = "user",
-        run_registry: str | None = None,
-        resources: Any = None,
-        pull_from: Any = (),
-        mirror: str | None = None,
-        namespace_domain: str | None = None,
-        builder_backend: Any = BACKEND_AUTO,
-        **unknown: Any,
-    ) -> None:
+    def __init__(self, *, namespace_domain: str | None = None, **fields: Any) -> None:
+        """Every field of :data:`FIELDS` by keyword (a missing one takes its default); any other keyword
+        is a :class:`ConfigError` naming it. Each value goes through its field's parser, then the rules
+        between fields are checked (:func:`_check_together`)."""
+        for key in fields:
+            if key not in FIELD_NAMES:
+                raise ConfigError(str(key), f"unknown field; allowed: {', '.join(FIELD_NAMES)}")
+        url = fields.get("url", "")
         # the URL first: everything else is about this registry
         if not isinstance(url, str):
             raise ConfigError("url", f"expected a string host[:port][/path], got {type(url).__name__}")
         host, path, url_insecure = parse_registry_url(url, "url")
-        insecure = parse_bool(insecure, "insecure")
+        values = {spec.name: spec.parse(fields.get(spec.name, spec.default), spec.name)
+                  for spec in FIELDS if spec.name != "url"}
         if url_insecure:
-            insecure = True
-        elif url.strip().lower().startswith("https://") and insecure:
+            values["insecure"] = True
+        elif url.strip().lower().startswith("https://") and values["insecure"]:
             # https:// is never downgraded: a plain-HTTP registry is chosen by writing http://
             raise ConfigError("insecure", "the URL says https://, so the registry is not insecure; write http:// "
                                           "(or leave the scheme out) for a plain-HTTP registry")
-        values: dict[str, Any] = {"name": validate_dns1123_label(name, "name")}
-        values["username"] = _text(username, "username")
-        values["password"] = as_secret(password, "password")
-        if not isinstance(image_prefix, str):
-            raise ConfigError("image_prefix", f"expected text, got {type(image_prefix).__name__}")
-        values["image_prefix"] = validate_image_prefix(image_prefix if image_prefix.strip() else "", "image_prefix")
-        secret = _text(secret_name, "secret_name")
-        values["secret_name"] = validate_dns1123_subdomain(secret, "secret_name") if secret else None
-        values["insecure"] = insecure
-        values["ca_bundle"] = _text(ca_bundle, "ca_bundle")
-        if role not in ROLES:
-            raise ConfigError("role", "allowed: 'system' or 'user'")
-        values["role"] = role
-        values["run_registry"] = _run_registry(_text(run_registry, "run_registry"))
-        values["resources"] = Resources.parse(resources, "resources")
-        values["pull_from"] = _pull_from(pull_from, values["name"])  # issue 12 build fields
-        values["mirror"] = _mirror(_text(mirror, "mirror"))
-        values["builder_backend"] = parse_backend_setting(builder_backend)
-        identity_values = _pop_identity_fields(unknown)
-        # --- air gap (issue 12 item 6): the internal registry of the platform's own images ----------
-        values["platform_images"] = parse_bool(unknown.pop("platform_images", False), "platform_images")
-        if values["platform_images"] and role != "system":
-            raise ConfigError("platform_images", "only a 'role: system' service holds the images the platform "
-                                                 "pulls by itself; add role: system")
-        # --- end air gap ----------------------------------------------------------------------------
-        if unknown:
-            raise ConfigError(str(next(iter(unknown))),
-                              f"unknown field; allowed: {', '.join((*SERVICE_FIELDS, *IDENTITY_FIELDS))}")
         location = RegistryLocation(host, path, values["insecure"], namespace_domain)
         values["url"] = location.url
         values["location"] = location
-        values.update(_check_identity_fields(identity_values, location, bool(values["username"]
-                                                                              or values["password"] is not None)))
         for key, value in values.items():
             object.__setattr__(self, key, value)
-        check_credential_pair(self.username, self.password is not None)
-        if self.role == "system" and (self.username or self.password is not None):
-            raise ConfigError("username", "a system registry takes no username/password: the platform pulls system "
-                                          "images with the cluster's role (e.g. EKS with ECR, AKS with ACR)")
-        location.check_naming("url")
+        _check_together(self)
 
     @classmethod
     def from_mapping(cls, data: Any, name: str | None = None, namespace_domain: str | None = None
@@ -296,7 +241,7 @@ class RegistryService:
         if name is not None:
             data = {"name": name, **data}
         if "namespace_domain" in data:
-            raise ConfigError("namespace_domain", f"unknown field; allowed: {', '.join(SERVICE_FIELDS)}")
+            raise ConfigError("namespace_domain", f"unknown field; allowed: {', '.join(FIELD_NAMES)}")
         return cls(**data, namespace_domain=namespace_domain)
 
     # --- derived values ---------------------------------------------------------------------
@@ -383,7 +328,7 @@ class RegistryService:
 
     def fields(self) -> dict[str, Any]:
         """The fields as given to the constructor (the password still a :class:`SecretText`)."""
-        return {key: getattr(self, key) for key in (*SERVICE_FIELDS, *IDENTITY_FIELDS)}
+        return {key: getattr(self, key) for key in FIELD_NAMES}
 
     def replace(self, **changes: Any) -> RegistryService:
         """A validated copy with ``changes`` applied."""
@@ -393,10 +338,9 @@ class RegistryService:
 
     def public_dict(self) -> dict[str, Any]:
         """Plain data for JSON output: the password is reported as set or not, never shown."""
-        data: dict[str, Any] = {key: getattr(self, key) for key in SERVICE_FIELDS if key != "password"}
+        data: dict[str, Any] = {key: getattr(self, key) for key in FIELD_NAMES if key != "password"}
         data["resources"] = self.resources.as_kubernetes()
         data["pull_from"] = list(self.pull_from)
-        data.update({key: getattr(self, key) for key in IDENTITY_FIELDS})
         data["password"] = "set" if self.password is not None else None
         data["provider"] = self.provider.value
         data["host"] = self.host
@@ -421,54 +365,80 @@ class RegistryService:
         return f"<table><caption>Registry service <b>{html.escape(self.name)}</b></caption>{rows}</table>"
 
 
-# --- workload identity and the Kaniko layer cache (issue 12, items 2 and 3) ---------------------------------
+# --- workload identity and the Kaniko layer cache ------------------------------------------------------------
 #: ``auth``: ``keys`` (username/password, or the cluster's ambient role when blank) or ``workload-identity``.
 AUTH_KEYS = "keys"
 AUTH_WORKLOAD_IDENTITY = "workload-identity"
 AUTH_MODES = (AUTH_KEYS, AUTH_WORKLOAD_IDENTITY)
-#: Fields of this block (config file only), kept apart from SERVICE_FIELDS: ``auth``; ``identity`` (the
-#: cloud identity the Kubernetes service account maps to: an IAM role ARN, a Google service account, an
-#: Azure client id); ``service_account`` (the Kubernetes service account builds and functions run as);
-#: ``cache`` (Kaniko's layer cache in the provider's cache repository).
-IDENTITY_FIELDS = ("auth", "identity", "service_account", "cache")
 DEFAULT_SERVICE_ACCOUNT = "default"
 
 
-def _pop_identity_fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data.pop(key) for key in IDENTITY_FIELDS if key in data}
-
-
-def _check_identity_fields(data: dict[str, Any], location: RegistryLocation, has_keys: bool) -> dict[str, Any]:
-    """The block's values, checked against the provider (its class says what it accepts)."""
+def _check_together(service: RegistryService) -> None:
+    """The rules between fields, once each field is valid on its own."""
+    check_credential_pair(service.username, service.password is not None)
+    has_keys = bool(service.username or service.password is not None)
+    if service.role == "system" and has_keys:
+        raise ConfigError("username", "a system registry takes no username/password: the platform pulls system "
+                                      "images with the cluster's role (e.g. EKS with ECR, AKS with ACR)")
+    for index, item in enumerate(service.pull_from):
+        if item == service.name:
+            raise ConfigError(f"pull_from[{index}]", "a service does not pull from itself: its own login is always "
+                                                     "in its secret")
+    if service.platform_images and service.role != "system":
+        raise ConfigError("platform_images", "only a 'role: system' service holds the images the platform "
+                                             "pulls by itself; add role: system")
+    location = service.location
     rules = location.rules
-    auth = data.get("auth") or AUTH_KEYS
-    if auth not in AUTH_MODES:
-        raise ConfigError("auth", f"{quote(auth)} is not allowed; allowed: {', '.join(AUTH_MODES)}")
-    identity = _text(data.get("identity"), "identity")
-    account = _text(data.get("service_account"), "service_account") or DEFAULT_SERVICE_ACCOUNT
-    validate_dns1123_subdomain(account, "service_account")
-    if auth == AUTH_WORKLOAD_IDENTITY:
+    if service.auth == AUTH_WORKLOAD_IDENTITY:
         if rules.credential_helper is None:
             raise ConfigError("auth", f"workload-identity is available for ECR, ACR, GCR and Artifact Registry; "
                                       f"{rules.provider.value} takes {rules.credential_hint}")
         if has_keys:
             raise ConfigError("username", "auth: workload-identity takes no username/password: the build logs in "
                                           f"through the {rules.credential_helper} credential helper")
-        rules.validate_identity(identity, "identity")
-    elif identity is not None:
+        rules.validate_identity(service.identity, "identity")
+    elif service.identity is not None:
         raise ConfigError("identity", "an identity is used only with auth: workload-identity")
-    cache = parse_bool(data.get("cache", False), "cache")
-    if cache:
+    if service.cache:
         if location.is_server_default:
             raise ConfigError("cache", "'.' is the MLRun server's own registry: give the registry URL for a "
                                        "cache repository")
         if rules.cache_off_reason:
             raise ConfigError("cache", rules.cache_off_reason)
-    return {"auth": auth, "identity": identity, "service_account": account, "cache": cache}
+    location.check_naming("url")
 
 
-def _run_registry(value: str | None) -> str | None:
+def _auth(value: Any, field: str) -> str:
+    auth = value or AUTH_KEYS
+    if auth not in AUTH_MODES:
+        raise ConfigError(field, f"{quote(auth)} is not allowed; allowed: {', '.join(AUTH_MODES)}")
+    return str(auth)
+
+
+def _service_account(value: Any, field: str) -> str:
+    return validate_dns1123_subdomain(_text(value, field) or DEFAULT_SERVICE_ACCOUNT, field)
+
+
+def _role(value: Any, field: str) -> str:
+    if value not in ROLES:
+        raise ConfigError(field, "allowed: 'system' or 'user'")
+    return str(value)
+
+
+def _image_prefix(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(field, f"expected text, got {type(value).__name__}")
+    return validate_image_prefix(value if value.strip() else "", field)
+
+
+def _secret_name(value: Any, field: str) -> str | None:
+    secret = _text(value, field)
+    return validate_dns1123_subdomain(secret, field) if secret else None
+
+
+def _run_registry(raw: Any, field: str = "run_registry") -> str | None:
     """The pull registry (``spec.runRegistry``): host[:port][/path], no scheme."""
+    value = _text(raw, field)
     if not value:
         return None
     host, path, insecure = parse_registry_url(value, "run_registry")
@@ -477,8 +447,8 @@ def _run_registry(value: str | None) -> str | None:
     return f"{host}/{path}" if path else host
 
 
-# --- issue 12 build fields: pull_from, mirror ------------------------------------------------------
-def _pull_from(value: Any, name: str) -> tuple[str, ...]:
+# --- the build fields: pull_from, mirror -----------------------------------------------------------
+def _pull_from(value: Any, field: str = "pull_from") -> tuple[str, ...]:
     """Names of other services (DNS-1123 labels, each once, not the service itself); a single name is
     accepted for a list of one. Whether they exist is checked where the services are known (the
     config file, :func:`mlrun_registry_ext.core.build.pulled_services`)."""
@@ -493,20 +463,85 @@ def _pull_from(value: Any, name: str) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise ConfigError(where, f"expected a service name, got {type(item).__name__}")
         validate_dns1123_label(item, where)
-        if item == name:
-            raise ConfigError(where, "a service does not pull from itself: its own login is always in its secret")
         if item in out:
             raise ConfigError(where, f"{quote(item)} is named twice; name each service once")
         out.append(item)
     return tuple(out)
 
 
-def _mirror(value: str | None) -> str | None:
+def _mirror(raw: Any, field: str = "mirror") -> str | None:
     """A Docker Hub mirror as Kaniko's ``--registry-mirror`` takes it: host[:port][/path], no scheme
     (Kaniko talks HTTPS to it)."""
+    value = _text(raw, field)
     if not value:
         return None
     host, path, insecure = parse_registry_url(value, "mirror")
     if insecure or "://" in value:
         raise ConfigError("mirror", "give the mirror without a scheme (host[:port][/path]); Kaniko uses HTTPS")
     return f"{host}/{path}" if path else host
+
+
+# --- the fields, declared once --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceField:
+    """One field of a registry service, as the model, resolution and the config loader all read it.
+
+    ``layered``: any settings layer (explicit arguments, the environment, ``.env``, the config file's
+    service) may set it, field by field. ``service_only``: it comes with the chosen service as a whole
+    (the config file's, or one passed in), never from the environment. ``per_registry``: it belongs to
+    one registry (a login, ``insecure``, a CA bundle), so resolution takes it only from a layer that
+    names no URL or the same registry. ``parse(value, field)`` checks one value and returns it normalised.
+    """
+
+    name: str
+    default: Any
+    parse: Callable[[Any, str], Any]
+    layered: bool = False
+    service_only: bool = False
+    per_registry: bool = False
+
+
+def _url(value: Any, field: str) -> Any:
+    return value  # parsed by RegistryService itself, first: every other field is about that registry
+
+
+def _password(value: Any, field: str) -> SecretText | None:
+    return as_secret(value, field)
+
+
+#: Every field, in the order they are checked and shown.
+FIELDS: tuple[ServiceField, ...] = (
+    ServiceField("name", "default", validate_dns1123_label),
+    ServiceField("url", "", _url, layered=True),
+    ServiceField("username", None, _text, layered=True, per_registry=True),
+    ServiceField("password", None, _password, layered=True, per_registry=True),
+    ServiceField("image_prefix", "", _image_prefix, layered=True),
+    ServiceField("secret_name", None, _secret_name, layered=True, per_registry=True),
+    ServiceField("insecure", False, parse_bool, layered=True, per_registry=True),
+    ServiceField("ca_bundle", None, _text, layered=True, per_registry=True),
+    ServiceField("role", "user", _role, service_only=True),
+    ServiceField("run_registry", None, _run_registry, service_only=True),
+    ServiceField("resources", None, Resources.parse, service_only=True),
+    # what a build pulls from besides the push target: ``pull_from`` names other services of the config
+    # file whose logins the build secret carries; ``mirror`` is a Docker Hub pull-through mirror
+    ServiceField("pull_from", (), _pull_from, service_only=True),
+    ServiceField("mirror", None, _mirror, service_only=True),
+    # workload identity (``auth``, ``identity``: the cloud identity the Kubernetes service account maps
+    # to; ``service_account``: what builds and functions run as) and Kaniko's layer ``cache``
+    ServiceField("auth", AUTH_KEYS, _auth, service_only=True),
+    ServiceField("identity", None, _text, service_only=True),
+    ServiceField("service_account", DEFAULT_SERVICE_ACCOUNT, _service_account, service_only=True),
+    ServiceField("cache", False, parse_bool, service_only=True),
+    # air gap: the internal registry of every image the platform pulls by itself (at most one service)
+    ServiceField("platform_images", False, parse_bool, service_only=True),
+    # the MLRun server's builder backend (core.buildah): what a build of this service's images obeys
+    # (Kaniko flags, or Buildah's authfile and nothing else); any layer may set it
+    ServiceField("builder_backend", BACKEND_AUTO, parse_backend_setting, layered=True),
+)
+FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in FIELDS)
+#: Fields a settings layer may set, field by field.
+LAYER_FIELDS: tuple[str, ...] = tuple(spec.name for spec in FIELDS if spec.layered)
+#: Fields that come with the chosen service as a whole.
+SERVICE_ONLY_FIELDS: tuple[ServiceField, ...] = tuple(spec for spec in FIELDS if spec.service_only)
+#: What belongs to one registry: taken only from a layer that names no URL or the same registry.
+REGISTRY_FIELDS: tuple[str, ...] = tuple(spec.name for spec in FIELDS if spec.per_registry)

@@ -37,14 +37,13 @@ from mlrun_registry_ext.core.providers.ecr import (
     ECR_SERVER_UNPREPARED,
 )
 from mlrun_registry_ext.core.reference import ImageReference, validate_tag
-from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService
+from mlrun_registry_ext.core.service import DEFAULT_REPOSITORY, RegistryService, validate_project_name
 from mlrun_registry_ext.errors import ConfigError, quote
 
 DEFAULT_TAG = "latest"
 MLRUN_NAME_TEMPLATE = "func-{project}-{name}"
 PREFIX_TEMPLATE_SETTING = "MLRUN_HTTPDB__BUILDER__FUNCTION_TARGET_IMAGE_NAME_PREFIX_TEMPLATE"
 
-_PROJECT_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _GO_FIELD_RE = re.compile(r"\{\{-?\s*\.(ProjectName|FunctionName)\s*-?\}\}")
 
 Builder = Literal["mlrun", "nuclio"]
@@ -123,7 +122,7 @@ class PushTarget:
     reverse_proxy: PushTarget | None = None
     #: A ready image with nothing to build: only the pull secret is written.
     ready_image: bool = False
-    #: Kaniko flags for the build (issue 12: ``--registry-mirror``); MLRun: ``spec.build.extra_args``,
+    #: Kaniko flags for the build (``--registry-mirror``); MLRun: ``spec.build.extra_args``,
     #: Nuclio: ``spec.build.flags`` (already in :attr:`nuclio`).
     build_flags: tuple[str, ...] = ()
     #: Kaniko's ``--cache-repo`` (the service's ``cache``; MLRun builds: ``spec.build.extra_args``).
@@ -191,13 +190,6 @@ def builder_for(kind: str) -> Builder:
         raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds: {NEVER_BUILT_KINDS[kind]}; "
                                   f"allowed: {', '.join(ALL_KINDS)}")
     raise ConfigError("kind", f"{kind!r} is not a kind MLRun or Nuclio builds; allowed: {', '.join(ALL_KINDS)}")
-
-
-def validate_project(project: str) -> str:
-    if len(project) > 63 or not _PROJECT_RE.match(project):
-        raise ConfigError("project", f"{project!r} is not a valid MLRun project name: lowercase letters, digits "
-                                     "and '-', starting and ending with a letter or digit, at most 63 characters")
-    return project
 
 
 _FUNCTION_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -274,7 +266,7 @@ def push_target(
     Kaniko flags and a note for what it ignores (Nuclio builds keep Nuclio's Kaniko flags).
     """
     builder = builder_for(kind)
-    validate_project(project)
+    validate_project_name(project)
     function = normalize_function_name(function)
     if not function:
         raise ConfigError("function", "the function name is empty")
@@ -333,7 +325,7 @@ def _with_labels(target: PushTarget, service: RegistryService) -> PushTarget:
 
 
 def _with_flags(target: PushTarget, flags: tuple[str, ...]) -> PushTarget:
-    """Issue 12: the Kaniko flags on the target; a Nuclio build carries them in ``spec.build.flags``."""
+    """The Kaniko flags on the target; a Nuclio build carries them in ``spec.build.flags``."""
     if not flags:
         return target
     if target.builder == "nuclio":
@@ -353,7 +345,7 @@ def project_image_target(service: RegistryService, project: str, tag: str | None
     own registry. MLRun's own default name (``.mlrun-project-image-<project>``) fails that check once the
     server's registry is the configured one, so the project image is named like the builder job's image.
     """
-    validate_project(project)
+    validate_project_name(project)
     tag = validate_tag(tag or DEFAULT_TAG, "tag")
     naming = mlrun_naming or MLRunNaming()
     try:

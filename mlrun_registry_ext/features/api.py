@@ -28,21 +28,13 @@ from mlrun_registry_ext.clients.local_config import (
 )
 from mlrun_registry_ext.clients.platform_probe import PlatformInfo, probe_platform
 from mlrun_registry_ext.core.build import pulled_services
-from mlrun_registry_ext.core.buildah import BUILDAH, BuilderBackend, builder_backend
-from mlrun_registry_ext.core.config import platform_images_service
-from mlrun_registry_ext.core.platform_config import (
-    PlatformConfig,
-    platform_config,
-    with_buildah_image,
-    with_kaniko_ca,
-    with_platform_images,
-)
+from mlrun_registry_ext.core.buildah import BuilderBackend, builder_backend
+from mlrun_registry_ext.core.platform_config import PlatformConfig
 from mlrun_registry_ext.core.resolution import ResolvedRegistry, explicit_layer, resolve_layers
 from mlrun_registry_ext.core.secrets import SecretValue
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import NuclioNaming, PushTarget, project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError
-from mlrun_registry_ext.features.platform_images import image_plan
 from mlrun_registry_ext.features.version_gate import check_version_gates
 
 log = logging.getLogger("mlrun_registry_ext")
@@ -203,27 +195,13 @@ class ActiveRegistry:
         return naming
 
     def platform_config(self) -> PlatformConfig:
-        config = platform_config(self.service)
-        # air gap (issue 12 item 6): a platform_images service adds the platform's own images
-        images = platform_images_service(self.resolved.all_services)
-        if images is not None:
-            config = with_platform_images(config, image_plan(images, self.platform))
-        # private CA (issue 12 item 5): the builders run an executor that trusts the services' CAs
-        # Lazy on purpose (not a cycle): it brings the registry client (http.client, ssl) that `show` and
-        # `target`, which import this module, never use.
-        from mlrun_registry_ext.features.kaniko_image import ca_plan
+        """The platform's settings for this registry (:func:`~mlrun_registry_ext.features.platform_config.
+        platform_config_for`)."""
+        # Lazy on purpose (not a cycle: that module never imports this one): it brings the registry
+        # client (http.client, ssl) that `show` and `target`, which import this module, never use.
+        from mlrun_registry_ext.features.platform_config import platform_config_for
 
-        plan = ca_plan(self)
-        if plan is not None:  # Nuclio builds with Kaniko whatever MLRun's backend is
-            config = with_kaniko_ca(config, plan.reference, plan.services)
-        # MLRun's Buildah builds run httpdb.builder.buildah_image: the Buildah builder image (CA, mirrors)
-        if self.builder().name == BUILDAH:
-            image = ca_plan(self, BUILDAH)
-            if image is not None:
-                why = [f"trusts the CA bundle of {', '.join(image.services)}"] if image.services else []
-                why += [f"pulls {prefix} through {', '.join(locations)}" for prefix, locations in image.mirrors.items()]
-                config = with_buildah_image(config, image.reference, "; ".join(why))
-        return config
+        return platform_config_for(self.service, self.resolved.all_services, self.platform, self.builder().name)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.resolved.to_dict()
@@ -301,3 +279,23 @@ def target(project: str, function: str, kind: str = "job", tag: str | None = Non
     """Shortcut: resolve for ``project`` (its ``projects`` entry in the config file), then the push target."""
     text_argument(project, "project")
     return as_active(registry, overrides, project=project).target(project, function, kind, tag)
+
+
+def as_service(registry: Any = None, field: str = "registry", *, project: str | None = None,
+               **overrides: Any) -> RegistryService:
+    """What a user passes for a registry, as a service: a registry URL (``http://`` = explicitly insecure;
+    ``overrides`` become its fields), a :class:`RegistryService`, an :class:`ActiveRegistry` (its
+    ``project``'s registry), or None (resolved from the settings, for ``project``; no platform probe).
+    With a service and ``overrides``, resolution applies them. Anything else is a ConfigError on ``field``."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(registry, str):
+        return RegistryService(url=registry, **overrides)
+    if isinstance(registry, ActiveRegistry):
+        registry = (registry.for_project(project) if project is not None else registry).service
+        project = None
+    if registry is not None and not isinstance(registry, RegistryService):
+        raise ConfigError(field, f"expected a registry URL, a RegistryService or a resolved registry, got "
+                                 f"{type(registry).__name__}")
+    if registry is not None and not overrides:
+        return registry
+    return resolve_registry(service=registry, project=project, **overrides).service

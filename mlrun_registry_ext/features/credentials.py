@@ -29,7 +29,7 @@ from mlrun_registry_ext.core.build import MergedLogins, pulled_services
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.core.targets import project_image_target, push_target
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError, quote
-from mlrun_registry_ext.features.api import resolve_registry
+from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.mlrun_hooks import project_functions
 
 __all__ = [
@@ -47,26 +47,6 @@ __all__ = [
     "show_registry_secret",
     "verify_ecr_permissions",
 ]
-
-
-def _service(registry: Any = None, **overrides: Any) -> RegistryService:
-    """A RegistryService from whatever the caller has; overrides go through resolution. ``project`` picks
-    that project's registry (the config file's ``projects`` map) unless a service is given explicitly."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    project = overrides.pop("project", None)
-    if project is not None and callable(getattr(registry, "for_project", None)):
-        registry = registry.for_project(project)  # an ActiveRegistry follows the project map
-    base: RegistryService | None = None
-    if isinstance(registry, RegistryService):
-        base = registry
-    elif registry is not None and isinstance(getattr(registry, "service", None), RegistryService):
-        base = registry.service
-    elif registry is not None:
-        raise ConfigError("registry", f"expected a RegistryService or a resolved registry, got "
-                                      f"{type(registry).__name__}")
-    if base is not None and not overrides:
-        return base
-    return resolve_registry(service=base, project=project, **overrides).service
 
 
 @dataclass
@@ -113,12 +93,12 @@ def registry_secret_manifests(
     for ECR, the pull secret's token comes from ``ecr_token`` or boto3 (never from ``options``: option
     values are command-line text).
 
-    With ``pull_from`` (issue 12) the docker config secret is ONE secret with every login merged: the
+    With ``pull_from`` the docker config secret is ONE secret with every login merged: the
     service's own and those of the services it names (looked up in ``services``, default: the resolved
     registry's configured services); see :mod:`mlrun_registry_ext.core.build` for why one."""
     if services is None:
         services = _services_of(registry)
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     pulled = pulled_services(service, services or {}) if service.pull_from else ()
     core.validate_namespace(namespace)
     opts = core.check_provider_options(service.provider, options)
@@ -303,7 +283,7 @@ def show_registry_secret(
 
 
 def _secret_names(registry: Any, secret_name: str | None, overrides: dict[str, Any]) -> list[str]:
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     names = core.secret_plan(service, secret_name).names()
     if not names:
         if secret_name:
@@ -397,7 +377,7 @@ def project_secret_session(project_secret: Mapping[str, Any] | None, region: str
 
 # --- ECR ---------------------------------------------------------------------------------------------
 def _ecr_service(registry: Any, overrides: dict[str, Any]) -> RegistryService:
-    service = _service(registry, **overrides)
+    service = as_service(registry, **overrides)
     if service.ecr is None:
         raise ConfigError("url", f"{quote(service.url)} is not an ECR registry (<account>.dkr.ecr.<region>"
                                  ".amazonaws.com[/path])")

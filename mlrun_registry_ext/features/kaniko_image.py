@@ -26,14 +26,17 @@ as a stream, its digest checked; the new layer and config are small and built in
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlrun_registry_ext.clients.extras import extra_module
 from mlrun_registry_ext.clients.local_config import read_text_file
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
-from mlrun_registry_ext.core.build import registry_mirror
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.login import login
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, copy_blob, open_blob, put_manifest, upload_blob
+from mlrun_registry_ext.core.build import pulled_services, registry_mirror
 from mlrun_registry_ext.core.builder_image import (
     BACKENDS,
     BUILDAH_IMAGE,
@@ -66,11 +69,8 @@ from mlrun_registry_ext.core.platform_images import (
 )
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
-from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.platform_images import installed_mlrun_defaults
-
-if TYPE_CHECKING:
-    from mlrun_registry_ext.features.api import ActiveRegistry
 
 
 @dataclass(frozen=True)
@@ -90,16 +90,17 @@ class CaPlan:
     per_host: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
-def ca_services(active: ActiveRegistry) -> tuple[RegistryService, ...]:
-    """The services whose ``ca_bundle`` Kaniko must trust, each once."""
-    candidates = [active.service, *active.pulled()]
-    images = platform_images_service(active.resolved.all_services)
+def ca_services(service: RegistryService, services: Mapping[str, RegistryService]) -> tuple[RegistryService, ...]:
+    """The services whose ``ca_bundle`` the builder must trust, each once: the active ``service``, those it
+    pulls from and the ``platform_images`` one among the configured ``services``."""
+    candidates = [service, *pulled_services(service, services)]
+    images = platform_images_service(services)
     if images is not None:
         candidates.append(images)
     seen: dict[str, RegistryService] = {}
-    for service in candidates:
-        if service.ca_bundle and not service.insecure:
-            seen.setdefault(service.name, service)
+    for candidate in candidates:
+        if candidate.ca_bundle and not candidate.insecure:
+            seen.setdefault(candidate.name, candidate)
     return tuple(seen.values())
 
 
@@ -116,34 +117,35 @@ def buildah_base_image() -> str:
     ``httpdb.builder.buildah_image`` when it has one, else the stock image its backend names."""
     try:
         default_config = extra_module("mlrun.config").default_config
-    except ImportError:  # MissingExtraError is one: without mlrun, the stock image
+    except ImportError:  # no mlrun (the extra's one-line error is a ModuleNotFoundError): the stock image
         return f"{BUILDAH_IMAGE}:latest"
     value = default_config.get("httpdb", {}).get("builder", {}).get("buildah_image")
     return str(value) if value else f"{BUILDAH_IMAGE}:latest"
 
 
-def buildah_mirrors(active: ActiveRegistry) -> dict[str, tuple[str, ...]]:
+def buildah_mirrors(service: RegistryService, services: Mapping[str, RegistryService]) -> dict[str, tuple[str, ...]]:
     """registries.conf mirrors for the build: Docker Hub's (the ``mirror`` Kaniko gets as ``--registry-mirror``)."""
-    mirror = registry_mirror(active.service, active.pulled())
+    mirror = registry_mirror(service, pulled_services(service, services))
     return {DOCKER_HUB: (mirror,)} if mirror else {}
 
 
-def ca_plan(active: ActiveRegistry, backend: Backend = "kaniko", base_image: str | None = None) -> CaPlan | None:
-    """The builder image for ``active``'s builds; None when there is nothing to add (no service has a
-    CA bundle, and for Buildah no mirror either) or the target is '.' (the MLRun server's own registry:
-    nothing to push to)."""
+def ca_plan(service: RegistryService, services: Mapping[str, RegistryService], backend: Backend = "kaniko",
+            base_image: str | None = None) -> CaPlan | None:
+    """The builder image for the builds of the active ``service`` (``services``: every configured one);
+    None when there is nothing to add (no service has a CA bundle, and for Buildah no mirror either) or
+    the target is '.' (the MLRun server's own registry: nothing to push to)."""
     if backend not in BACKENDS:
         raise ConfigError("backend", f"{backend!r} is not a builder backend; allowed: {', '.join(BACKENDS)}")
-    services = ca_services(active)
-    mirrors = buildah_mirrors(active) if backend == "buildah" else {}
-    target = platform_images_service(active.resolved.all_services) or active.service
-    if (not services and not mirrors) or target.is_server_default:
+    trusted = ca_services(service, services)
+    mirrors = buildah_mirrors(service, services) if backend == "buildah" else {}
+    target = platform_images_service(services) or service
+    if (not trusted and not mirrors) or target.is_server_default:
         return None
-    texts = {service.name: _pem_text(service) for service in services}
+    texts = {each.name: _pem_text(each) for each in trusted}
     bundle = bundle_of(list(texts.values()))
     by_host: dict[str, list[tuple[str, str]]] = {}
-    for service in services:
-        by_host.setdefault(service.host, []).append(texts[service.name])
+    for each in trusted:
+        by_host.setdefault(each.host, []).append(texts[each.name])
     per_host = {host: bundle_of(pems) for host, pems in by_host.items()}
     if base_image is None:
         base_image = installed_mlrun_defaults()["httpdb.builder.kaniko_image"] if backend == "kaniko" \
@@ -151,7 +153,7 @@ def ca_plan(active: ActiveRegistry, backend: Backend = "kaniko", base_image: str
     _, _, tag = split_public(base_image)
     new_tag = builder_tag(backend, tag, bundle, mirrors)
     reference = f"{target.url.rstrip('/')}/{image_path(backend)}:{new_tag}"
-    return CaPlan(tuple(s.name for s in services), bundle, base_image, new_tag, target, reference,
+    return CaPlan(tuple(s.name for s in trusted), bundle, base_image, new_tag, target, reference,
                   backend, mirrors, per_host)
 
 
@@ -180,10 +182,10 @@ def _repository(base_path: str, path: str) -> str:
     return f"{base_path}/{path}" if base_path else path
 
 
-def _read_small(src: RegistryEndpoint, repository: str, digest: str, size: int) -> bytes:
+def _read_small(src: RegistryClient, repository: str, digest: str, size: int) -> bytes:
     if size > MAX_CONFIG:
         raise RegistryAPIError(f"the base image config is {size} bytes (more than {MAX_CONFIG}); refused")
-    with src.open_blob(repository, digest, size) as blob:
+    with open_blob(src, repository, digest, size) as blob:
         parts = []
         while chunk := blob.read(size + 1):
             parts.append(chunk)
@@ -191,19 +193,20 @@ def _read_small(src: RegistryEndpoint, repository: str, digest: str, size: int) 
     return b"".join(parts)
 
 
-def build_kaniko_ca_image(active: ActiveRegistry, *, dry_run: bool = False, timeout: float | None = None,
-                          target_login: tuple[str | None, str | None] = (None, None)) -> KanikoImageResult:
+def build_kaniko_ca_image(service: RegistryService, services: Mapping[str, RegistryService], *,
+                          dry_run: bool = False, timeout: float | None = None) -> KanikoImageResult:
     """The Kaniko executor that trusts the services' CAs (``kaniko-image``): :func:`build_builder_image`
     with ``backend="kaniko"``."""
-    return build_builder_image(active, "kaniko", dry_run=dry_run, timeout=timeout, target_login=target_login)
+    return build_builder_image(service, services, "kaniko", dry_run=dry_run, timeout=timeout)
 
 
-def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, dry_run: bool = False,
-                        timeout: float | None = None, base_image: str | None = None,
-                        target_login: tuple[str | None, str | None] = (None, None)) -> KanikoImageResult:
+def build_builder_image(service: RegistryService, services: Mapping[str, RegistryService],
+                        backend: Backend = "kaniko", *, dry_run: bool = False, timeout: float | None = None,
+                        base_image: str | None = None) -> KanikoImageResult:
     """Make the builder image of :func:`ca_plan` and push it (unless ``dry_run`` or it is there already).
-    ``target_login``: a login for a target that has none of its own (a ``role: system`` service)."""
-    plan = ca_plan(active, backend, base_image)
+    The target's login is the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`):
+    a ``role: system`` target has none of its own, so the environment's or a docker config's."""
+    plan = ca_plan(service, services, backend, base_image)
     if plan is None:
         field_text = "ca_bundle" if backend == "kaniko" else "ca_bundle or mirror"
         raise ConfigError("ca_bundle", f"no service has a {field_text} (or the registry is '.'); set ca_bundle on the "
@@ -211,29 +214,26 @@ def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, 
                                        + ("" if backend == "kaniko" else ", or mirror on the build service"))
     limit = TIMEOUT if timeout is None else timeout
     registry, public_repository, tag = split_public(plan.base_image)
-    images = platform_images_service(active.resolved.all_services)
+    images = platform_images_service(services)
     target = plan.target
-    user, password = target_login
-    if user and not target.has_credentials:
-        target = target.replace(role="user", platform_images=False, username=user, password=password)
-    target = registry_login(target)
+    target_access = login(target, side="TO")
     if base_image is not None and registry == target.host:  # an explicit base on the target: its login
-        source, source_repository, source_text = target, public_repository, plan.base_image
+        source_access, source_repository, source_text = target_access, public_repository, plan.base_image
     elif images is not None and base_image is None:  # air gap: the base is on the internal registry (same login)
         image = PlatformImage("executor" if backend == "kaniko" else "buildah", registry, public_repository, tag)
-        source = target
+        source_access = target_access
         source_repository = _repository(images.path, image.path)
         source_text = image.internal(images.url)
     else:
         overrides = parse_source_overrides(os.environ.get(SOURCES_ENV))
-        source = RegistryService(name="public", url=source_url(registry, overrides))
+        source_access = RegistryService(name="public", url=source_url(registry, overrides)).access
         source_repository = public_repository
         source_text = plan.base_image
     repository = _repository(target.path, image_path(backend))
     wanted = (CA_FILE,) if backend == "kaniko" else (TRUST_BUNDLE, REGISTRIES_CONF)
     notes: list[str] = []
-    with RegistryEndpoint.for_access(source.access, timeout=limit) as src, \
-            RegistryEndpoint.for_access(target.access, timeout=limit) as dst:
+    with RegistryClient.for_access(source_access, timeout=limit, retry=RetryPolicy()) as src, \
+            RegistryClient.for_access(target_access, timeout=limit, retry=RetryPolicy()) as dst:
         raw, content_type = src.get_manifest(source_repository, tag)
         manifest = parse_manifest(raw, content_type, f"{source_text}")
         platform = "single-platform"
@@ -252,7 +252,7 @@ def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, 
             pending = tuple(path for path, (state, _) in states.items() if state == "absent")
             if not pending:
                 break
-            with src.open_blob(source_repository, descriptor.digest, descriptor.size) as blob:
+            with open_blob(src, source_repository, descriptor.digest, descriptor.size) as blob:
                 found = scan_layer(blob, pending)  # type: ignore[arg-type]
                 blob.finish()
             states.update({path: value for path, value in found.items() if value[0] != "absent"})
@@ -280,11 +280,11 @@ def build_builder_image(active: ActiveRegistry, backend: Backend = "kaniko", *, 
             same = src.host == dst.host
             for descriptor in layers:
                 if not descriptor.foreign:
-                    dst.copy_blob_from(src, source_repository, repository, descriptor.digest, descriptor.size,
-                                       mount_from=source_repository if same else None, probe=dst.probes_by_mount)
-            dst.upload_blob(repository, layer.data, layer.digest)
-            dst.upload_blob(repository, new_config, sha256_digest(new_config))
-            dst.put_manifest(repository, plan.tag, result)
+                    copy_blob(src, dst, source_repository, repository, descriptor.digest, descriptor.size,
+                              mount_from=source_repository if same else None, probe=dst.probes_by_mount)
+            upload_blob(dst, repository, layer.data, layer.digest)
+            upload_blob(dst, repository, new_config, sha256_digest(new_config))
+            put_manifest(dst, repository, plan.tag, result)
     if present:
         notes.append("already there: nothing pushed")
     return KanikoImageResult(reference=plan.reference, digest=result.digest, source=source_text,

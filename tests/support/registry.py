@@ -149,6 +149,11 @@ class TokenServer:
         self.anonymous_actions = anonymous_actions
         self.token_key = token_key
         self.requests: list[tuple[str | None, list[str]]] = []
+        #: OAuth2 refresh tokens (``identitytoken`` in a docker config) -> user; ``POST /token`` with
+        #: ``grant_type=refresh_token`` trades them (distribution ``docs/spec/auth/oauth.md``)
+        self.refresh_tokens: dict[str, str] = {}
+        #: the form of each POST, for tests that check what a client sent
+        self.posts: list[dict[str, list[str]]] = []
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token signer")])
         now = dt.datetime.now(dt.timezone.utc)
@@ -171,6 +176,9 @@ class TokenServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server._handle(self)
+
+            def do_POST(self) -> None:
+                server._handle_post(self)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -211,6 +219,33 @@ class TokenServer:
             granted = [a for a in actions.split(",") if a in allowed]
             access.append({"type": kind, "name": name, "actions": granted})
         self._reply(request, 200, {self.token_key: self.sign(user or "", access), "expires_in": 300})
+
+    def _handle_post(self, request: BaseHTTPRequestHandler) -> None:
+        """The OAuth2 token endpoint: ``grant_type=refresh_token`` with ``service``, ``client_id`` (both
+        required) and a space-separated ``scope``; ``access_token`` in the answer. A 404 for anything else,
+        as token servers without OAuth2 answer (the spec's note)."""
+        length = int(request.headers.get("Content-Length") or 0)
+        form = parse_qs(request.rfile.read(length).decode())
+        self.posts.append(form)
+        if urlsplit(request.path).path != "/token" or form.get("grant_type") != ["refresh_token"]:
+            self._reply(request, 404, {"error": "unsupported"})
+            return
+        if not form.get("client_id") or form.get("service") != [TOKEN_SERVICE]:
+            self._reply(request, 400, {"error": "invalid_request"})
+            return
+        user = self.refresh_tokens.get((form.get("refresh_token") or [""])[0])
+        scopes = " ".join(form.get("scope", [])).split()
+        self.requests.append((user, scopes))
+        if user is None:
+            self._reply(request, 401, {"error": "invalid_grant"})
+            return
+        allowed = self.users[user][1]
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": [a for a in actions.split(",") if a in allowed]})
+        self._reply(request, 200, {"access_token": self.sign(user, access), "expires_in": 300})
 
     def sign(self, subject: str, access: list[dict[str, Any]]) -> str:
         now = int(time.time())

@@ -1,15 +1,18 @@
 """The registry client: Docker Registry HTTP API v2 requests, auth challenges, TLS diagnosis, transfers.
 
-- :mod:`.client`: :class:`RegistryClient`, the requests (ping, auth, push/pull probes, manifests, tags);
+- :mod:`.client`: :class:`RegistryClient`, the one registry API (requests and their retries under one
+  :class:`RetryPolicy`, ping, auth, push/pull probes, manifests, paged listings within caps);
+- :mod:`.login`: the one credential chain (``login(service) -> access``);
 - :mod:`.errors`: its exception types (:class:`RegistryHTTPError` and :class:`RegistryConnectionError` families);
 - :mod:`.challenge`: the ``WWW-Authenticate`` parser;
 - :mod:`.tls`: why a connection failed (handshake, proxy tunnel, DNS), shared with the doctor;
-- :mod:`.transfer`: blob and manifest copies for the migration.
+- :mod:`.transfer`: the copy steps (mount or upload, stream a blob, put a manifest) as functions over
+  the client, for migrate, prune and kaniko-image.
 
 The package exports the client and its exceptions; everything else is imported from its module.
 """
 
-from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
     ListingError,
@@ -40,6 +43,7 @@ __all__ = [
     "RegistryHTTPError",
     "RegistryTLSError",
     "RegistryTimeoutError",
+    "RetryPolicy",
     "TooManyRequestsError",
     "UnauthorizedError",
     "UnsupportedError",

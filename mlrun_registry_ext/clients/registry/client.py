@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
+import random
 import re
 import ssl
 import threading
@@ -28,14 +30,18 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from mlrun_registry_ext.clients.registry.challenge import Challenge, preferred, response_challenges
 from mlrun_registry_ext.clients.registry.errors import (
     DeniedError,
+    ListingError,
     ListingLimitError,
     ListingLinkError,
     NameUnknownError,
     NotARegistryError,
     NotFoundError,
+    RegistryConnectionError,
     RegistryHTTPError,
     RegistryTimeoutError,
+    RegistryTLSError,
     TooManyRequestsError,
+    TransientError,
     UnauthorizedError,
     UnsupportedError,
 )
@@ -50,9 +56,12 @@ from mlrun_registry_ext.clients.transport import (
 )
 from mlrun_registry_ext.core.manifest import MANIFEST_ACCEPT
 from mlrun_registry_ext.core.origin import registry_origin, same_origin, url_origin
+from mlrun_registry_ext.core.reference import validate_repository
 from mlrun_registry_ext.errors import ConfigError, RegistryAPIError
 
 if TYPE_CHECKING:
+    from mlrun_registry_ext.core.location import RegistryAccess
+    from mlrun_registry_ext.core.providers import RegistryProvider
     from mlrun_registry_ext.core.secrets import SecretValue
     from mlrun_registry_ext.core.service import RegistryService
 
@@ -63,6 +72,8 @@ PULL = ("pull",)
 PUSH = ("pull", "push")
 #: The token action for a manifest DELETE (distribution maps DELETE to ``delete``).
 DELETE = ("delete",)
+#: The OAuth2 ``client_id`` sent with an identity token (distribution: any meaningful value, for auditing).
+CLIENT_ID = "mlrun-registry-ext"
 #: Refetch a cached token this long before the server says it expires.
 TOKEN_MARGIN = 10.0
 #: A token server's answer is a small JSON document; more is refused.
@@ -75,7 +86,8 @@ B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Caps on one paged listing (the catalog, or one repository's tags). A registry whose listing never
 # ends (a fresh ``Link: <...&last=N+1>; rel="next"`` on every page) stops with ListingLimitError
 # instead of being read on with memory growing. Each is a keyword argument of the listing calls
-# (RegistryClient.list_pages, tags, catalog; RegistryEndpoint); these are the defaults, read at call time.
+# (RegistryClient.list_pages, tags, catalog) and of a client (its listing_caps); these are the defaults, read at
+# call time.
 #: 100,000 tags in one repository is legitimate (a CI that tags every commit); five times that is not
 #: a registry but a loop. At most ~50 MB of names.
 MAX_LISTING_ITEMS = 500_000
@@ -87,10 +99,6 @@ MAX_LISTING_SECONDS = 600.0
 LISTING_PAGE_SIZE = 1000
 #: The catalog page size when a registry refuses LISTING_PAGE_SIZE.
 SMALL_LISTING_PAGE_SIZE = 100
-
-#: How a listing sends each page's request: ``send(what, fetch)`` returns ``fetch()``'s response (the
-#: migration passes its retry policy).
-PageSender = Callable[[str, Callable[[], "Response"]], "Response"]
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -128,6 +136,73 @@ class _Token:
 
 # typing's spelling: a runtime alias that Python 3.9 evaluates
 Content = Optional[Union[bytes, str, Iterable[Union[bytes, memoryview]]]]
+
+#: A blob moves in chunks of this size (one buffer per transfer).
+CHUNK_SIZE = 1 << 20
+#: The slowest average a blob stream may keep (after a stall-limit head start): a peer dripping a byte
+#: now and then to dodge the stall limit still fails; at 16 KiB/s a 1 GiB layer may take 18 hours.
+MIN_RATE = 16 * 1024.0
+#: Requests that may be sent again as they are: reads, deletes, and a manifest PUT (the same bytes under
+#: the same name). Not a POST (each opens another upload session) nor the PUT that commits an upload (the
+#: session is gone after it): a blob copy is retried as a whole, by :func:`.transfer.copy_blob`.
+IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+
+
+class RetryPolicy:
+    """When and how a request is sent again; the one retry policy of the registry API.
+
+    Retried: 429 (after ``Retry-After`` when given, capped at ``max_delay``), 5xx, a connection that
+    dropped or timed out (a deadline that passed is retried once only: each try already waited its whole
+    limit), a stream that broke (:class:`TransientError`). Not retried: other 4xx, TLS, DNS and proxy
+    failures, a body too large. Backoff is exponential with jitter. Which requests: the idempotent ones
+    (:data:`IDEMPOTENT`, manifest PUTs) with a body that can be sent again; streams are retried by the
+    operation they belong to. A client without a policy (the doctor: its deadline is the point) sends
+    every request once.
+    """
+
+    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+
+    @staticmethod
+    def retryable(exc: BaseException) -> bool:
+        if isinstance(exc, (TooManyRequestsError, TransientError)):
+            return True
+        if isinstance(exc, RegistryHTTPError):
+            return exc.status is not None and exc.status >= 500
+        if isinstance(exc, RegistryConnectionError):
+            return not isinstance(exc, RegistryTLSError) and exc.kind not in ("dns", "too-large", "proxy")
+        return False
+
+    @staticmethod
+    def applies(method: str, url: str, content: Content) -> bool:
+        """Whether a request may be sent again: idempotent, with a body that can be sent again."""
+        rewindable = content is None or isinstance(content, (bytes, str))
+        return rewindable and (method in IDEMPOTENT or (method == "PUT" and "/manifests/" in url))
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+            return min(self.max_delay, exc.retry_after)
+        return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    @staticmethod
+    def timed_out(exc: BaseException) -> bool:
+        return isinstance(exc, RegistryTimeoutError) or (isinstance(exc, TransientError) and exc.timeout)
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except RegistryAPIError as exc:
+                if attempt + 1 >= self.attempts or not self.retryable(exc) or (self.timed_out(exc) and attempt):
+                    raise
+                wait = self.delay(attempt, exc)
+                log.warning("%s: %s; retrying in %.1f s (%d/%d)", what, exc, wait, attempt + 1, self.attempts - 1)
+                self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ListingBudget:
@@ -187,8 +262,13 @@ class ListingBudget:
 class RegistryClient:
     """One registry host, one pool of keep-alive connections; use as a context manager or call :meth:`close`.
 
-    ``request``/``stream`` are the generic building blocks (they authenticate for
-    ``repository:<scope_repo>:<actions>``); the other methods are the probes the doctor needs.
+    The one registry API of the package: the doctor, migrate, prune and kaniko-image all talk through
+    it. ``request``/``stream`` are the building blocks (they authenticate for
+    ``repository:<scope_repo>:<actions>``, and ``request`` retries idempotent requests under the client's
+    :class:`RetryPolicy`); on top: the probes (ping, auth, push, pull), the listings (``catalog``,
+    ``tags``: every page, within caps), manifests (``manifest_digest``, ``get_manifest``,
+    ``head_manifest``, ``delete_manifest``) and ``blob_exists``. The copy steps (mount or upload,
+    stream a blob, put a manifest) are plain functions over it in :mod:`.transfer`.
     Thread-safe: the doctor and the migration engine share one client between worker threads.
     """
 
@@ -201,12 +281,17 @@ class RegistryClient:
         insecure: bool = False,
         ca_bundle: str | None = None,
         timeout: float = 5.0,
+        identity_token: SecretValue | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        if password is not None and not callable(getattr(password, "get_secret_value", None)):
-            raise TypeError("password must be a SecretStr (or another object with get_secret_value())")
+        for secret in (password, identity_token):
+            if secret is not None and not callable(getattr(secret, "get_secret_value", None)):
+                raise TypeError("password must be a SecretStr (or another object with get_secret_value())")
         self.host = host
         self.username = username
         self._password = password
+        #: an OAuth2 refresh token (docker config ``identitytoken``), traded at the token realm
+        self._identity_token = identity_token
         self.insecure = insecure
         self.scheme = "http" if insecure else "https"
         self.base_url = f"{self.scheme}://{host}"
@@ -225,24 +310,57 @@ class RegistryClient:
             headers={"User-Agent": "mlrun-registry-ext"},
         )
         self._lock = threading.Lock()
+        #: Requests sent to the registry itself (token server calls not counted): what a run cost it.
+        self.requests = 0
         self._challenge: Challenge | None = None
         self._anonymous_ok = False
         self._tokens: dict[tuple[str, ...], _Token] = {}
+        #: Idempotent requests are retried under it (None: each request is sent once).
+        self.retry = retry
+        #: How the registry is shown in reports, and its provider's naming rules (``for_access`` sets them).
+        self.display = self.base_url
+        self.rules: RegistryProvider | None = None
+        #: A blob stream fails when no byte moved for ``stall`` seconds or it averages under ``min_rate``.
+        self.stall = timeout
+        self.min_rate = MIN_RATE
+        self.chunk_size = CHUNK_SIZE
+        #: The caps on each catalog and tag listing (None: the MAX_LISTING_* defaults).
+        self.listing_caps: dict[str, Any] = {"max_pages": None, "max_items": None, "max_seconds": None}
+        #: What the registry showed about cross-repository mounts (see :attr:`probes_by_mount`).
+        self.mounts_refused = False
+        self.mounts_ignored = False
 
     @classmethod
     def for_service(cls, service: RegistryService, timeout: float = 5.0) -> RegistryClient:
-        if service.is_server_default:
+        """A client with the service's own login (:func:`.login.login` finds one where the user keeps it)."""
+        return cls.for_access(service.access, timeout=timeout)
+
+    @classmethod
+    def for_access(cls, access: RegistryAccess, timeout: float = 5.0, *, retry: RetryPolicy | None = None,
+                   max_pages: int | None = None, max_items: int | None = None,
+                   max_seconds: float | None = None) -> RegistryClient:
+        """A client for ``access`` (location, login, CA bundle): ``timeout`` bounds each request and is
+        a blob stream's stall limit; ``retry`` (None: none) retries idempotent requests; the ``max_*``
+        caps bound each listing."""
+        where = access.location
+        if where.is_server_default:
             raise ConfigError(
                 "url", "'.' is the MLRun server's registry; resolve it to a host before checking it"
             )
-        return cls(
-            service.host,
-            username=service.username,
-            password=service.password,
-            insecure=service.insecure,
-            ca_bundle=service.ca_bundle,
+        client = cls(
+            where.host,
+            username=access.username,
+            password=access.password,
+            identity_token=access.identity_token,
+            insecure=where.insecure,
+            ca_bundle=access.ca_bundle,
             timeout=timeout,
+            retry=retry,
         )
+        client.display = where.display
+        client.rules = where.rules
+        client.listing_caps = {"max_pages": max_pages, "max_items": max_items, "max_seconds": max_seconds}
+        return client
 
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username else ""
@@ -259,7 +377,7 @@ class RegistryClient:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.username and self._password is not None)
+        return self._identity_token is not None or bool(self.username and self._password is not None)
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL: ``/v2/...`` paths (and relative ``Location`` headers) join the base URL."""
@@ -288,23 +406,31 @@ class RegistryClient:
 
         ``scope`` overrides the ``repository:<scope_repo>:<actions>`` scope (e.g. ``registry:catalog:*``).
         A non-rewindable ``content`` (an iterator) is sent once, already authenticated.
-        With ``raise_for_status`` an HTTP error becomes a typed :class:`RegistryHTTPError`.
+        With ``raise_for_status`` an HTTP error becomes a typed :class:`RegistryHTTPError`. With a
+        :class:`RetryPolicy`, an idempotent request (:meth:`RetryPolicy.applies`) that failed in a way
+        worth retrying is sent again.
         """
-        response = self._send(
-            method,
-            path_or_url,
-            self._scopes(scope_repo, actions, scope),
-            headers,
-            params,
-            content,
-            timeout,
-            follow_redirects,
-            stream=False,
-            deadline=deadline,
-        )
-        if raise_for_status and response.status_code >= 400:
-            raise self.error_for(response, scope_repo)
-        return response
+
+        def once() -> Response:
+            response = self._send(
+                method,
+                path_or_url,
+                self._scopes(scope_repo, actions, scope),
+                headers,
+                params,
+                content,
+                timeout,
+                follow_redirects,
+                stream=False,
+                deadline=deadline,
+            )
+            if raise_for_status and response.status_code >= 400:
+                raise self.error_for(response, scope_repo)
+            return response
+
+        if self.retry is None or not RetryPolicy.applies(method, path_or_url, content):
+            return once()
+        return self.retry.call(f"{method} {_short_path(self.url(path_or_url))}", once)
 
     @contextlib.contextmanager
     def stream(
@@ -407,6 +533,8 @@ class RegistryClient:
         merged = dict(headers or {})
         if authorization:
             merged["Authorization"] = authorization
+        with self._lock:
+            self.requests += 1
         try:
             return self._http.request(
                 method,
@@ -425,9 +553,8 @@ class RegistryClient:
 
     # --- auth ----------------------------------------------------------------------------------
     def _basic(self) -> str | None:
-        if not self.has_credentials:
+        if not self.username or self._password is None:
             return None
-        assert self._password is not None
         pair = f"{self.username}:{self._password.get_secret_value()}".encode()
         return "Basic " + base64.b64encode(pair).decode()
 
@@ -488,20 +615,42 @@ class RegistryClient:
                 f"realm ({realm.hostname})",
                 host=self.host,
             )
+        if self._identity_token is not None and realm.scheme == "http" and not self.insecure \
+                and not is_loopback(realm.hostname):
+            raise RegistryHTTPError(
+                f"refusing to send the identity token for {self.host} to a plain-HTTP token "
+                f"realm ({realm.hostname})",
+                host=self.host,
+            )
         params: list[tuple[str, str | int | float | bool | None]] = (
             [("service", challenge.service)] if challenge.service else []
         )
-        params += [("scope", s) for s in key]
         headers = {"Authorization": basic} if basic else {}
         log.debug("fetching a token for %s from %s", ", ".join(key) or "no scope", realm.hostname)
         try:
-            response = self._http.request(
-                "GET",
-                _with_params(challenge.realm, params),
-                headers=headers,
-                timeout=self.timeout if timeout is None else timeout,
-                max_body=MAX_TOKEN_BODY,
-            )
+            if self._identity_token is not None:
+                # distribution docs/spec/auth/oauth.md: the refresh token is POSTed as a form
+                # (grant_type=refresh_token, service, client_id, scope as one space-separated list)
+                form = [*params, ("grant_type", "refresh_token"), ("client_id", CLIENT_ID),
+                        ("refresh_token", self._identity_token.get_secret_value())]
+                if key:
+                    form.append(("scope", " ".join(key)))
+                response = self._http.request(
+                    "POST",
+                    challenge.realm,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    body=urlencode(form).encode(),
+                    timeout=self.timeout if timeout is None else timeout,
+                    max_body=MAX_TOKEN_BODY,
+                )
+            else:
+                response = self._http.request(
+                    "GET",
+                    _with_params(challenge.realm, [*params, *(("scope", s) for s in key)]),
+                    headers=headers,
+                    timeout=self.timeout if timeout is None else timeout,
+                    max_body=MAX_TOKEN_BODY,
+                )
         except TransportError as exc:
             raise connection_error(
                 exc, realm.netloc, self.ca_bundle, self.timeout if timeout is None else timeout
@@ -534,7 +683,9 @@ class RegistryClient:
     def _rejected(self, token_server: str | None = None) -> UnauthorizedError:
         """The message a person needs: whose password, rejected by which registry (never the password)."""
         where = f"{self.host} (token server {token_server})" if token_server else self.host
-        if self.has_credentials:
+        if self._identity_token is not None:
+            message = f"the identity token (docker config identitytoken) was rejected by {where}"
+        elif self.has_credentials:
             message = f"the password for user {self.username} was rejected by {where}"
         else:
             message = f"{self.host} requires authentication and no username/password is configured"
@@ -671,9 +822,9 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
-        """Every tag of ``repository``, all pages, within the listing caps (:meth:`list_pages`)."""
+        """Every tag of ``repository``, all pages, within the listing caps (:meth:`list_pages`);
+        :class:`NameUnknownError` when the repository does not exist."""
         return self.list_pages(
             f"/v2/{repository}/tags/list?n={LISTING_PAGE_SIZE}",
             "tags",
@@ -682,7 +833,6 @@ class RegistryClient:
             max_pages=max_pages,
             max_items=max_items,
             max_seconds=max_seconds,
-            send=send,
         )
 
     def catalog(
@@ -694,7 +844,6 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
         """Every repository of ``GET /v2/_catalog`` after ``last``, ``n`` a page, within the listing caps
         (:meth:`list_pages`). The catalog is a distribution extension many registries disable (404).
@@ -704,7 +853,7 @@ class RegistryClient:
             params = urlencode({"n": size, **({"last": last} if last else {})})
             return self.list_pages(
                 f"/v2/_catalog?{params}", "repositories", scope="registry:catalog:*", timeout=timeout,
-                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds, send=send,
+                max_pages=max_pages, max_items=max_items, max_seconds=max_seconds,
             )
 
         try:
@@ -725,20 +874,23 @@ class RegistryClient:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
-        send: PageSender | None = None,
     ) -> list[str]:
         """Every name of a paged listing: ``key`` (``repositories``, ``tags``) of each page, following
         ``Link: <...>; rel="next"`` (relative to the page, RFC 8288) to the end. The one pager.
 
         Bounded: at most ``max_pages`` pages, ``max_items`` names and ``max_seconds`` for all pages
-        together (each None: :data:`MAX_LISTING_PAGES`, :data:`MAX_LISTING_ITEMS`,
-        :data:`MAX_LISTING_SECONDS`), else :class:`ListingLimitError` naming the cap. A next page on
-        another origin (the credentials would follow it), or one already read, is
+        together (each None: the client's :attr:`listing_caps`, else :data:`MAX_LISTING_PAGES`,
+        :data:`MAX_LISTING_ITEMS`, :data:`MAX_LISTING_SECONDS`), else :class:`ListingLimitError` naming
+        the cap. A next page on another origin (the credentials would follow it), or one already read, is
         :class:`ListingLinkError`. A page that is not a JSON object with a ``key`` list of strings is
-        an error, never read as "no names". ``send(what, fetch)`` wraps each page's request.
+        an error, never read as "no names". Each page's request is retried as any other.
         """
         what = f"the tag listing of {scope_repo}" if scope_repo else "the catalog"
-        budget = ListingBudget(what, self.host, scope_repo, max_pages, max_items, max_seconds)
+        caps = self.listing_caps
+        budget = ListingBudget(what, self.host, scope_repo,
+                               caps["max_pages"] if max_pages is None else max_pages,
+                               caps["max_items"] if max_items is None else max_items,
+                               caps["max_seconds"] if max_seconds is None else max_seconds)
         per_request = self.timeout if timeout is None else timeout
         names: list[str] = []
         seen: set[str] = set()
@@ -747,14 +899,9 @@ class RegistryClient:
             budget.next_page()
             seen.add(url)
 
-            def fetch(page_url: str = url) -> Response:
-                seconds = min(per_request, budget.left())
-                return self.request(
-                    "GET", page_url, scope_repo=scope_repo, scope=scope, timeout=seconds, deadline=Deadline(seconds)
-                )
-
+            seconds = min(per_request, budget.left())
             try:
-                response = send(f"GET {_short_path(url)}", fetch) if send else fetch()
+                response = self.request("GET", url, scope_repo=scope_repo, scope=scope, timeout=seconds)
             except RegistryTimeoutError:
                 budget.left()  # the listing's time cap, when that is what ran out
                 raise
@@ -782,18 +929,16 @@ class RegistryClient:
         self, repository: str, reference: str, *, timeout: float | None = None
     ) -> ManifestInfo | None:
         """``HEAD`` a manifest by tag or digest; ``None`` when it (or the repository) does not exist."""
-        response = self.request(
-            "HEAD",
-            f"/v2/{repository}/manifests/{reference}",
-            scope_repo=repository,
-            headers={"Accept": MANIFEST_ACCEPT},
-            timeout=timeout,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            response = self.request(
+                "HEAD",
+                f"/v2/{repository}/manifests/{reference}",
+                scope_repo=repository,
+                headers={"Accept": MANIFEST_ACCEPT},
+                timeout=timeout,
+            )
+        except NotFoundError:
             return None
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         size = response.headers.get("content-length")
         return ManifestInfo(
             response.headers.get("docker-content-digest"),
@@ -801,41 +946,79 @@ class RegistryClient:
             int(size) if size and size.isdigit() else None,
         )
 
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest ``reference`` resolves to: the HEAD's ``Docker-Content-Digest``, or (a registry that
+        omits it) the sha256 of the manifest's bytes; None when it does not exist."""
+        info = self.head_manifest(repository, reference)
+        if info is None:
+            return None
+        if info.digest:
+            return info.digest
+        raw, _ = self.get_manifest(repository, reference)
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str | None]:
+        """The manifest's exact bytes and its Content-Type."""
+        response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope_repo=repository,
+                                headers={"Accept": MANIFEST_ACCEPT})
+        return response.content, response.headers.get("content-type")
+
     def delete_manifest(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
         """``DELETE /v2/<repository>/manifests/<digest>`` (by digest: the API deletes no tags); True when
         deleted, False when it was not there (404). A registry without delete answers 405
         ``UNSUPPORTED`` (:class:`UnsupportedError`); no right to delete is :class:`DeniedError`."""
-        response = self.request(
-            "DELETE",
-            f"/v2/{repository}/manifests/{digest}",
-            scope_repo=repository,
-            actions=DELETE,
-            timeout=timeout,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            self.request("DELETE", f"/v2/{repository}/manifests/{digest}", scope_repo=repository, actions=DELETE,
+                         timeout=timeout)
+        except NotFoundError:
             return False
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         return True
 
     def manifest_exists(self, repository: str, reference: str, *, timeout: float | None = None) -> bool:
         return self.head_manifest(repository, reference, timeout=timeout) is not None
 
     def blob_exists(self, repository: str, digest: str, *, timeout: float | None = None) -> bool:
-        response = self.request(
-            "HEAD",
-            f"/v2/{repository}/blobs/{digest}",
-            scope_repo=repository,
-            timeout=timeout,
-            follow_redirects=True,
-            raise_for_status=False,
-        )
-        if response.status_code == 404:
+        try:
+            self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope_repo=repository, timeout=timeout,
+                         follow_redirects=True)
+        except NotFoundError:
             return False
-        if response.status_code >= 400:
-            raise self.error_for(response, repository)
         return True
+
+    # --- what a copy asks first ----------------------------------------------------------------
+    def check_repository_name(self, repository: str) -> None:
+        """A repository name the registry (and its provider's rules) accepts, as a push target."""
+        validate_repository(repository, "to")
+        if self.rules is not None:
+            self.rules.validate_repository(repository, self.host, "to")
+
+    def repositories(self, *, required: bool = True) -> list[str] | None:
+        """The catalog as a run's first request, which proves the login when it works. When the listing
+        is refused, :meth:`check_auth` tells whether the login is the reason (with its one-line
+        message). Without a catalog (Docker Hub, GHCR...): an error if ``required``, else None. A
+        listing stopped by its caps or its ``Link`` is always an error: the registry has a catalog, and
+        a partial one is not "none"."""
+        try:
+            return self.catalog()
+        except (RegistryConnectionError, ListingError):
+            raise
+        except RegistryAPIError as exc:
+            self.check_auth()
+            if not required:
+                log.debug("%s offers no catalog (%s)", self.host, exc)
+                return None
+            if isinstance(exc, RegistryHTTPError) and exc.status == 404:
+                raise RegistryAPIError(f"{self.host} does not offer /v2/_catalog (the listing extension); "
+                                       "the repositories cannot be listed") from None
+            raise
+
+    @property
+    def probes_by_mount(self) -> bool:
+        """Whether a mount of a blob into its own repository can stand in for the HEAD before an upload:
+        201 when the blob is there, else the upload session the copy needs anyway (one request, not
+        two). Not where mounts are refused or ignored, nor on ECR, where mounting is opt-in."""
+        opt_in = self.rules is not None and not self.rules.mounts_blobs
+        return not (self.mounts_refused or self.mounts_ignored or opt_in)
 
 
 def _with_params(url: str, params: Any) -> str:

@@ -137,3 +137,14 @@ class ListingLimitError(ListingError):
 class ListingLinkError(ListingError):
     """A listing's ``Link: <...>; rel="next"`` was refused: another origin (``limit`` ``origin``; the
     credentials would follow it) or a page already read (``loop``)."""
+
+
+class DigestMismatchError(RegistryAPIError):
+    """The bytes a source served do not hash to the digest (or size) they were requested by."""
+
+
+class TransientError(RegistryAPIError):
+    """A failure worth retrying (a connection dropped while streaming a body); ``timeout`` when the
+    stream stalled or crawled (retried once only: a peer that drips does not get better)."""
+
+    timeout = False

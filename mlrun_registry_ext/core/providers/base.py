@@ -117,10 +117,10 @@ class RegistryProvider:
     #: service's username/password (:attr:`token_login` providers: a provider check covers the login).
     doctor_auth_detail: ClassVar[str | None] = None
     #: Where image names without a registry come from (Docker Hub): anonymous pulls there are rate
-    #: limited (kaniko issue 2399, ``TOOMANYREQUESTS``), so a login or a mirror matters (issue 12).
+    #: limited (kaniko#2399, ``TOOMANYREQUESTS``), so a login or a mirror matters.
     default_image_source: ClassVar[bool] = False
 
-    # --- workload identity and the layer cache (issue 12) ----------------------------------------
+    # --- workload identity and the layer cache ----------------------------------------
     #: The Kaniko credential helper (``docker-credential-<name>``, built into Kaniko's image) that logs in
     #: with the pod's workload identity; None: the provider has no workload identity.
     credential_helper: ClassVar[str | None] = None

@@ -34,11 +34,13 @@ from mlrun_registry_ext.clients.registry.errors import (
     UnauthorizedError,
     UnsupportedError,
 )
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.clients.registry.tls import describe_tls_error, is_loopback, tunnel_refusal
 from mlrun_registry_ext.clients.transport import SOCKET_TIMEOUTS, TransportError, proxy_for
 from mlrun_registry_ext.core.build import dockerhub_pull, pulled_services
 from mlrun_registry_ext.core.buildah import server_build_findings
 from mlrun_registry_ext.core.credentials.k8s_secrets import service_account_manifest
+from mlrun_registry_ext.core.location import RegistryAccess
 from mlrun_registry_ext.core.origin import Origin, bracketed, split_host_port
 from mlrun_registry_ext.core.platform_patch import pick_container, service_account_changes
 from mlrun_registry_ext.core.providers.ecr import ECR_PROBE
@@ -99,7 +101,7 @@ class _RegistryDoctor:
         #: the build service whose ``pull_from`` names this one: its login goes into that build's secret and
         #: base images are pulled with it, so login and pull are checked, push is not
         self.pulled_by = pulled_by
-        #: the configured services, for ``pull_from`` (issue 12)
+        #: the configured services, for ``pull_from``
         self.services = services or {}
         self.service = service
         self.timeout = timeout
@@ -109,6 +111,7 @@ class _RegistryDoctor:
         self.proxy_problem: str | None = None
         self.report = RegistryReport(service)
         self.client: RegistryClient | None = None
+        self.access: RegistryAccess = service.access
         try:
             self.hostname, self.port = _split_host(service.host, 80 if service.insecure else 443)
         except ValueError:
@@ -233,13 +236,17 @@ class _RegistryDoctor:
                 "MLRUN_REGISTRY_EXT_URL (or the MLRun server's docker_registry) to check it",
             )
         service.rules.validate_repository(doctor_repository(service), service.host, "image_prefix")
-        # Building the client loads the CA bundle: a missing or broken one is a configuration error.
-        self.client = RegistryClient.for_service(service, timeout=self.timeout)
-        parts = [
-            f"{service.scheme}://{service.url}",
-            service.provider.value,
-            f"user {service.username}" if service.username else "no credentials",
-        ]
+        # The login the user keeps for this registry (the credential chain; ECR's exchange is the ECR
+        # check's). Building the client loads the CA bundle: a missing or broken one is a configuration error.
+        self.access = service.access if service.rules.token_login else \
+            login(service, exchange=False, helper_timeout=budget.left())
+        for secret in (self.access.password, self.access.identity_token):
+            if secret is not None:
+                self.secrets.append(secret.get_secret_value())
+        self.client = RegistryClient.for_access(self.access, timeout=self.timeout)
+        parts = [f"{service.scheme}://{service.url}", service.provider.value, self._who()]
+        if self.access.source is not None:
+            parts.append(f"login from {self.access.source}")
         if self.client.ca_bundle and not service.insecure:
             parts.append(f"CA bundle {self.client.ca_bundle}")
         try:
@@ -254,7 +261,7 @@ class _RegistryDoctor:
         return True, detail, "info"
 
     def base_images(self, budget: _Budget) -> Outcome:
-        """Issue 12: base images from Docker Hub without a login or mirror hit its rate limit."""
+        """Base images from Docker Hub without a login or mirror hit its rate limit."""
         anonymous, detail = dockerhub_pull(self.service, pulled_services(self.service, self.services))
         return True, detail, "warning" if anonymous else "info"
 
@@ -394,25 +401,31 @@ class _RegistryDoctor:
         service = self.service
         if service.rules.doctor_auth_detail:
             return True, service.rules.doctor_auth_detail, "info"
-        if not service.has_credentials and service.rules.ambient_auth:
+        if not self.access.has_login and service.rules.ambient_auth:
             ping = self.client.ping(timeout=budget.left())
             if ping.challenge is not None:
                 detail = f"no username/password: {service.rules.ambient_auth} must authenticate pushes (not checked)"
                 return True, detail, "warning"
         result = self.client.check_auth(timeout=budget.left())
         self.authenticated = True
-        if result.anonymous and service.has_credentials:
-            return True, f"the registry is open: user {service.username}'s password was not needed", "info"
+        if result.anonymous and self.access.has_login:
+            return True, f"the registry is open: the login of {self._who()} was not needed", "info"
         if result.anonymous:
             return True, "anonymous access accepted", "info"
         how = "token from the token server" if result.scheme == "bearer" else "Basic"
-        return True, f"user {service.username} accepted by {service.host} ({how})", "info"
+        origin = f"; login from {self.access.source}" if self.access.source else ""
+        return True, f"{self._who()} accepted by {service.host} ({how}{origin})", "info"
+
+    def _who(self) -> str:
+        if self.access.identity_token is not None:
+            return "an identity token"
+        return f"user {self.access.username}" if self.access.username else "no credentials"
 
     def push(self, budget: _Budget) -> Outcome:
         return self._push_to(doctor_repository(self.service), _namespace(self.service), budget)
 
     def cache_push(self, budget: _Budget) -> Outcome:
-        """Issue 12: Kaniko pushes cached layers to the cache repository of each image (kaniko 410: a 401
+        """Kaniko pushes cached layers to the cache repository of each image (kaniko#410: a 401
         there fails builds late); the same proof as the push check, on the doctor repository's cache."""
         cache = self.service.cache_repository(doctor_repository(self.service))
         assert cache is not None  # only run with cache: true
@@ -426,7 +439,7 @@ class _RegistryDoctor:
                  create_hint: str = "MLRun creates them for builds") -> Outcome:
         """Push rights on ``repository`` (``shown``: how the report names it): open an upload, cancel it."""
         assert self.client is not None
-        who = f"user {self.service.username}" if self.service.username else "anonymous access"
+        who = self._who() if self.access.has_login else "anonymous access"
         try:
             self.client.check_push(repository, timeout=budget.left())
         except (DeniedError, UnauthorizedError):
@@ -463,7 +476,7 @@ class _RegistryDoctor:
     def pull(self, budget: _Budget) -> Outcome:
         assert self.client is not None
         repository = doctor_repository(self.service)
-        who = f"user {self.service.username}" if self.service.username else "anonymous access"
+        who = self._who() if self.access.has_login else "anonymous access"
         try:
             self.client.check_pull(repository, timeout=budget.left())
         except (DeniedError, UnauthorizedError):
@@ -514,7 +527,7 @@ class _RegistryDoctor:
                       f"{namespace}"), "warning"
 
     def workload_identity(self, budget: _Budget) -> Outcome:
-        """Issue 12: builds and functions log in with their service account's identity, which the provider
+        """Builds and functions log in with their service account's identity, which the provider
         maps through the account's annotation/labels (its class: ``service_account_metadata``); the account
         lives in the functions' namespace. Compared key by key; the account's other metadata is ignored."""
         namespace = ensure_namespace_value(os.environ.get("MLRUN_NAMESPACE") or None)

@@ -32,11 +32,11 @@ PULL = "pull permission"
 ECR = ECR_CHECK
 ON_CLUSTER = ON_CLUSTER_CHECK
 PULL_SECRET = "pull secret in cluster"
-#: Issue 12: where builds get Docker Hub base images (a login, a mirror, or anonymously: rate limited).
+#: Where builds get Docker Hub base images (a login, a mirror, or anonymously: rate limited).
 BASE_IMAGES = "Docker Hub base images"
-#: Issue 12: Kaniko's layer cache repository takes pushes (``cache: true``).
+#: Kaniko's layer cache repository takes pushes (``cache: true``).
 CACHE = "layer cache push permission"
-#: Issue 12: the service account of ``auth: workload-identity`` carries the provider's annotation/labels.
+#: The service account of ``auth: workload-identity`` carries the provider's annotation/labels.
 WORKLOAD_IDENTITY = "workload identity service account"
 #: The MLRun API Deployment's build settings against the service (core.buildah server_build_findings).
 SERVER_BUILD = "MLRun API build settings"

@@ -1,9 +1,8 @@
-"""The services and registry logins a migration needs: each side as a service, an ECR token for ECR
-sides, the repositories an ECR target must have before a push.
+"""The repositories an ECR target must have before a push.
 
-ECR's registry API takes no AWS keys: :func:`registry_login` trades them (or the role) for a 12-hour
-token under user ``AWS``. ECR also refuses a push to a repository that does not exist, so
-:func:`ecr_repository_ensurer` gives the engine a callback creating each target repository first.
+ECR refuses a push to a repository that does not exist, so :func:`ecr_repository_ensurer` gives the
+engine a callback creating each target repository first. (ECR's login, the token exchange, is the last
+step of the one credential chain: :func:`mlrun_registry_ext.clients.registry.login.login`.)
 """
 
 from __future__ import annotations
@@ -12,17 +11,6 @@ from collections.abc import Callable
 
 from mlrun_registry_ext.clients import aws
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.errors import ConfigError
-
-
-def as_service(value: str | RegistryService, field_name: str) -> RegistryService:
-    """A registry URL or a :class:`RegistryService`, as a service; anything else is a ConfigError on
-    ``field_name``."""
-    if isinstance(value, RegistryService):
-        return value
-    if not isinstance(value, str):
-        raise ConfigError(field_name, f"expected a registry URL or RegistryService, got {type(value).__name__}")
-    return RegistryService(url=value)
 
 
 def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | None:
@@ -37,13 +25,3 @@ def ecr_repository_ensurer(service: RegistryService) -> Callable[[str], None] | 
         aws.create_repositories(service, rules.prepare_push([repository], service.host))
 
     return _ensure
-
-
-def registry_login(service: RegistryService) -> RegistryService:
-    """The service as the registry API needs it: for ECR, its AWS keys (or role) become an ECR token
-    under user ``AWS`` (valid 12 h); other providers are used as given."""
-    if service.ecr is None:
-        return service
-
-    token = aws.get_ecr_token(service)
-    return service.replace(username="AWS", password=token.password)

@@ -26,17 +26,24 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.errors import NameUnknownError
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, copy_blob, put_manifest
 from mlrun_registry_ext.core.compat import slotted, zip_strict
 from mlrun_registry_ext.core.manifest import Manifest, parse_manifest, write_order
-from mlrun_registry_ext.errors import ConfigError, RegistryAPIError, RegistryExtError
-from mlrun_registry_ext.features.migrate.model import Naming, check_endpoints, matches_include, select_repositories
+from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
+from mlrun_registry_ext.features.migrate.model import (
+    DEFAULT_OPTIONS,
+    MigrateOptions,
+    Naming,
+    matches_include,
+    select_repositories,
+)
 from mlrun_registry_ext.features.migrate.report import MigrationReport, TagResult
 from mlrun_registry_ext.features.migrate.ui import BYTES, NoProgress, Progress, live_progress
 
 if TYPE_CHECKING:
     from mlrun_registry_ext.core.location import RegistryAccess
-    from mlrun_registry_ext.features.migrate.model import Shard
 
 
 @slotted()
@@ -57,6 +64,8 @@ class _TagPlan:
     #: sides (source, target) whose digest is still being fetched
     sides: int = 2
     target_error: str | None = None
+    #: the digest the target said it stored under the tag (the PUT's ``Docker-Content-Digest``)
+    written: str | None = None
 
     @property
     def tag(self) -> str:
@@ -91,24 +100,22 @@ def _placed_key(digest: str) -> bytes | str:
 class Migration:
     """One migration run. Use :func:`migrate` unless you build the endpoints yourself."""
 
-    def __init__(self, source: RegistryEndpoint, target: RegistryEndpoint, naming: Naming, *,
-                 project: str | None = None, include: Sequence[str] = (), jobs: int = 6,
-                 dry_run: bool = False, verify: bool = True, progress: Progress | None = None,
-                 ensure_repository: Callable[[str], None] | None = None, shard: Shard | None = None) -> None:
-        if jobs < 1:
-            raise ConfigError("jobs", f"must be at least 1 (got {jobs})")
+    def __init__(self, source: RegistryClient, target: RegistryClient, naming: Naming,
+                 options: MigrateOptions = DEFAULT_OPTIONS, *, progress: Progress | None = None,
+                 ensure_repository: Callable[[str], None] | None = None) -> None:
         self.source = source
         self.target = target
         self.naming = naming
-        self.project = project
-        self.include = tuple(include)
-        self.jobs = jobs
-        self.dry_run = dry_run
-        self.verify = verify
+        self.options = options
+        self.project = options.project
+        self.include = options.include
+        self.jobs = options.jobs
+        self.dry_run = options.dry_run
+        self.verify = options.verify
         self.progress: Progress = progress or NoProgress()
         self.ensure_repository = ensure_repository
-        self.shard = shard
-        self.report = MigrationReport(source=source.display, target=target.display, dry_run=dry_run)
+        self.shard = options.shard
+        self.report = MigrationReport(source=source.display, target=target.display, dry_run=options.dry_run)
         self._lock = threading.Lock()
         #: manifests read from the source for the batch being copied, by (repository, digest)
         self._manifests: dict[tuple[str, str], Manifest] = {}
@@ -165,6 +172,7 @@ class Migration:
         finally:
             self.progress.close()
             self.report.seconds = time.monotonic() - started
+            self.report.requests = {"source": self.source.requests, "target": self.target.requests}
         return self.report
 
     def _compare(self) -> list[_TagPlan]:
@@ -210,13 +218,13 @@ class Migration:
                         running[pool.submit(fn, queued)] = ("head", queued)
                     else:
                         repo = to_list.popleft()
-                        running[pool.submit(self.source.list_tags, repo)] = (repo, None)
+                        running[pool.submit(self._tags, repo)] = (repo, None)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     what, plan = running.pop(future)
                     result = future.result()  # HEADs and reads catch registry errors themselves
                     if plan is None:
-                        self._listed(what, result, existing, by_repo, tasks)
+                        decided += self._listed(what, result, existing, by_repo, tasks)
                         if not to_list and not any(p is None for _, p in running.values()):
                             total = sum(len(v) for v in by_repo.values())
                             self.progress.phase("comparing tags", total=total, unit="tags")
@@ -244,8 +252,11 @@ class Migration:
         return ordered
 
     def _listed(self, repo: str, tags: list[str], existing: set[str] | None, by_repo: dict[str, list[_TagPlan]],
-                tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]]) -> None:
-        """One repository's tags are in: its plans, and the HEADs that compare them."""
+                tasks: deque[tuple[Callable[[_TagPlan], None], _TagPlan]]) -> int:
+        """One repository's tags are in: its plans, and the HEADs that compare them. A repository the
+        target does not have needs no comparing: its tags are planned at once, with no HEAD on either
+        side (the copy reads each manifest by tag and takes the digest from its bytes). Returns how many
+        tags that decided."""
         rel = self.naming.relative(repo) or repo
         target_repo = self.naming.target_repository(repo)
         self.target.check_repository_name(target_repo)
@@ -259,12 +270,21 @@ class Migration:
                 # the same name on both sides (no rename, same path): one string, not two per tag
                 target = source if target_repo == repo else f"{target_repo}:{tag}"
                 plans.append(_TagPlan(TagResult(source, target), repo, target_repo))
+        if absent:
+            for plan in plans:
+                plan.sides = 0
+            return len(plans)
         for plan in plans:
             tasks.append((self._source_digest, plan))
-            if absent:
-                plan.sides = 1
-            else:
-                tasks.append((self._target_digest, plan))
+            tasks.append((self._target_digest, plan))
+        return 0
+
+    def _tags(self, repository: str) -> list[str]:
+        """The source repository's tags; none when it vanished since the catalog listed it."""
+        try:
+            return self.source.tags(repository)
+        except NameUnknownError:
+            return []
 
     def _source_digest(self, plan: _TagPlan) -> None:
         try:
@@ -305,9 +325,16 @@ class Migration:
         return hit
 
     def _plan_tag(self, plan: _TagPlan) -> None:
-        """Fetch the tag's manifest (by the digest just compared) and, for an index, its children."""
-        assert plan.result.source_digest is not None
-        root = self._fetch(plan.repo, plan.result.source_digest)
+        """Fetch the tag's manifest (by the digest just compared, else by tag: its digest is then the
+        bytes' own) and, for an index, its children."""
+        if plan.result.source_digest is None:
+            raw, content_type = self.source.get_manifest(plan.repo, plan.tag)
+            root = parse_manifest(raw, content_type, plan.result.source)
+            plan.result.source_digest = root.digest
+            with self._lock:
+                self._manifests[(plan.repo, root.digest)] = root
+        else:
+            root = self._fetch(plan.repo, plan.result.source_digest)
         children: dict[str, Manifest] = {}
         pending = [root]
         while pending:
@@ -437,8 +464,8 @@ class Migration:
             # One request instead of HEAD + POST: a mount from its own repository answers 201 when the
             # blob is there and opens the upload otherwise (no other repository to mount it from).
             (source_repo, target_repo), needs = needs[0], []
-            outcome = self.target.copy_blob_from(self.source, source_repo, target_repo, job.digest, job.size,
-                                                 probe=True, on_bytes=self._on_bytes)
+            outcome = copy_blob(self.source, self.target, source_repo, target_repo, job.digest, job.size,
+                                probe=True, on_bytes=self._on_bytes)
             if outcome == "copied":
                 self._count(blobs_copied=1, bytes_copied=job.size)
             else:
@@ -459,8 +486,8 @@ class Migration:
                     self._count(blobs_copied=1, bytes_copied=job.size)
                 present.append(target_repo)
                 continue
-            outcome = self.target.copy_blob_from(
-                self.source, source_repo, target_repo, job.digest, job.size,
+            outcome = copy_blob(
+                self.source, self.target, source_repo, target_repo, job.digest, job.size,
                 mount_from=present[0] if present else None, on_bytes=self._on_bytes)
             if outcome == "mounted":
                 self._count(blobs_mounted=1, bytes_mounted=job.size)
@@ -489,12 +516,12 @@ class Migration:
                             and self.target.manifest_digest(plan.target_repo, manifest.digest) == manifest.digest):
                     self._count(manifests_skipped=1)
                 else:
-                    self.target.put_manifest(plan.target_repo, manifest.digest, manifest)
+                    put_manifest(self.target, plan.target_repo, manifest.digest, manifest)
                     self._count(manifests_copied=1)
                 with self._lock:
                     self._written.add(key)
             root = plan.manifests[-1]
-            self.target.put_manifest(plan.target_repo, plan.tag, root)
+            plan.written = put_manifest(self.target, plan.target_repo, plan.tag, root)
             self._count(manifests_copied=1)
             plan.result.status = "copied"
         except RegistryExtError as exc:
@@ -503,9 +530,19 @@ class Migration:
             plan.manifests = ()  # written (or failed): a big run does not keep every manifest to the end
 
     def _verify(self, plans: list[_TagPlan]) -> None:
-        """Resolve every copied tag on the target again (HEAD) and compare with the source digest:
-        what a later pull will get, not what the registry said while the tag was written."""
+        """Compare every copied tag's digest on the target with the source digest: the digest the
+        registry answered the tag's PUT with (``Docker-Content-Digest``: what it stored under the tag,
+        after checking every blob and child the manifest names), else, when it did not say, the tag
+        resolved again (HEAD). One request per tag fewer than a HEAD after every write."""
         self.progress.phase("verifying", total=len(plans), unit="tags")
+        asked = []
+        for plan in plans:
+            if plan.written is None:
+                asked.append(plan)
+                continue
+            plan.result.target_digest = plan.written
+            self._compare_verified(plan)
+            self.progress.advance()
 
         def check(plan: _TagPlan) -> None:
             try:
@@ -518,7 +555,7 @@ class Migration:
             self.progress.advance()
 
         with self._pool(self.jobs * 2) as pool:
-            self._each(pool, check, plans)
+            self._each(pool, check, asked)
 
     def _each(self, pool: ThreadPoolExecutor, fn: Callable[[_TagPlan], None], plans: list[_TagPlan]) -> None:
         """``fn`` over every plan in ``pool``, with at most ``jobs * 8`` tasks queued or running.
@@ -554,33 +591,17 @@ class Migration:
 
 
 
-def run_migration(
-    source: RegistryAccess,
-    target: RegistryAccess,
-    *,
-    image_prefix: str = "",
-    project: str | None = None,
-    include: Sequence[str] = (),
-    jobs: int = 6,
-    dry_run: bool = False,
-    rename: bool = False,
-    verify: bool = True,
-    progress: bool | Progress | None = None,
-    ensure_repository: Callable[[str], None] | None = None,
-    timeout: float | None = None,
-    shard: Shard | None = None,
-) -> MigrationReport:
+def run_migration(source: RegistryAccess, target: RegistryAccess, options: MigrateOptions = DEFAULT_OPTIONS, *,
+                  image_prefix: str = "", progress: bool | Progress | None = None,
+                  ensure_repository: Callable[[str], None] | None = None) -> MigrationReport:
     """The engine entry, from pure pieces: each side's location, login (as the registry API takes it,
-    e.g. an ECR token already) and CA bundle, and the target's image prefix. :func:`migrate` and the
-    command line both end here; ``progress`` and ``timeout`` are as for :func:`migrate`."""
-    check_endpoints(source.location, target.location)
+    e.g. an ECR token already) and CA bundle, the target's image prefix and the run's options.
+    :func:`migrate` ends here (it checked the endpoints before any login); ``progress`` is as for
+    :func:`migrate`."""
     naming = Naming(source_path=source.location.path, target_path=target.location.path, image_prefix=image_prefix,
-                    rename=rename)
-    limit = TIMEOUT if timeout is None else timeout
-    with RegistryEndpoint.for_access(source, timeout=limit) as src_ep, \
-            RegistryEndpoint.for_access(target, timeout=limit) as dst_ep:
+                    rename=options.rename)
+    limit = TIMEOUT if options.timeout is None else options.timeout
+    with RegistryClient.for_access(source, timeout=limit, retry=RetryPolicy()) as src_ep, \
+            RegistryClient.for_access(target, timeout=limit, retry=RetryPolicy()) as dst_ep:
         sink = live_progress(progress)
-        return Migration(src_ep, dst_ep, naming, project=project, include=include, jobs=jobs, dry_run=dry_run,
-                         verify=verify, progress=sink, ensure_repository=ensure_repository,
-                         shard=shard).run()
-
+        return Migration(src_ep, dst_ep, naming, options, progress=sink, ensure_repository=ensure_repository).run()

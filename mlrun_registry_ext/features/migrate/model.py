@@ -176,3 +176,37 @@ def check_endpoints(source: RegistryLocation, target: RegistryLocation) -> None:
         raise ConfigError("to", "the target is '.', the MLRun server's own registry; give its real URL")
     if source.is_server_default:
         raise ConfigError("from", "the source is '.', the MLRun server's own registry; give its real URL")
+
+
+#: The most parallel blob transfers per registry (``--jobs``).
+MAX_JOBS = 64
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    """What a migration run was asked to do, checked once and passed down whole (the command line, the
+    Python API, the engine). ``timeout`` None means the registry client's default (60 s per request)."""
+
+    project: str | None = None
+    include: tuple[str, ...] = ()
+    jobs: int = 6
+    dry_run: bool = False
+    rename: bool = False
+    verify: bool = True
+    timeout: float | None = None
+    shard: Shard | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.include, str) or not all(isinstance(glob, str) for glob in self.include):
+            raise ConfigError("include", "expected a list of globs (repo or repo:tag)")
+        object.__setattr__(self, "include", tuple(self.include))
+        if isinstance(self.shard, str):
+            object.__setattr__(self, "shard", Shard.parse(self.shard, "shard"))
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= MAX_JOBS:
+            raise ConfigError("jobs", f"must be between 1 and {MAX_JOBS} (got {self.jobs!r:.20})")
+        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            raise ConfigError("timeout", "must be a positive number of seconds")
+
+
+#: The defaults, one shared frozen value.
+DEFAULT_OPTIONS = MigrateOptions()

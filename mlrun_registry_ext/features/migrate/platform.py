@@ -16,18 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from mlrun_registry_ext.clients.registry.transfer import TIMEOUT, RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.login import login
+from mlrun_registry_ext.clients.registry.transfer import TIMEOUT
 from mlrun_registry_ext.core.platform_images import PlatformImage, source_url
 from mlrun_registry_ext.core.service import RegistryService
-from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer, registry_login
+from mlrun_registry_ext.features.migrate.ecr_login import ecr_repository_ensurer
 from mlrun_registry_ext.features.migrate.engine import Migration
-from mlrun_registry_ext.features.migrate.model import Naming
+from mlrun_registry_ext.features.migrate.model import DEFAULT_OPTIONS, MigrateOptions, Naming
 from mlrun_registry_ext.features.migrate.report import MigrationReport
 from mlrun_registry_ext.features.migrate.ui import Progress, live_progress
 
 
-class KnownImages(RegistryEndpoint):
+class KnownImages(RegistryClient):
     """A source whose repositories and tags are given, not listed (public registries have no catalog)."""
 
     known: dict[str, list[str]]
@@ -35,7 +38,7 @@ class KnownImages(RegistryEndpoint):
     def repositories(self, *, required: bool = True) -> list[str] | None:
         return sorted(self.known)
 
-    def list_tags(self, repository: str) -> list[str]:
+    def tags(self, repository: str, **caps: Any) -> list[str]:
         return list(self.known.get(repository, ()))
 
 
@@ -60,27 +63,28 @@ def by_registry(images: Sequence[PlatformImage]) -> dict[str, list[PlatformImage
     return out
 
 
-def migrate_platform_images(images: Sequence[PlatformImage], target: RegistryService, *,
-                            overrides: Mapping[str, str] | None = None, jobs: int = 6, dry_run: bool = False,
-                            progress: bool | Progress | None = None, timeout: float | None = None
+def migrate_platform_images(images: Sequence[PlatformImage], target: RegistryService,
+                            options: MigrateOptions = DEFAULT_OPTIONS, *,
+                            overrides: Mapping[str, str] | None = None, progress: bool | Progress | None = None
                             ) -> list[MigrationReport]:
-    """Copy ``images`` into ``target`` (the ``platform_images`` service, with the login the caller found):
-    one report per public registry, in a stable order."""
-    limit = TIMEOUT if timeout is None else timeout
-    destination = registry_login(target)
+    """Copy ``images`` into ``target`` (the ``platform_images`` service): one report per public registry,
+    in a stable order. A ``role: system`` service has no login of its own (the cluster pulls with its
+    role): the push takes the credential chain's (:func:`~mlrun_registry_ext.clients.registry.login.login`)."""
+    limit = TIMEOUT if options.timeout is None else options.timeout
+    destination = login(target, side="TO")
     reports = []
     for registry, group in sorted(by_registry(images).items()):
         source = RegistryService(name="public", url=source_url(registry, overrides or {}))
         naming = ImageNaming(target_path=target.path, paths={image.repository: image.path for image in group})
-        with KnownImages.for_access(source.access, timeout=limit) as src, \
-                RegistryEndpoint.for_access(destination.access, timeout=limit) as dst:
+        with KnownImages.for_access(source.access, timeout=limit, retry=RetryPolicy()) as src, \
+                RegistryClient.for_access(destination, timeout=limit, retry=RetryPolicy()) as dst:
             assert isinstance(src, KnownImages)
             src.known = {}
             for image in group:
                 src.known.setdefault(image.repository, []).append(image.tag)
             sink = live_progress(progress)
-            report = Migration(src, dst, naming, jobs=jobs, dry_run=dry_run, progress=sink,
-                               ensure_repository=ecr_repository_ensurer(destination)).run()
+            report = Migration(src, dst, naming, options, progress=sink,
+                               ensure_repository=ecr_repository_ensurer(target)).run()
         report.source = f"{registry} (from {source.location.display})" if overrides and registry in overrides \
             else registry
         reports.append(report)

@@ -56,6 +56,8 @@ class MigrationReport:
     bytes_mounted: int = 0
     seconds: float = 0.0
     verified: int = 0
+    #: Requests each registry answered (``source``, ``target``; token servers not counted).
+    requests: dict[str, int] = field(default_factory=dict)
     differences: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -85,6 +87,7 @@ class MigrationReport:
             "manifests": {"copied": self.manifests_copied, "skipped": self.manifests_skipped},
             "blobs": {"copied": self.blobs_copied, "skipped": self.blobs_skipped, "mounted": self.blobs_mounted},
             "bytes": {"copied": self.bytes_copied, "skipped": self.bytes_skipped, "mounted": self.bytes_mounted},
+            "requests": dict(self.requests),
             "seconds": round(self.seconds, 3),
             "mb_per_s": round(self.mb_per_s, 1),
             "verified": self.verified,

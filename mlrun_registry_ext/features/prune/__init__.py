@@ -27,7 +27,8 @@ from typing import Any
 
 from mlrun_registry_ext.clients import aws
 from mlrun_registry_ext.clients.platform_probe import mlrun_dbpath, nuclio_dashboard_url
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.login import login
 from mlrun_registry_ext.core.providers.ecr import (
     DEFAULT_CACHE_DAYS,
     cache_lifecycle_policy,
@@ -53,8 +54,7 @@ from mlrun_registry_ext.core.prune_plan import (
 )
 from mlrun_registry_ext.core.service import RegistryService
 from mlrun_registry_ext.errors import ConfigError, RegistryExtError
-from mlrun_registry_ext.features.api import resolve
-from mlrun_registry_ext.features.migrate.ecr_login import as_service, registry_login
+from mlrun_registry_ext.features.api import as_service
 from mlrun_registry_ext.features.migrate.model import relative_repository
 from mlrun_registry_ext.features.progress import Progress, live_progress
 from mlrun_registry_ext.features.prune.delete import delete_ecr, delete_http
@@ -163,7 +163,7 @@ def run_prune(
                 progress.phase("deleting", len(plan.deletions), unit="images")
                 warnings += delete_ecr(ecr, plan.deletions, _known(states), tick=progress.advance)
         else:
-            with RegistryEndpoint.for_access(registry_login(service).access, timeout=timeout * 3) as endpoint:
+            with RegistryClient.for_access(login(service), timeout=timeout * 3, retry=RetryPolicy()) as endpoint:
                 inventory = HttpInventory(endpoint, jobs, tick=progress.advance)
                 progress.phase("reading the registry", unit="repositories")
                 states, unread = read_states(inventory, location.path, project, service.image_prefix, projects)
@@ -212,14 +212,14 @@ def prune(
     ``restore_file`` then undoes it (:func:`restore`). Returns a :class:`PruneReport` (``to_dict()`` for
     plain data; a table in notebooks).
     """
-    service = resolve(project=project).service if registry is None else as_service(registry, "registry")
+    service = as_service(registry, "registry", project=project if registry is None else None)
     return run_prune(service, project=project, keep=keep, older_than=older_than, min_age=min_age,
                      dry_run=dry_run, nuclio=nuclio, jobs=jobs, restore_file=restore_file, progress=progress)
 
 
 def restore(path: str, registry: str | RegistryService | None = None) -> RestoreReport:
     """Put back what a prune deleted, from its restore file (fails, writing nothing, when blobs are gone)."""
-    service = resolve().service if registry is None else as_service(registry, "registry")
+    service = as_service(registry, "registry")
     return run_restore(service, str(path))
 
 

@@ -18,11 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mlrun_registry_ext.clients.registry.client import DeniedError, UnauthorizedError, UnsupportedError
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import DeniedError, RegistryClient, UnauthorizedError, UnsupportedError
 from mlrun_registry_ext.core.prune_plan import ManifestDeletion, ManifestRecord, protected_by_tags
 from mlrun_registry_ext.errors import RegistryExtError
-from mlrun_registry_ext.features.prune.inventory import ECR_BATCH, record_of
+from mlrun_registry_ext.features.prune.inventory import ECR_BATCH, listed_tags, record_of
 
 Tick = Callable[[], None]
 
@@ -56,11 +55,11 @@ def _skip_all(items: Sequence[ManifestDeletion], why: str) -> None:
         item.error = why
 
 
-def recheck_http(endpoint: RegistryEndpoint, repository: str, items: Sequence[ManifestDeletion],
+def recheck_http(endpoint: RegistryClient, repository: str, items: Sequence[ManifestDeletion],
                  known: Mapping[str, ManifestRecord]) -> set[str]:
     """The digests of ``repository`` that a tag not planned for deletion reaches now."""
     current: dict[str, str] = {}
-    for tag in endpoint.list_tags(repository):
+    for tag in listed_tags(endpoint, repository):
         digest = endpoint.manifest_digest(repository, tag)
         if digest is not None:
             current[tag] = digest
@@ -71,7 +70,7 @@ def recheck_http(endpoint: RegistryEndpoint, repository: str, items: Sequence[Ma
     return protected_by_tags(current, {i.digest: i.tags for i in items}, manifests)
 
 
-def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion],
+def delete_http(endpoint: RegistryClient, deletions: Sequence[ManifestDeletion],
                 known: Mapping[str, Mapping[str, ManifestRecord]], jobs: int = 4, tick: Tick = _nothing) -> list[str]:
     """Re-check, then ``DELETE`` each manifest by digest (parents before children within a repository;
     repositories in parallel, at most ``jobs`` at once). Returns warnings."""
@@ -94,12 +93,8 @@ def delete_http(endpoint: RegistryEndpoint, deletions: Sequence[ManifestDeletion
             if refused.is_set():
                 item.status = "kept"
                 continue
-
-            def delete(i: ManifestDeletion = item) -> bool:
-                return endpoint.client.delete_manifest(i.repository, i.digest)
-
             try:
-                gone = endpoint.retry.call(f"DELETE {item.repository}@{item.digest[:19]}", delete)
+                gone = endpoint.delete_manifest(item.repository, item.digest)  # retried as the client's DELETEs are
                 item.status = "deleted" if gone else "gone"
             except (UnsupportedError, DeniedError, UnauthorizedError) as exc:
                 item.status = "kept"

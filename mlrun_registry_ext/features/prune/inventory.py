@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlrun_registry_ext.clients import aws
-from mlrun_registry_ext.clients.registry.errors import ListingError
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient
+from mlrun_registry_ext.clients.registry.errors import ListingError, NameUnknownError
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, parse_manifest
 from mlrun_registry_ext.core.prune_plan import ManifestRecord, RepositoryState, in_project, parse_created
 from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
@@ -66,10 +66,19 @@ def record_of(digest: str, raw: bytes, content_type: str | None, where: str,
                           tuple(c.digest for c in manifest.children), when, pushed_at)
 
 
+def listed_tags(client: RegistryClient, repository: str) -> list[str]:
+    """Every tag of ``repository`` (all pages, within the listing caps); none when it is gone since the
+    catalog listed it (or since the plan read it)."""
+    try:
+        return client.tags(repository)
+    except NameUnknownError:
+        return []
+
+
 class HttpInventory:
     """Reads a registry through its HTTP API (catalog, tags, manifests, config blobs), in parallel."""
 
-    def __init__(self, endpoint: RegistryEndpoint, jobs: int = 8, tick: Tick = _nothing) -> None:
+    def __init__(self, endpoint: RegistryClient, jobs: int = 8, tick: Tick = _nothing) -> None:
         self.endpoint = endpoint
         self.jobs = max(1, jobs)
         self.tick = tick
@@ -77,7 +86,7 @@ class HttpInventory:
         self.raw: dict[tuple[str, str], tuple[bytes, str | None]] = {}
 
     def repositories(self) -> list[str]:
-        return self.endpoint.list_repositories()
+        return self.endpoint.repositories() or []
 
     def read_all(self, names: Sequence[str]) -> list[RepositoryState]:
         with ThreadPoolExecutor(self.jobs) as pool:
@@ -86,7 +95,7 @@ class HttpInventory:
     def read(self, name: str) -> RepositoryState:
         repo = RepositoryState(name)
         try:
-            tags = self.endpoint.list_tags(name)
+            tags = listed_tags(self.endpoint, name)
         except ListingError:
             raise  # a listing that does not end (or leaves the origin) stops the run: the registry misbehaves
         except RegistryExtError as exc:
@@ -139,7 +148,7 @@ class HttpInventory:
 
     def _created(self, repository: str, digest: str) -> datetime | None:
         """The config blob's ``created``; None when it cannot be read (the age is then unknown: kept)."""
-        client = self.endpoint.client
+        client = self.endpoint
         try:
             with client.stream("GET", f"/v2/{repository}/blobs/{digest}", scope_repo=repository,
                                follow_redirects=True) as response:

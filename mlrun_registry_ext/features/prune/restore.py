@@ -26,7 +26,9 @@ from typing import Any
 
 from mlrun_registry_ext.clients import aws
 from mlrun_registry_ext.clients.local_config import read_text_file
-from mlrun_registry_ext.clients.registry.transfer import RegistryEndpoint
+from mlrun_registry_ext.clients.registry.client import RegistryClient, RetryPolicy
+from mlrun_registry_ext.clients.registry.login import login
+from mlrun_registry_ext.clients.registry.transfer import put_manifest
 from mlrun_registry_ext.core.manifest import MANIFEST_MEDIA_TYPES, Manifest, parse_manifest
 from mlrun_registry_ext.core.origin import same_registry
 from mlrun_registry_ext.core.prune_plan import ManifestDeletion
@@ -174,7 +176,7 @@ def _missing_error(missing: Sequence[str]) -> RegistryExtError:
                             f"(the registry's garbage collection removed them?): {shown}")
 
 
-def restore_http(endpoint: RegistryEndpoint, entries: Sequence[RestoreEntry]) -> tuple[int, list[str]]:
+def restore_http(endpoint: RegistryClient, entries: Sequence[RestoreEntry]) -> tuple[int, list[str]]:
     """Check every blob first; then PUT the manifests by digest (children first), then the tags, and read
     each tag back. Returns (manifests written, ``repo:tag`` restored)."""
     blobs, children = _needed(entries)
@@ -183,11 +185,11 @@ def restore_http(endpoint: RegistryEndpoint, entries: Sequence[RestoreEntry]) ->
     if missing:
         raise _missing_error(missing)
     for entry in reversed(entries):  # prune deleted parents first: children go back first
-        endpoint.put_manifest(entry.repository, entry.digest, entry.manifest)
+        put_manifest(endpoint, entry.repository, entry.digest, entry.manifest)
     restored = []
     for entry in entries:
         for tag in entry.tags:
-            endpoint.put_manifest(entry.repository, tag, entry.manifest)
+            put_manifest(endpoint, entry.repository, tag, entry.manifest)
             now = endpoint.manifest_digest(entry.repository, tag)
             if now != entry.digest:
                 raise RegistryAPIError(f"{entry.repository}:{tag} reads back as {now}, not {entry.digest}")
@@ -239,8 +241,6 @@ def restore_ecr(ecr: Any, entries: Sequence[RestoreEntry]) -> tuple[int, list[st
 
 def run_restore(service: RegistryService, path: str, *, timeout: float = 10.0) -> RestoreReport:
     """Restore what a prune deleted, from its restore file, on the service's registry (its login)."""
-    from mlrun_registry_ext.features.migrate.ecr_login import registry_login
-
     registry, entries = read_restore_file(path)
     location = service.location
     if not same_registry(registry, location.host, location.insecure):
@@ -250,6 +250,6 @@ def run_restore(service: RegistryService, path: str, *, timeout: float = 10.0) -
     if service.ecr is not None:
         report.manifests, report.tags = restore_ecr(aws.client(service, "ecr"), entries)
     else:
-        with RegistryEndpoint.for_access(registry_login(service).access, timeout=timeout * 3) as endpoint:
+        with RegistryClient.for_access(login(service), timeout=timeout * 3, retry=RetryPolicy()) as endpoint:
             report.manifests, report.tags = restore_http(endpoint, entries)
     return report
