@@ -25,6 +25,7 @@ from mlrun_registry_ext.features.prune import (
     plan_prune,
 )
 from tests.support import images as im
+from tests.support.env import cli_json
 from tests.support.env import installed_main as main
 from tests.support.registry import RunningRegistry, start_registry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn
@@ -171,13 +172,6 @@ def _tags(registry: RunningRegistry) -> set[str]:
     return set(im.tag_digests(registry.url))
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any] | str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
 
 
 # with --keep 1: v1 is used by an MLRun function, serve:v0 by a Nuclio function, the rest are the newest
@@ -196,14 +190,14 @@ def test_prune_deletes_what_no_function_uses_and_gc_frees_exactly_the_reported_b
         _use_registry(monkeypatch, registry)
         before = _tags(registry)
 
-        code, dry, _ = _run(["prune", "--keep", "2", "--dry-run", "--json"], capsys)
+        code, dry, _ = cli_json(["prune", "--keep", "2", "--dry-run", "--json"], capsys)
         assert code == 0 and isinstance(dry, dict)
         assert _tags(registry) == before  # a dry run deletes nothing
         assert {f"{d['repository']}:{d['tag']}" for d in dry["decisions"] if d["action"] == "delete"} \
             == {"mlrun/func-p1-trainer:v2", "mlrun/func-p1-trainer:v3"}
 
         started = time.perf_counter()
-        code, report, err = _run(["prune", "--keep", "1", "--yes", "--json"], capsys)
+        code, report, err = cli_json(["prune", "--keep", "1", "--yes", "--json"], capsys)
         wall = time.perf_counter() - started
         assert code == 0, err
         assert isinstance(report, dict)
@@ -252,7 +246,7 @@ def test_prune_with_the_mlrun_api_unreachable_deletes_nothing(
     before = _tags(registry_anonymous)
     _use_registry(monkeypatch, registry_anonymous)
     monkeypatch.setenv("MLRUN_DBPATH", f"http://{closed_port_host}")
-    code, _out, err = _run(["prune", "--keep", "0", "--yes"], capsys)
+    code, _out, err = cli_json(["prune", "--keep", "0", "--yes"], capsys)
     assert code == 1
     assert err.count("\n") == 1 and "MLRun API" in err and "nothing was deleted" in err
     assert _tags(registry_anonymous) == before
@@ -268,7 +262,7 @@ def test_prune_on_a_registry_without_delete_keeps_everything_and_says_so(
     try:
         before = _tags(readonly)
         _use_registry(monkeypatch, readonly)
-        code, report, _ = _run(["prune", "--keep", "0", "--yes", "--json"], capsys)
+        code, report, _ = cli_json(["prune", "--keep", "0", "--yes", "--json"], capsys)
         assert code == 1 and isinstance(report, dict)
         assert _tags(readonly) == before
         assert report["manifests_deleted"] == 0 and report["bytes_freed"] == 0
@@ -324,11 +318,11 @@ def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
                                    "spec": {"image": f"{ECR_HOST}/mlrun/func-p1-trainer:v1", "build": {}}}
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", ECR_HOST)
 
-    code, report, err = _run(["prune", "--keep", "1", "--yes", "--json"], capsys)
+    code, report, err = cli_json(["prune", "--keep", "1", "--yes", "--json"], capsys)
     assert code == 0, err  # just pushed: younger than the default minimum age, nothing goes
     assert isinstance(report, dict) and report["manifests_deleted"] == 0
     assert aws.count("BatchDeleteImage") == 0
-    code, report, err = _run(["prune", "--keep", "1", "--min-age", "0s", "--yes", "--json",
+    code, report, err = cli_json(["prune", "--keep", "1", "--min-age", "0s", "--yes", "--json",
                               "--restore-file", str(tmp_path / "restore.json")], capsys)
     assert code == 0, err
     assert isinstance(report, dict)
@@ -338,7 +332,7 @@ def test_prune_on_ecr_uses_batch_delete_image_and_lifecycle_applies(
     assert aws.count("BatchDeleteImage") == 1
     assert report["bytes_freed"] == len(_ecr_manifest(2)) + 102 + 1002  # the shared layer stays
 
-    code, out, err = _run(["ecr", "lifecycle", "--keep", "5", "--cache-days", "3", "--apply", "--json"], capsys)
+    code, out, err = cli_json(["ecr", "lifecycle", "--keep", "5", "--cache-days", "3", "--apply", "--json"], capsys)
     assert code == 0, err
     assert isinstance(out, dict)
     policy = json.loads(ecr.get_lifecycle_policy(repositoryName="mlrun/func-p1-trainer")["lifecyclePolicyText"])

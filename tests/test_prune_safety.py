@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from mlrun_registry_ext.cli import main
 from tests.support import images as im
+from tests.support.env import cli_json
 from tests.support.registry import RunningRegistry, start_registry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn, RecordedRequest
 
@@ -146,13 +146,6 @@ def _tags(url: str) -> dict[str, str]:
     return im.tag_digests(url)
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
 
 
 def _project(api: MLRunAPIStandIn, *names: str) -> None:
@@ -189,13 +182,13 @@ def test_an_mlrun_listing_that_cannot_be_read_whole_deletes_nothing(
     monkeypatch.chdir(tmp_path)
     before = _tags(registry.url)
 
-    code, report, err = _run(PRUNE, capsys)  # healthy: every image is used, nothing goes
+    code, report, err = cli_json(PRUNE, capsys)  # healthy: every image is used, nothing goes
     assert code == 0, err
     assert report["manifests_deleted"] == 0 and _tags(registry.url) == before
     assert len(api.find("GET", "/api/v1/projects/p1/functions")) == 3
 
     api.fault = fault
-    code, out, err = _run(PRUNE, capsys)
+    code, out, err = cli_json(PRUNE, capsys)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "nothing was deleted" in err and "MLRun API" in err
     assert _tags(registry.url) == before
@@ -216,12 +209,12 @@ def test_a_nuclio_listing_that_cannot_be_read_deletes_nothing(
         monkeypatch.delenv("NUCLIO_DASHBOARD_URL")
     else:
         dashboard.fault = fault
-    code, _out, err = _run(PRUNE, capsys)
+    code, _out, err = cli_json(PRUNE, capsys)
     assert code == 1 and err.count("\n") == 1 and "nothing was deleted" in err
     assert ("NUCLIO_DASHBOARD_URL" if fault == "unset" else "Nuclio dashboard") in err
     assert _tags(registry.url) == before
 
-    code, report, err = _run([*PRUNE, "--no-nuclio"], capsys)  # the user's explicit choice
+    code, report, err = cli_json([*PRUNE, "--no-nuclio"], capsys)  # the user's explicit choice
     assert code == 0, err
     assert any("--no-nuclio" in w for w in report["warnings"])
 
@@ -238,7 +231,7 @@ def test_nuclio_functions_of_every_project_protect_their_images(
         "spec": {"build": {"image": f"{registry.host}/mlrun/func-p1-serve:v1"}}, "status": {}}
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     monkeypatch.chdir(tmp_path)
-    code, _report, err = _run([*PRUNE, "--project", "p1"], capsys)
+    code, _report, err = cli_json([*PRUNE, "--project", "p1"], capsys)
     assert code == 0, err
     assert set(_tags(registry.url)) == {"mlrun/func-p1-serve:v1"}
     assert not dashboard.find("GET", "/api/functions")[-1].header("x-nuclio-project-name")
@@ -261,7 +254,7 @@ def test_project_scope_is_exact_and_usage_is_read_from_every_project(
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     monkeypatch.chdir(tmp_path)
     before = _tags(registry.url)
-    code, _report, err = _run([*PRUNE, "--project", "fraud"], capsys)
+    code, _report, err = cli_json([*PRUNE, "--project", "fraud"], capsys)
     assert code == 0, err
     left = set(_tags(registry.url))
     # fraud-eu's repository is not fraud's (func-fraud-eu-trainer: the longest project name wins)
@@ -286,7 +279,7 @@ def test_fresh_images_are_kept_for_the_minimum_age(
     _project(api, "p1")
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     monkeypatch.chdir(tmp_path)
-    code, report, err = _run(["prune", "--keep", "0", "--yes", "--json"], capsys)
+    code, report, err = cli_json(["prune", "--keep", "0", "--yes", "--json"], capsys)
     assert code == 0, err
     assert set(_tags(registry.url)) == {"mlrun/func-p1-a:fresh", "mlrun/func-p1-a:epoch"}
     why = {d["tag"]: d["reasons"] for d in report["decisions"]}
@@ -385,7 +378,7 @@ def test_a_tag_repointed_between_plan_and_delete_keeps_its_digest(
     try:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"http://{proxy.host}")
         monkeypatch.chdir(tmp_path)
-        code, report, err = _run(PRUNE, capsys)
+        code, report, err = cli_json(PRUNE, capsys)
     finally:
         proxy.close()
     assert repoint.done
@@ -417,7 +410,7 @@ def test_an_unreadable_tag_keeps_its_repository_and_a_failed_delete_is_not_repor
     try:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"http://{proxy.host}")
         monkeypatch.chdir(tmp_path)
-        code, report, err = _run(PRUNE, capsys)
+        code, report, err = cli_json(PRUNE, capsys)
     finally:
         proxy.close()
     assert code == 1, err
@@ -455,14 +448,14 @@ def test_restore_brings_back_every_tag_and_refuses_cleanly_after_garbage_collect
         _project(api, "p1")
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
         restore_file = tmp_path / "undo.json"
-        code, report, err = _run([*PRUNE, "--restore-file", str(restore_file)], capsys)
+        code, report, err = cli_json([*PRUNE, "--restore-file", str(restore_file)], capsys)
         assert code == 0, err
         assert report["restore_file"] == str(restore_file)
         assert _tags(registry.url) == {}
         text = restore_file.read_text()
         assert "password" not in text.lower() and (restore_file.stat().st_mode & 0o077) == 0
 
-        code, out, err = _run(["prune", "--restore", str(restore_file), "--json"], capsys)
+        code, out, err = cli_json(["prune", "--restore", str(restore_file), "--json"], capsys)
         assert code == 0, err
         assert sorted(out["tags_restored"]) == sorted(before)
         assert _tags(registry.url) == before
@@ -473,13 +466,13 @@ def test_restore_brings_back_every_tag_and_refuses_cleanly_after_garbage_collect
                                 capture_output=True, text=True, timeout=60)
         assert copied.returncode == 0, copied.stderr[-400:]
 
-        code, report, err = _run([*PRUNE, "--restore-file", str(restore_file)], capsys)  # prune again
+        code, report, err = cli_json([*PRUNE, "--restore-file", str(restore_file)], capsys)  # prune again
         assert code == 0 and _tags(registry.url) == {}
         from mlrun_registry_ext.features.prune import restore  # the notebook's way back
 
         result = restore(str(restore_file), registry.url)
         assert _tags(registry.url) == before and "mlrun/func-p1-a:v1" in result._repr_html_()
-        code, report, err = _run([*PRUNE, "--restore-file", str(restore_file)], capsys)
+        code, report, err = cli_json([*PRUNE, "--restore-file", str(restore_file)], capsys)
         assert code == 0 and _tags(registry.url) == {}
     finally:
         registry.stop()
@@ -492,7 +485,7 @@ def test_restore_brings_back_every_tag_and_refuses_cleanly_after_garbage_collect
         document = json.loads(restore_file.read_text())  # the restarted registry listens on another port
         document["registry"] = again.host
         restore_file.write_text(json.dumps(document))
-        code, out, err = _run(["prune", "--restore", str(restore_file)], capsys)
+        code, out, err = cli_json(["prune", "--restore", str(restore_file)], capsys)
         assert code == 1 and err.count("\n") == 1
         assert "nothing was written" in err and "sha256:" in err
         assert _tags(again.url) == {}
@@ -508,7 +501,7 @@ def test_a_restore_file_that_cannot_be_written_stops_the_prune_before_any_delete
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, _out, err = _run([*PRUNE, "--restore-file", str(blocker / "undo.json")], capsys)
+    code, _out, err = cli_json([*PRUNE, "--restore-file", str(blocker / "undo.json")], capsys)
     assert code == 1 and err.count("\n") == 1 and "nothing was deleted" in err
     assert set(_tags(registry.url)) == {"mlrun/func-p1-a:v1"}
 
@@ -523,7 +516,7 @@ def test_a_restore_file_that_does_not_match_its_digests_is_refused(
                           "manifest": base64.b64encode(b"{}").decode(), "tags": ["v1"]}]}
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    code, _out, err = _run(["prune", "--restore", str(path)], capsys)
+    code, _out, err = cli_json(["prune", "--restore", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "--restore" in err and "digest" in err
 
 
@@ -538,7 +531,7 @@ def test_bytes_freed_is_an_upper_bound_when_other_repositories_share_blobs(
     _project(api, "p1")
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", f"{registry.url}/team")
     monkeypatch.chdir(tmp_path)
-    code, report, err = _run(PRUNE, capsys)
+    code, report, err = cli_json(PRUNE, capsys)
     assert code == 0, err
     assert set(_tags(registry.url)) == {"other/base:v1"}
     assert report["bytes_exact"] is False and "1 other repositories" in report["bytes_bound_reason"]
@@ -581,24 +574,24 @@ def test_ecr_dry_run_never_deletes_and_a_prune_is_restored_with_put_image(
     _fn(api, "p1", "trainer", f"{ECR_HOST}/{repository}:v3", "status.container_image")
     monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", ECR_HOST)
 
-    code, report, err = _run(["prune", "--keep", "0", "--min-age", "0s", "--dry-run", "--json"], capsys)
+    code, report, err = cli_json(["prune", "--keep", "0", "--min-age", "0s", "--dry-run", "--json"], capsys)
     assert code == 0, err
     assert len(report["deletions"]) == 2 and aws.count("BatchDeleteImage") == 0
     assert _ecr_tags(ecr, repository) == before and report["restore_file"] is None
 
     undo = tmp_path / "ecr-undo.json"
-    code, report, err = _run([*PRUNE, "--restore-file", str(undo)], capsys)
+    code, report, err = cli_json([*PRUNE, "--restore-file", str(undo)], capsys)
     assert code == 0, err
     assert set(_ecr_tags(ecr, repository)) == {"v3"}
 
-    code, out, err = _run(["prune", "--restore", str(undo), "--json"], capsys)
+    code, out, err = cli_json(["prune", "--restore", str(undo), "--json"], capsys)
     assert code == 0, err
     assert sorted(out["tags_restored"]) == [f"{repository}:v1", f"{repository}:v2"]
     assert _ecr_tags(ecr, repository) == before
 
     aws.reset()  # the blobs are gone, as after ECR's own garbage collection
     ecr.create_repository(repositoryName=repository)
-    code, _out, err = _run(["prune", "--restore", str(undo)], capsys)
+    code, _out, err = cli_json(["prune", "--restore", str(undo)], capsys)
     assert code == 1 and "nothing was written" in err and "sha256:" in err
     assert _ecr_tags(ecr, repository) == {} and aws.count("PutImage") == 0
 

@@ -7,12 +7,10 @@ forever. What the client read is asserted on the names the stand-in served, not 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from mlrun_registry_ext.cli import main
 from mlrun_registry_ext.clients.registry import (
     ListingError,
     ListingLimitError,
@@ -22,6 +20,7 @@ from mlrun_registry_ext.clients.registry import (
 from mlrun_registry_ext.clients.registry import client as client_module
 from mlrun_registry_ext.clients.registry.client import RetryPolicy
 from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
+from tests.support.env import cli_json
 from tests.support.listing import MAX_ENTRIES, ListingRegistry
 from tests.support.registry import RunningRegistry
 from tests.support.standins import MLRunAPIStandIn, NuclioDashboardStandIn, RecordedRequest
@@ -171,13 +170,6 @@ def test_a_real_registry_lists_every_page(registry_anonymous: RunningRegistry) -
 
 # --- prune and migrate ------------------------------------------------------------------------------
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
 
 
 @pytest.fixture
@@ -190,7 +182,7 @@ def test_prune_dry_run_on_an_endless_catalog_stops_with_one_line_naming_the_cap(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], platform: MLRunAPIStandIn) -> None:
     with ListingRegistry(endless_catalog=True) as registry:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
-        code, out, err = _run(["prune", "--dry-run", "--json"], capsys)
+        code, out, err = cli_json(["prune", "--dry-run", "--json"], capsys)
     assert code == 1 and not out
     assert err.count("\n") == 1 and "max_items" in err and "catalog" in err
     assert registry.served <= CAP + MAX_ENTRIES
@@ -201,7 +193,7 @@ def test_prune_dry_run_on_an_endless_tag_listing_stops_with_one_line_naming_the_
     with ListingRegistry(repositories=["mlrun/func-p1-trainer"], endless_tags=frozenset({"mlrun/func-p1-trainer"})) \
             as registry:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
-        code, out, err = _run(["prune", "--dry-run", "--json", "--keep", "0"], capsys)
+        code, out, err = cli_json(["prune", "--dry-run", "--json", "--keep", "0"], capsys)
     assert code == 1 and not out  # no plan, no report: the registry was not fully read
     assert err.count("\n") == 1 and "max_items" in err and "mlrun/func-p1-trainer" in err
     assert registry.served <= CAP + MAX_ENTRIES
@@ -211,7 +203,7 @@ def test_prune_refuses_a_cross_origin_link(monkeypatch: pytest.MonkeyPatch, caps
                                            platform: MLRunAPIStandIn) -> None:
     with ListingRegistry() as elsewhere, ListingRegistry(endless_catalog=True, link_origin=elsewhere.url) as registry:
         monkeypatch.setenv("MLRUN_REGISTRY_EXT_URL", registry.url)
-        code, _out, err = _run(["prune", "--dry-run", "--json"], capsys)
+        code, _out, err = cli_json(["prune", "--dry-run", "--json"], capsys)
     assert code == 1 and err.count("\n") == 1 and "another origin" in err
     assert not elsewhere.requests
 
@@ -220,7 +212,7 @@ def test_migrate_on_an_endless_tag_listing_stops_with_one_line_naming_the_cap(
         registry_anonymous: RunningRegistry, capsys: pytest.CaptureFixture[str]) -> None:
     with ListingRegistry(repositories=["mlrun/func-p1-trainer"],
                          endless_tags=frozenset({"mlrun/func-p1-trainer"})) as source:
-        code, out, err = _run(["migrate", "--from", source.url, "--to", registry_anonymous.url, "--dry-run",
+        code, out, err = cli_json(["migrate", "--from", source.url, "--to", registry_anonymous.url, "--dry-run",
                                "--json"], capsys)
     assert code == 1, (out, err)
     assert err.count("\n") == 1 and "max_items" in err and "mlrun/func-p1-trainer" in err
@@ -230,7 +222,7 @@ def test_migrate_on_an_endless_tag_listing_stops_with_one_line_naming_the_cap(
 def test_migrate_on_an_endless_catalog_stops_with_one_line_naming_the_cap(
         registry_anonymous: RunningRegistry, capsys: pytest.CaptureFixture[str]) -> None:
     with ListingRegistry(endless_catalog=True) as source:
-        code, _out, err = _run(["migrate", "--from", source.url, "--to", registry_anonymous.url, "--dry-run"],
+        code, _out, err = cli_json(["migrate", "--from", source.url, "--to", registry_anonymous.url, "--dry-run"],
                                capsys)
     assert code == 1 and err.count("\n") == 1 and "max_items" in err and "catalog" in err
     assert source.served <= CAP + MAX_ENTRIES
@@ -242,7 +234,7 @@ def test_migrate_target_with_an_endless_catalog_is_an_error_not_an_unknown_catal
 
     im.push_all(registry_anonymous.url, im.image_set(count=1, with_index=False))
     with ListingRegistry(endless_catalog=True) as target:
-        code, _out, err = _run(["migrate", "--from", registry_anonymous.url, "--to", target.url, "--dry-run"],
+        code, _out, err = cli_json(["migrate", "--from", registry_anonymous.url, "--to", target.url, "--dry-run"],
                                capsys)
     assert code == 1 and "max_items" in err and "catalog" in err
 
