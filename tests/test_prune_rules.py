@@ -1,0 +1,537 @@
+"""Prune's safety rules one at a time, against small fakes (no registry, no server): each rule that keeps
+an image, refuses a run or refuses a restore, in seconds. The end-to-end proofs against a real registry
+are in test_prune_safety.py; these are the fast ones mutation testing (scripts/mutation.sh) runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import json
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from mlrun_registry_ext.clients.registry.client import DeniedError, UnsupportedError
+from mlrun_registry_ext.clients.registry.errors import ListingError
+from mlrun_registry_ext.core.prune_plan import ManifestDeletion, ManifestRecord
+from mlrun_registry_ext.errors import RegistryAPIError, RegistryExtError
+from mlrun_registry_ext.features.prune import delete, inventory, usage
+from mlrun_registry_ext.features.prune.usage import UsageUnreadable
+
+#: the module (the package's ``restore`` is the function of the same name)
+restore = importlib.import_module("mlrun_registry_ext.features.prune.restore")
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def manifest_bytes(config: bytes, *layers: bytes) -> bytes:
+    def desc(data: bytes, media_type: str) -> dict[str, Any]:
+        return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
+
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": desc(config, "application/vnd.oci.image.config.v1+json"),
+                       "layers": [desc(layer, "application/vnd.oci.image.layer.v1.tar+gzip") for layer in layers]},
+                      sort_keys=True).encode()
+
+
+def deletion(digest: str, *tags: str, repository: str = "repo") -> ManifestDeletion:
+    return ManifestDeletion(repository, digest, OCI_MANIFEST, 10, tags, "old")
+
+
+# --- usage: every page checked --------------------------------------------------------------------------
+
+def record(image: Any = "r/x:1") -> dict[str, Any]:
+    return {"metadata": {"name": "f", "project": "p"}, "spec": {"image": image}}
+
+
+@pytest.mark.parametrize("bad", [
+    "not an object",
+    {"metadata": "x"}, {"spec": []}, {"status": 3},
+    {"spec": {"build": "x"}},
+    {"spec": {"image": 5}}, {"spec": {"build": {"image": ["a"]}}}, {"status": {"container_image": {}}},
+    {"metadata": {"name": 1}},
+])
+def test_a_function_record_of_the_wrong_shape_refuses_the_prune(bad: Any) -> None:
+    with pytest.raises(UsageUnreadable, match="nothing was deleted"):
+        usage.check_record(bad, usage.MLRUN_FIELDS, "here")
+
+
+def test_a_well_formed_function_record_is_read() -> None:
+    good = {"metadata": {"name": "f", "project": "p", "tag": None}, "spec": {"image": "r/x:1", "build": None},
+            "status": {"container_image": "r/y:2"}}
+    assert usage.check_record(good, usage.MLRUN_FIELDS, "here") is good
+    assert usage.check_record({"spec": None}, usage.MLRUN_FIELDS, "here") == {"spec": None}
+
+
+@pytest.mark.parametrize("bad", [None, [], {}, {"projects": "p"}, {"projects": ["p", 1]}, {"projects": ["p", ""]}])
+def test_a_project_listing_of_the_wrong_shape_refuses_the_prune(bad: Any) -> None:
+    with pytest.raises(UsageUnreadable, match="project"):
+        usage.check_projects_page(bad, "here")
+
+
+def test_a_project_listing_names_every_project() -> None:
+    assert usage.check_projects_page({"projects": ["a", "b"]}, "here") == ["a", "b"]
+    assert usage.check_projects_page({"projects": []}, "here") == []
+
+
+@pytest.mark.parametrize("bad", [
+    None, {}, {"funcs": {}}, {"funcs": [1]},
+    {"funcs": [], "pagination": "x"},
+    {"funcs": [], "pagination": {"page-token": 5}},
+    {"funcs": [], "pagination": {"page-token": ""}},
+])
+def test_a_function_page_of_the_wrong_shape_refuses_the_prune(bad: Any) -> None:
+    with pytest.raises(UsageUnreadable, match="nothing was deleted"):
+        usage.check_functions_page(bad, "here", 2)
+
+
+def test_a_page_shorter_than_its_token_claims_refuses_the_prune() -> None:
+    with pytest.raises(UsageUnreadable, match="1 records on a page of 2"):
+        usage.check_functions_page({"funcs": [record()], "pagination": {"page-token": "t", "page-size": 2}},
+                                   "here", 2)
+    # the page size the server claims wins over the one asked for; a nonsense claim falls back to it
+    with pytest.raises(UsageUnreadable, match="2 records on a page of 3"):
+        usage.check_functions_page({"funcs": [record()] * 2, "pagination": {"page-token": "t", "page-size": 3}},
+                                   "here", 1)
+    for claim in (0, -1, True, "2", None):
+        with pytest.raises(UsageUnreadable, match="1 records on a page of 2"):
+            usage.check_functions_page({"funcs": [record()], "pagination": {"page-token": "t", "page-size": claim}},
+                                       "here", 2)
+
+
+def test_a_full_page_with_a_token_continues_and_a_page_without_one_is_the_last() -> None:
+    funcs = [record(), record()]
+    assert usage.check_functions_page({"funcs": funcs, "pagination": {"page-token": "t", "page-size": 2}},
+                                      "here", 5) == (funcs, "t")
+    assert usage.check_functions_page({"funcs": funcs, "pagination": {"page-token": "t"}}, "here", 2) == (funcs, "t")
+    assert usage.check_functions_page({"funcs": funcs, "pagination": {"page-token": None}}, "here", 9) == (funcs, None)
+    assert usage.check_functions_page({"funcs": funcs}, "here", 9) == (funcs, None)
+
+
+def test_a_nuclio_listing_of_the_wrong_shape_refuses_the_prune() -> None:
+    for bad in ([], "x", {"f": 1}, {"f": {"spec": {"image": 3}}}, {"f": {"spec": {"runRegistry": []}}}):
+        with pytest.raises(UsageUnreadable, match="nothing was deleted"):
+            usage.check_nuclio_listing(bad, "here")
+    good = {"f": {"spec": {"image": "r/x:1"}}}
+    assert usage.check_nuclio_listing(good, "here") == good
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: Any) -> None:
+        self.status_code = status
+        self.body = body
+
+    def json(self) -> Any:
+        if isinstance(self.body, bytes):
+            raise ValueError("not JSON")
+        return self.body
+
+
+class FakeTransport:
+    """Answers GETs from a map url -> (status, body); anything else is a transport error."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def request(self, method: str, url: str, **_: Any) -> FakeResponse:
+        from mlrun_registry_ext.clients.transport import TransportError
+
+        self.asked.append(url)
+        if url not in self.answers:
+            raise TransportError("no answer")
+        status, body = self.answers[url]
+        return FakeResponse(status, body)
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> FakeTransport:
+    transport = FakeTransport(answers)
+
+    @contextmanager
+    def fake(_: float) -> Any:
+        yield transport
+
+    monkeypatch.setattr(usage, "platform_transport", fake)
+    return transport
+
+
+DB = "http://mlrun"
+PROJECTS = f"{DB}/api/v1/projects?format=name_only"
+FIRST = f"{DB}/api/v1/projects/p/functions?format=full&page=1&page-size=2"
+SECOND = f"{DB}/api/v1/projects/p/functions?page-token=t%2F1"
+
+
+def test_every_page_of_every_project_is_read_until_the_token_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, c = record("r/a:1"), record("r/b:1"), record("r/c:1")
+    transport = serve(monkeypatch, {
+        PROJECTS: (200, {"projects": ["p"]}),
+        FIRST: (200, {"funcs": [a, b], "pagination": {"page-token": "t/1", "page-size": 2}}),
+        SECOND: (200, {"funcs": [c], "pagination": {"page-token": None}}),
+    })
+    assert usage.mlrun_projects_and_functions(DB, page_size=2) == (["p"], [a, b, c])
+    assert transport.asked == [PROJECTS, FIRST, SECOND]
+
+
+@pytest.mark.parametrize("second", [(404, {"detail": "expired"}), (500, {}), (200, b"<html>"), (199, {}),
+                                    (300, {"funcs": []}), None])
+def test_a_failed_next_page_refuses_the_prune(monkeypatch: pytest.MonkeyPatch, second: Any) -> None:
+    answers = {PROJECTS: (200, {"projects": ["p"]}),
+               FIRST: (200, {"funcs": [record(), record()], "pagination": {"page-token": "t/1", "page-size": 2}})}
+    if second is not None:
+        answers[SECOND] = second
+    serve(monkeypatch, answers)
+    with pytest.raises(UsageUnreadable, match=r"page 2\).*nothing was deleted"):
+        usage.mlrun_projects_and_functions(DB, page_size=2)
+
+
+def test_a_listing_past_its_page_cap_refuses_the_prune(monkeypatch: pytest.MonkeyPatch) -> None:
+    endless = {"funcs": [record()], "pagination": {"page-token": "t/1", "page-size": 1}}
+    serve(monkeypatch, {PROJECTS: (200, {"projects": ["p"]}),
+                        f"{DB}/api/v1/projects/p/functions?format=full&page=1&page-size=1": (200, endless),
+                        SECOND: (200, endless)})
+    monkeypatch.setattr(usage, "MAX_PAGES", 3)
+    with pytest.raises(UsageUnreadable, match="more than 3 pages"):
+        usage.mlrun_projects_and_functions(DB, page_size=1)
+
+
+def test_the_nuclio_listing_protects_every_image_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlrun_registry_ext.core.service import RegistryService
+
+    location = RegistryService(name="r", url="registry.example:5000").location
+    serve(monkeypatch, {"http://nuclio/api/functions": (200, {"f": {"spec": {"image": "registry.example:5000/a:1"}}})})
+    uses = usage.nuclio_uses("http://nuclio", location)
+    assert [(u.repository, u.tag, u.source) for u in uses] == [("a", "1", "Nuclio function f")]
+    serve(monkeypatch, {"http://nuclio/api/functions": (502, {})})
+    with pytest.raises(UsageUnreadable, match="HTTP 502"):
+        usage.nuclio_uses("http://nuclio", location)
+
+
+# --- delete: re-check, stop on refusal, failures reported as failed ---------------------------------------
+
+class FakeRetry:
+    def call(self, _what: str, fn: Any) -> Any:
+        return fn()
+
+
+class FakeClient:
+    def __init__(self, refuse: set[str], fail: set[str], gone: set[str]) -> None:
+        self.refuse, self.fail, self.gone = refuse, fail, gone
+        self.deleted: list[str] = []
+
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        if digest in self.refuse:
+            raise UnsupportedError("the registry does not allow deletes")
+        if digest in self.fail:
+            raise RegistryAPIError("HTTP 500")
+        self.deleted.append(digest)
+        return digest not in self.gone
+
+
+class FakeEndpoint:
+    """Tags -> digests per repository as the registry holds them now."""
+
+    def __init__(self, tags: dict[str, dict[str, str]], refuse: set[str] = frozenset(),  # type: ignore[assignment]
+                 fail: set[str] = frozenset(), gone: set[str] = frozenset(),  # type: ignore[assignment]
+                 unreadable: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.tags = tags
+        self.client = FakeClient(set(refuse), set(fail), set(gone))
+        self.retry = FakeRetry()
+        self.unreadable = unreadable
+
+    def list_tags(self, repository: str) -> list[str]:
+        if repository in self.unreadable:
+            raise RegistryAPIError("HTTP 500 on tags/list")
+        return list(self.tags.get(repository, {}))
+
+    def manifest_digest(self, repository: str, tag: str) -> str | None:
+        return self.tags.get(repository, {}).get(tag)
+
+
+def known(*digests: str, children: dict[str, tuple[str, ...]] | None = None) -> dict[str, ManifestRecord]:
+    children = children or {}
+    return {d: ManifestRecord(d, OCI_MANIFEST, 10, children=children.get(d, ())) for d in digests}
+
+
+D1, D2, D3, D4 = (sha(bytes([i])) for i in range(4))
+
+
+def test_a_digest_a_surviving_tag_reaches_at_delete_time_is_skipped_not_deleted() -> None:
+    # "keep" was re-pointed at D1 after the plan; "new" was added on D3's index child D2
+    endpoint = FakeEndpoint({"repo": {"old": D1, "keep": D1, "new": D3, "gone": D4}})
+    items = [deletion(D1, "old"), deletion(D2), deletion(D4, "gone")]
+    warnings = delete.delete_http(endpoint, items, {"repo": known(D1, D2, D3, D4, children={D3: (D2,)})})  # type: ignore[arg-type]
+    assert warnings == []
+    assert [i.status for i in items] == ["skipped", "skipped", "deleted"]
+    assert "re-checked" in str(items[0].error)
+    assert endpoint.client.deleted == [D4]
+
+
+def test_a_repository_whose_tags_cannot_be_read_again_is_kept_whole() -> None:
+    endpoint = FakeEndpoint({"repo": {}, "other": {}}, unreadable={"repo"})
+    items = [deletion(D1), deletion(D2, repository="other")]
+    warnings = delete.delete_http(endpoint, items, {}, jobs=1)  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["skipped", "deleted"]
+    assert warnings == ["repo: the tags could not be read again before deleting; kept (HTTP 500 on tags/list)"]
+    assert endpoint.client.deleted == [D2]
+
+
+def test_a_refused_delete_stops_the_run_and_keeps_everything_not_yet_sent() -> None:
+    endpoint = FakeEndpoint({"a": {}, "b": {}}, refuse={D2})
+    items = [deletion(D1, repository="a"), deletion(D2, repository="a"), deletion(D3, repository="a"),
+             deletion(D4, repository="b")]
+    warnings = delete.delete_http(endpoint, items, {}, jobs=1)  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["deleted", "kept", "kept", "kept"]
+    assert endpoint.client.deleted == [D1]
+    assert len(warnings) == 1 and warnings[0].startswith("the registry refused a delete, nothing more was deleted")
+    assert items[1].error and "does not allow" in items[1].error
+
+
+def test_a_failed_delete_is_reported_failed_and_an_absent_one_gone() -> None:
+    endpoint = FakeEndpoint({"repo": {}}, fail={D1}, gone={D2})
+    items = [deletion(D1), deletion(D2), deletion(D3)]
+    ticks: list[int] = []
+    warnings = delete.delete_http(endpoint, items, {}, tick=lambda: ticks.append(1))  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["failed", "gone", "deleted"]
+    assert items[0].error == "HTTP 500"
+    assert warnings == [] and len(ticks) == 3
+
+
+def test_a_denied_delete_also_stops_the_run() -> None:
+    endpoint = FakeEndpoint({"repo": {}})
+
+    def deny(repository: str, digest: str) -> bool:
+        raise DeniedError("denied")
+
+    endpoint.client.delete_manifest = deny  # type: ignore[method-assign]
+    items = [deletion(D1), deletion(D2)]
+    delete.delete_http(endpoint, items, {})  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["kept", "kept"]
+
+
+class FakeEcr:
+    """ECR's DescribeImages / BatchGetImage / BatchDeleteImage over {repository: {digest: [tags]}}."""
+
+    def __init__(self, images: dict[str, dict[str, list[str]]], refuse: bool = False,
+                 failures: dict[str, str] | None = None, unconfirmed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.images = images
+        self.refuse = refuse
+        self.failures = failures or {}
+        self.unconfirmed = unconfirmed
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        ecr = self
+
+        class Pager:
+            def paginate(self, repositoryName: str | None = None, **_: Any) -> Any:
+                if operation == "describe_repositories":
+                    return [{"repositories": [{"repositoryName": n} for n in ecr.images]}]
+                return [{"imageDetails": [{"imageDigest": d, "imageTags": t}
+                                          for d, t in ecr.images[str(repositoryName)].items()]}]
+
+        return Pager()
+
+    def batch_get_image(self, repositoryName: str, imageIds: list[dict[str, str]], **_: Any) -> dict[str, Any]:
+        raw = manifest_bytes(b"{}")
+        return {"images": [{"imageId": i, "imageManifest": raw.decode(), "imageManifestMediaType": OCI_MANIFEST}
+                           for i in imageIds]}
+
+    def batch_delete_image(self, repositoryName: str, imageIds: list[dict[str, str]]) -> dict[str, Any]:
+        digests = [i["imageDigest"] for i in imageIds]
+        self.calls.append((repositoryName, digests))
+        if self.refuse:
+            error = Exception("AccessDenied")
+            error.response = {"Error": {"Code": "AccessDeniedException"}}  # type: ignore[attr-defined]
+            raise error
+        return {"imageIds": [{"imageDigest": d} for d in digests
+                             if d not in self.failures and d not in self.unconfirmed],
+                "failures": [{"imageId": {"imageDigest": d}, "failureCode": code, "failureReason": "why"}
+                             for d, code in self.failures.items() if d in digests]}
+
+
+def test_on_ecr_a_digest_a_surviving_tag_reaches_is_skipped() -> None:
+    ecr = FakeEcr({"repo": {D1: ["old", "keep"], D2: []}})
+    items = [deletion(D1, "old"), deletion(D2)]
+    assert delete.delete_ecr(ecr, items, {"repo": known(D1, D2)}) == []
+    assert [i.status for i in items] == ["skipped", "deleted"]
+    assert ecr.calls == [("repo", [D2])]
+
+
+def test_on_ecr_a_refused_batch_delete_stops_the_run() -> None:
+    ecr = FakeEcr({"a": {D1: []}, "b": {D2: []}}, refuse=True)
+    items = [deletion(D1, repository="a"), deletion(D2, repository="b")]
+    warnings = delete.delete_ecr(ecr, items, {"a": known(D1), "b": known(D2)})
+    assert [i.status for i in items] == ["kept", "kept"]
+    assert ecr.calls == [("a", [D1])]
+    assert warnings == ["ECR refused BatchDeleteImage on a (AccessDeniedException); nothing more was deleted"]
+    assert items[0].error == "ecr:BatchDeleteImage refused (AccessDeniedException)"
+
+
+def test_on_ecr_a_refused_batch_keeps_the_later_batches_of_its_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delete, "ECR_BATCH", 1)
+    ecr = FakeEcr({"a": {D1: [], D2: []}}, refuse=True)
+    items = [deletion(D1, repository="a"), deletion(D2, repository="a")]
+    delete.delete_ecr(ecr, items, {"a": known(D1, D2)})
+    assert [i.status for i in items] == ["kept", "kept"]
+    assert ecr.calls == [("a", [D1])]
+
+
+def test_on_ecr_an_unconfirmed_or_failed_delete_is_reported_failed() -> None:
+    ecr = FakeEcr({"repo": {D1: [], D2: [], D3: [], D4: []}},
+                  failures={D1: "ImageNotFound", D2: "InvalidImageDigest"}, unconfirmed={D3})
+    items = [deletion(D1), deletion(D2), deletion(D3), deletion(D4)]
+    assert delete.delete_ecr(ecr, items, {"repo": known(D1, D2, D3, D4)}) == []
+    assert [i.status for i in items] == ["gone", "failed", "failed", "deleted"]
+    assert items[1].error == "InvalidImageDigest: why"
+    assert items[2].error == "ECR did not confirm the delete"
+
+
+def test_on_ecr_a_repository_whose_images_cannot_be_listed_again_is_kept() -> None:
+    ecr = FakeEcr({"b": {D2: []}})
+    items = [deletion(D1, repository="a"), deletion(D2, repository="b")]
+    warnings = delete.delete_ecr(ecr, items, {})
+    assert [i.status for i in items] == ["skipped", "deleted"]
+    assert warnings == ["a: the tags could not be read again before deleting; kept"]
+
+
+# --- restore: nothing written when something is missing; every tag read back ----------------------------
+
+CONFIG, LAYER = b'{"created": "2025-01-01T00:00:00Z"}', b"layer"
+RAW = manifest_bytes(CONFIG, LAYER)
+DIGEST = sha(RAW)
+
+
+def entry(*tags: str) -> Any:
+    return restore.RestoreEntry("repo", DIGEST, OCI_MANIFEST, RAW, tags)
+
+
+class FakeRestoreEndpoint:
+    def __init__(self, blobs: set[str], serve_as: str | None = None) -> None:
+        self.blobs = blobs
+        self.serve_as = serve_as
+        self.put: list[str] = []
+        self.tags: dict[str, str] = {}
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        return digest in self.blobs
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        return self.tags.get(reference)
+
+    def put_manifest(self, repository: str, reference: str, manifest: Any) -> None:
+        self.put.append(reference)
+        self.tags[reference] = self.serve_as or sha(manifest.raw)
+
+
+def test_restore_writes_nothing_when_a_blob_is_gone() -> None:
+    endpoint = FakeRestoreEndpoint({sha(CONFIG)})
+    with pytest.raises(RegistryExtError, match=r"nothing was written: 1 blobs or manifests are gone.*" + sha(LAYER)):
+        restore.restore_http(endpoint, [entry("v1")])  # type: ignore[arg-type]
+    assert endpoint.put == []
+
+
+def test_restore_puts_the_manifest_and_its_tags_back_and_reads_them_back() -> None:
+    endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
+    assert restore.restore_http(endpoint, [entry("v1", "v2")]) == (1, ["repo:v1", "repo:v2"])  # type: ignore[arg-type]
+    assert endpoint.put == [DIGEST, "v1", "v2"]
+
+
+def test_restore_fails_when_a_tag_reads_back_as_another_digest() -> None:
+    endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)}, serve_as=D1)
+    with pytest.raises(RegistryAPIError, match=f"repo:v1 reads back as {D1}"):
+        restore.restore_http(endpoint, [entry("v1")])  # type: ignore[arg-type]
+
+
+def test_restore_of_an_index_needs_its_children_that_are_not_in_the_file() -> None:
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [{"mediaType": OCI_MANIFEST, "digest": DIGEST, "size": len(RAW)}]}).encode()
+    parent = restore.RestoreEntry("repo", sha(index), "application/vnd.oci.image.index.v1+json", index, ("v1",))
+    endpoint = FakeRestoreEndpoint(set())
+    with pytest.raises(RegistryExtError, match=f"repo@{DIGEST}"):
+        restore.restore_http(endpoint, [parent])  # type: ignore[arg-type]
+    assert endpoint.put == []
+    # with the child in the file, its blobs are what is needed, and the child goes back first
+    endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
+    restore.restore_http(endpoint, [parent, entry()])  # type: ignore[arg-type]
+    assert endpoint.put[:2] == [DIGEST, sha(index)]
+
+
+def test_a_restore_file_whose_manifest_does_not_match_its_digest_is_refused(tmp_path: Any) -> None:
+    from mlrun_registry_ext.errors import ConfigError
+
+    good = {"repository": "repo", "digest": DIGEST, "media_type": OCI_MANIFEST,
+            "manifest": base64.b64encode(RAW).decode(), "tags": ["v1"]}
+    path = tmp_path / "restore.json"
+
+    def write(*entries: dict[str, Any]) -> str:
+        path.write_text(json.dumps({"format": restore.FORMAT, "version": restore.VERSION, "registry": "r:5000",
+                                    "manifests": list(entries)}))
+        return str(path)
+
+    assert restore.read_restore_file(write(good)) == ("r:5000", [entry("v1")])
+    with pytest.raises(ConfigError, match="does not match its digest"):
+        restore.read_restore_file(write(dict(good, manifest=base64.b64encode(RAW + b" ").decode())))
+
+
+# --- inventory: what cannot be read is kept, a broken listing stops the run --------------------------------
+
+class FakeInventoryEndpoint:
+    def __init__(self, tags: list[str], unreadable_tags: set[str] = frozenset(),  # type: ignore[assignment]
+                 listing: Exception | None = None) -> None:
+        self.tags = tags
+        self.unreadable_tags = unreadable_tags
+        self.listing = listing
+        self.client = None
+
+    def list_tags(self, name: str) -> list[str]:
+        if self.listing is not None:
+            raise self.listing
+        return self.tags
+
+    def get_manifest(self, name: str, reference: str) -> tuple[bytes, str]:
+        if reference in self.unreadable_tags:
+            raise RegistryAPIError("HTTP 500")
+        return RAW, OCI_MANIFEST
+
+
+def test_an_unreadable_tag_keeps_its_repository() -> None:
+    reader = inventory.HttpInventory(FakeInventoryEndpoint(["v1", "v2"], {"v2"}), jobs=1)  # type: ignore[arg-type]
+    reader._created = lambda *_: None  # type: ignore[method-assign]
+    state = reader.read("repo")
+    assert state.problem == "tag v2 could not be read (HTTP 500)"
+    assert state.tags == {"v1": DIGEST}
+
+
+def test_a_repository_whose_tags_cannot_be_listed_is_kept_and_a_runaway_listing_stops_the_run() -> None:
+    reader = inventory.HttpInventory(FakeInventoryEndpoint([], listing=RegistryAPIError("HTTP 500")))  # type: ignore[arg-type]
+    state = reader.read("repo")
+    assert state.problem == "the repository could not be listed (HTTP 500)"
+    reader = inventory.HttpInventory(FakeInventoryEndpoint([], listing=ListingError("too many pages", limit="pages", host="r")))  # type: ignore[arg-type]
+    with pytest.raises(ListingError):
+        reader.read("repo")
+
+
+def test_an_ecr_listing_that_fails_or_names_an_image_without_a_digest_refuses_the_prune() -> None:
+    class Broken(FakeEcr):
+        def get_paginator(self, operation: str) -> Any:
+            raise RuntimeError("throttled")
+
+    with pytest.raises(RegistryExtError, match=r"ECR DescribeRepositories failed \(RuntimeError\); nothing was"):
+        inventory.EcrInventory(Broken({})).repositories()
+    with pytest.raises(RegistryExtError, match=r"ECR DescribeImages on a failed"):
+        inventory.EcrInventory(Broken({})).describe("a")
+    for bad in ({"imageTags": ["x"]}, {"imageDigest": 5}, {"imageDigest": D1, "imageTags": "x"}, "x"):
+        ecr = FakeEcr({"a": {}})
+        ecr.get_paginator = lambda _op, bad=bad: type("P", (), {"paginate": lambda self, **_: [{"imageDetails": [bad]}]})()  # type: ignore[method-assign]
+        with pytest.raises(RegistryExtError, match="without a digest; nothing was deleted"):
+            inventory.EcrInventory(ecr).describe("a")
+    assert inventory.EcrInventory(FakeEcr({"b": {}, "a": {D1: ["v1"]}})).repositories() == ["a", "b"]
+    assert inventory.EcrInventory(FakeEcr({"a": {D1: ["v1"]}})).describe("a") == [{"imageDigest": D1,
+                                                                                    "imageTags": ["v1"]}]
