@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -260,6 +261,7 @@ def known(*digests: str, children: dict[str, tuple[str, ...]] | None = None) -> 
 
 
 D1, D2, D3, D4 = (sha(bytes([i])) for i in range(4))
+PUSHED = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
 def test_a_digest_a_surviving_tag_reaches_at_delete_time_is_skipped_not_deleted() -> None:
@@ -333,7 +335,7 @@ class FakeEcr:
             def paginate(self, repositoryName: str | None = None, **_: Any) -> Any:
                 if operation == "describe_repositories":
                     return [{"repositories": [{"repositoryName": n} for n in ecr.images]}]
-                return [{"imageDetails": [{"imageDigest": d, "imageTags": t}
+                return [{"imageDetails": [{"imageDigest": d, "imageTags": t, "imagePushedAt": PUSHED}
                                           for d, t in ecr.images[str(repositoryName)].items()]}]
 
         return Pager()
@@ -354,6 +356,26 @@ class FakeEcr:
                              if d not in self.failures and d not in self.unconfirmed],
                 "failures": [{"imageId": {"imageDigest": d}, "failureCode": code, "failureReason": "why"}
                              for d, code in self.failures.items() if d in digests]}
+
+
+def test_on_ecr_a_dry_run_deletes_nothing_and_writes_no_restore_file(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Any) -> None:
+    import mlrun_registry_ext.features.prune as prune_package
+    from mlrun_registry_ext.core.service import RegistryService
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(prune_package, "_usage", lambda *_: ([], [], []))
+    ecr = FakeEcr({"repo": {D1: ["v1"], D2: ["v2"]}})
+    monkeypatch.setattr(prune_package.aws, "client", lambda *_: ecr)
+    service = RegistryService(name="ecr", url="123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    report = prune_package.run_prune(service, keep=0, min_age="0s", dry_run=True, progress=False)
+    assert sorted(d.digest for d in report.plan.deletions) == sorted([D1, D2])
+    assert {d.status for d in report.plan.deletions} == {"planned"}
+    assert ecr.calls == [] and report.restore_file is None and list(tmp_path.iterdir()) == []
+    report = prune_package.run_prune(service, keep=0, min_age="0s", dry_run=False, progress=False,
+                                     restore_file=tmp_path / "undo.json")
+    assert {d.status for d in report.plan.deletions} == {"deleted"}
+    assert sorted(ecr.calls[0][1]) == sorted([D1, D2]) and report.restore_file == str(tmp_path / "undo.json")
 
 
 def test_on_ecr_a_digest_a_surviving_tag_reaches_is_skipped() -> None:
@@ -534,4 +556,4 @@ def test_an_ecr_listing_that_fails_or_names_an_image_without_a_digest_refuses_th
             inventory.EcrInventory(ecr).describe("a")
     assert inventory.EcrInventory(FakeEcr({"b": {}, "a": {D1: ["v1"]}})).repositories() == ["a", "b"]
     assert inventory.EcrInventory(FakeEcr({"a": {D1: ["v1"]}})).describe("a") == [{"imageDigest": D1,
-                                                                                    "imageTags": ["v1"]}]
+                                                                                    "imageTags": ["v1"], "imagePushedAt": PUSHED}]
