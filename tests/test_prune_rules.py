@@ -557,3 +557,285 @@ def test_an_ecr_listing_that_fails_or_names_an_image_without_a_digest_refuses_th
     assert inventory.EcrInventory(FakeEcr({"b": {}, "a": {D1: ["v1"]}})).repositories() == ["a", "b"]
     assert inventory.EcrInventory(FakeEcr({"a": {D1: ["v1"]}})).describe("a") == [{"imageDigest": D1,
                                                                                     "imageTags": ["v1"], "imagePushedAt": PUSHED}]
+
+
+# --- what mutation testing found the tests above did not yet pin down -------------------------------------
+
+def test_a_record_section_or_build_that_is_not_an_object_is_refused_even_when_no_field_of_it_is_read() -> None:
+    for section in ("metadata", "spec", "status"):
+        with pytest.raises(UsageUnreadable, match=f"^here holds a function record whose {section} is not an object"):
+            usage.check_record({section: "x"}, (), "here")
+    with pytest.raises(UsageUnreadable, match="^here holds a function record whose spec.build is not an object"):
+        usage.check_record({"spec": {"build": "x"}}, (), "here")
+    assert usage.check_record({"spec": {"build": {"image": "r/x:1"}}}, (), "here")
+    # any depth of a field path: a non-object on the way is a wrong type, not an absent field
+    with pytest.raises(UsageUnreadable, match="^here holds a function record whose metadata.labels.app is not a"):
+        usage.check_record({"metadata": {"labels": "x"}}, ("metadata.labels.app",), "here")
+    with pytest.raises(UsageUnreadable, match=r"^here holds a function record that is not an object \(list\)"):
+        usage.check_record([], (), "here")
+
+
+def test_refusals_name_the_page_and_the_function_that_could_not_be_read() -> None:
+    with pytest.raises(UsageUnreadable, match="^page 3 answered without a 'funcs' list"):
+        usage.check_functions_page({}, "page 3", 1)
+    with pytest.raises(UsageUnreadable, match="^page 3 holds a function record whose spec.image is not a string"):
+        usage.check_functions_page({"funcs": [record(5)]}, "page 3", 1)
+    with pytest.raises(UsageUnreadable, match="^page 3 answered with a 'pagination' that is not an object"):
+        usage.check_functions_page({"funcs": [], "pagination": []}, "page 3", 1)
+    with pytest.raises(UsageUnreadable, match="^dash answered without a function map"):
+        usage.check_nuclio_listing([], "dash")
+    with pytest.raises(UsageUnreadable, match=r"^dash \(f\) holds a function record whose spec.image"):
+        usage.check_nuclio_listing({"f": {"spec": {"image": 3}}}, "dash")
+
+
+@pytest.mark.parametrize("token", [5, "", ["t"]])
+def test_a_full_page_with_a_token_that_is_not_a_string_refuses_the_prune(token: Any) -> None:
+    with pytest.raises(UsageUnreadable, match="page token that is not a string"):
+        usage.check_functions_page({"funcs": [record()], "pagination": {"page-token": token, "page-size": 1}},
+                                   "here", 1)
+
+
+def test_a_server_that_claims_pages_of_one_is_believed() -> None:
+    page = {"funcs": [record()], "pagination": {"page-token": "t", "page-size": 1}}
+    assert usage.check_functions_page(page, "here", 5) == ([record()], "t")
+
+
+def test_a_listing_of_exactly_the_page_and_record_caps_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = {"funcs": [record()], "pagination": {"page-token": "t/1", "page-size": 1}}
+    last = {"funcs": [record()], "pagination": {"page-token": None}}
+    serve(monkeypatch, {PROJECTS: (200, {"projects": ["p"]}),
+                        f"{DB}/api/v1/projects/p/functions?format=full&page=1&page-size=1": (200, page),
+                        SECOND: (200, last)})
+    monkeypatch.setattr(usage, "MAX_PAGES", 2)
+    monkeypatch.setattr(usage, "MAX_RECORDS", 2)
+    assert len(usage.mlrun_projects_and_functions(DB, page_size=1)[1]) == 2
+    monkeypatch.setattr(usage, "MAX_RECORDS", 1)
+    with pytest.raises(UsageUnreadable, match="1 function records"):
+        usage.mlrun_projects_and_functions(DB, page_size=1)
+
+
+def test_every_listing_request_is_a_bounded_get_with_the_mlrun_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlrun_registry_ext.clients.transport import Deadline
+
+    monkeypatch.setattr(usage, "mlrun_headers", lambda: {"X-Canary": "1"})
+    transport = serve(monkeypatch, {PROJECTS: (200, {"projects": ["a/b"]}),
+                                    f"{DB}/api/v1/projects/a%2Fb/functions?format=full&page=1&page-size=2":
+                                        (200, {"funcs": []})})
+    seen: list[tuple[str, dict[str, Any]]] = []
+    original = transport.request
+
+    def request(method: str, url: str, **kwargs: Any) -> FakeResponse:
+        seen.append((method, kwargs))
+        return original(method, url, **kwargs)
+
+    transport.request = request  # type: ignore[method-assign]
+    assert usage.mlrun_projects_and_functions(DB, page_size=2) == (["a/b"], [])
+    assert [m for m, _ in seen] == ["GET", "GET"]
+    for _, kwargs in seen:
+        assert kwargs["headers"] == {"X-Canary": "1"} and kwargs["max_body"] == usage.MAX_PAGE_BYTES
+        assert isinstance(kwargs["deadline"], Deadline)
+
+
+def test_an_oversized_or_unanswered_page_refuses_the_prune_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlrun_registry_ext.clients.transport import BodyTooLarge
+
+    transport = serve(monkeypatch, {})
+
+    def too_large(method: str, url: str, **_: Any) -> FakeResponse:
+        raise BodyTooLarge("big")
+
+    transport.request = too_large  # type: ignore[method-assign]
+    with pytest.raises(UsageUnreadable, match=r"^the MLRun API at http://mlrun \(GET /api/v1/projects\) answered "
+                                              r"more than 64 MiB"):
+        usage.mlrun_projects_and_functions(DB)
+    serve(monkeypatch, {})
+    with pytest.raises(UsageUnreadable, match=r"/projects\) did not answer \(TransportError\)"):
+        usage.mlrun_projects_and_functions(DB)
+
+
+class IndexEndpoint(FakeEndpoint):
+    """Also serves manifests by digest: an index pushed after the plan."""
+
+    def __init__(self, tags: dict[str, dict[str, str]], manifests: dict[str, bytes], **kwargs: Any) -> None:
+        super().__init__(tags, **kwargs)
+        self.manifests = manifests
+        self.read: list[tuple[str, str]] = []
+
+    def get_manifest(self, repository: str, digest: str) -> tuple[bytes, str]:
+        self.read.append((repository, digest))
+        return self.manifests[digest], "application/vnd.oci.image.index.v1+json"
+
+
+def index_of(*children: str) -> bytes:
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": [{"mediaType": OCI_MANIFEST, "digest": c, "size": 10} for c in children]}).encode()
+
+
+def test_an_index_tagged_after_the_plan_protects_the_images_it_points_to() -> None:
+    index = index_of(D1)
+    endpoint = IndexEndpoint({"repo": {"multi": sha(index)}}, {sha(index): index})
+    items = [deletion(D1), deletion(D2)]
+    delete.delete_http(endpoint, items, {"repo": known(D1, D2)})  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["skipped", "deleted"]
+    assert endpoint.read == [("repo", sha(index))]
+
+
+def test_skipped_and_kept_deletions_say_why() -> None:
+    endpoint = FakeEndpoint({"repo": {"keep": D1}, "bad": {}}, unreadable={"bad"})
+    items = [deletion(D1), deletion(D2, repository="bad")]
+    delete.delete_http(endpoint, items, {"repo": known(D1)}, jobs=1)  # type: ignore[arg-type]
+    assert items[0].error == "a tag not planned for deletion reaches it now (re-checked before deleting)"
+    assert items[1].error == "the re-check before deleting failed (HTTP 500 on tags/list)"
+
+
+def test_after_a_refused_delete_every_later_deletion_of_the_repository_is_kept() -> None:
+    endpoint = FakeEndpoint({"a": {}}, refuse={D1})
+    deleted: list[tuple[str, str]] = []
+    original = endpoint.client.delete_manifest
+
+    def recording(repository: str, digest: str) -> bool:
+        deleted.append((repository, digest))
+        return original(repository, digest)
+
+    endpoint.client.delete_manifest = recording  # type: ignore[method-assign]
+    items = [deletion(D1, repository="a"), deletion(D2, repository="a"), deletion(D3, repository="a")]
+    delete.delete_http(endpoint, items, {}, jobs=1)  # type: ignore[arg-type]
+    assert [i.status for i in items] == ["kept", "kept", "kept"]
+    assert deleted == [("a", D1)]
+
+
+class IndexEcr(FakeEcr):
+    def __init__(self, images: dict[str, dict[str, list[str]]], manifests: dict[str, bytes],
+                 missing: set[str] = frozenset(), **kwargs: Any) -> None:  # type: ignore[assignment]
+        super().__init__(images, **kwargs)
+        self.manifests = manifests
+        self.missing = missing
+        self.got: list[dict[str, Any]] = []
+
+    def batch_get_image(self, repositoryName: str, imageIds: list[dict[str, str]], **kwargs: Any) -> dict[str, Any]:
+        self.got.append(dict(kwargs, repositoryName=repositoryName, imageIds=imageIds))
+        ids = [i["imageDigest"] for i in imageIds]
+        return {"images": [{"imageId": {"imageDigest": d}, "imageManifest": self.manifests[d].decode(),
+                            "imageManifestMediaType": "application/vnd.oci.image.index.v1+json"}
+                           for d in ids if d not in self.missing],
+                "failures": [{"imageId": {"imageDigest": d}, "failureCode": "ImageNotFound"}
+                             for d in ids if d in self.missing]}
+
+
+def test_on_ecr_an_index_tagged_after_the_plan_protects_the_images_it_points_to() -> None:
+    index = index_of(D1)
+    ecr = IndexEcr({"repo": {sha(index): ["multi"], D1: [], D2: []}}, {sha(index): index})
+    items = [deletion(D1), deletion(D2)]
+    assert delete.delete_ecr(ecr, items, {"repo": known(D1, D2)}) == []
+    assert [i.status for i in items] == ["skipped", "deleted"]
+    assert ecr.got == [{"repositoryName": "repo", "acceptedMediaTypes": inventory.EcrInventory.ACCEPT,
+                        "imageIds": [{"imageDigest": sha(index)}]}]
+
+
+def test_on_ecr_a_manifest_the_re_check_cannot_read_keeps_its_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = index_of(D1)
+    ecr = IndexEcr({"repo": {sha(index): ["multi"], D2: []}}, {}, missing={sha(index)})
+    items = [deletion(D2)]
+    assert delete.delete_ecr(ecr, items, {"repo": known(D2)}) == [
+        "repo: the tags could not be read again before deleting; kept"]
+    assert items[0].status == "skipped" and items[0].error == "the re-check before deleting failed (RegistryExtError)"
+    # more unknown manifests than one BatchGetImage takes: every one is read, in batches
+    monkeypatch.setattr(delete, "ECR_BATCH", 2)
+    indexes = [index_of(c) for c in (D1, D2, D3)]
+    ecr = IndexEcr({"repo": {sha(i): [f"t{n}"] for n, i in enumerate(indexes)}}, {sha(i): i for i in indexes})
+    items = [deletion(D1), deletion(D2), deletion(D3)]
+    delete.delete_ecr(ecr, items, {"repo": known(D1, D2, D3)})
+    assert [i.status for i in items] == ["skipped", "skipped", "skipped"]
+    assert [len(g["imageIds"]) for g in ecr.got] == [2, 1]
+
+
+def test_on_ecr_a_refusal_keeps_every_later_repository_and_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delete, "ECR_BATCH", 1)
+    ecr = FakeEcr({"a": {D1: [], D2: [], D3: []}, "b": {D4: []}, "c": {D4: []}}, refuse=True)
+    items = [deletion(D1, repository="a"), deletion(D2, repository="a"), deletion(D3, repository="a"),
+             deletion(D4, repository="b"), deletion(D4, repository="c")]
+    delete.delete_ecr(ecr, items, {"a": known(D1, D2, D3), "b": known(D4), "c": known(D4)})
+    assert [i.status for i in items] == ["kept"] * 5
+    assert ecr.calls == [("a", [D1])]
+
+
+def test_on_ecr_deletes_go_in_batches_and_a_refusal_without_an_aws_code_names_its_type(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delete, "ECR_BATCH", 2)
+    ecr = FakeEcr({"a": {D1: [], D2: [], D3: []}})
+    items = [deletion(D1, repository="a"), deletion(D2, repository="a"), deletion(D3, repository="a")]
+    delete.delete_ecr(ecr, items, {"a": known(D1, D2, D3)})
+    assert [len(d) for _, d in ecr.calls] == [2, 1]
+
+    class Plain(FakeEcr):
+        def batch_delete_image(self, repositoryName: str, imageIds: list[dict[str, str]]) -> dict[str, Any]:
+            raise TimeoutError("read timed out")
+
+    items = [deletion(D1, repository="a")]
+    warnings = delete.delete_ecr(Plain({"a": {D1: []}}), items, {"a": known(D1)})
+    assert items[0].status == "kept" and items[0].error == "ecr:BatchDeleteImage refused (TimeoutError)"
+    assert warnings == ["ECR refused BatchDeleteImage on a (TimeoutError); nothing more was deleted"]
+
+
+def test_on_ecr_a_failure_without_an_image_id_is_still_reported_failed() -> None:
+    class Odd(FakeEcr):
+        def batch_delete_image(self, repositoryName: str, imageIds: list[dict[str, str]]) -> dict[str, Any]:
+            return {"imageIds": [], "failures": [{"failureCode": "Odd"}]}
+
+    items = [deletion(D1)]
+    delete.delete_ecr(Odd({"repo": {D1: []}}), items, {"repo": known(D1)})
+    assert items[0].status == "failed" and items[0].error == "ECR did not confirm the delete"
+
+
+def test_an_ecr_refusal_names_the_aws_error_code() -> None:
+    class Denied(FakeEcr):
+        def get_paginator(self, operation: str) -> Any:
+            error = Exception("denied")
+            error.response = {"Error": {"Code": "AccessDeniedException"}}  # type: ignore[attr-defined]
+            raise error
+
+    with pytest.raises(RegistryExtError, match=r"^ECR DescribeImages on a failed \(AccessDeniedException\); nothing"):
+        inventory.EcrInventory(Denied({})).describe("a")
+    with pytest.raises(RegistryExtError, match=r"^ECR DescribeRepositories failed \(AccessDeniedException\)"):
+        inventory.EcrInventory(Denied({})).repositories()
+
+
+def test_ecr_listings_ask_for_the_right_operation_of_the_right_repository() -> None:
+    asked: list[tuple[str, Any]] = []
+
+    class Recording(FakeEcr):
+        def get_paginator(self, operation: str) -> Any:
+            pager = super().get_paginator(operation)
+            original = pager.paginate
+
+            def paginate(**kwargs: Any) -> Any:
+                asked.append((operation, kwargs.get("repositoryName")))
+                return original(**kwargs)
+
+            pager.paginate = paginate
+            return pager
+
+    ecr = Recording({"a": {D1: ["v1"]}})
+    inventory.EcrInventory(ecr).repositories()
+    inventory.EcrInventory(ecr).describe("a")
+    assert asked == [("describe_repositories", None), ("describe_images", "a")]
+
+
+def test_the_http_inventory_reads_the_repository_it_was_asked_for() -> None:
+    asked: list[tuple[str, str]] = []
+
+    class Recording(FakeInventoryEndpoint):
+        def list_tags(self, name: str) -> list[str]:
+            asked.append((name, "tags"))
+            return super().list_tags(name)
+
+        def get_manifest(self, name: str, reference: str) -> tuple[bytes, str]:
+            asked.append((name, reference))
+            return super().get_manifest(name, reference)
+
+    reader = inventory.HttpInventory(Recording(["v1"]), jobs=1)  # type: ignore[arg-type]
+    reader._created = lambda *_: None  # type: ignore[method-assign]
+    state = reader.read("repo")
+    assert state.name == "repo" and asked == [("repo", "tags"), ("repo", "v1")]
+    assert state.tags == {"v1": DIGEST} and state.manifests[DIGEST].media_type == OCI_MANIFEST
+    assert reader.raw == {("repo", DIGEST): (RAW, OCI_MANIFEST)}
