@@ -442,12 +442,15 @@ class FakeRestoreEndpoint:
         self.tags: dict[str, str] = {}
 
     def blob_exists(self, repository: str, digest: str) -> bool:
+        assert repository == "repo"
         return digest in self.blobs
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
+        assert repository == "repo"
         return self.tags.get(reference)
 
     def put_manifest(self, repository: str, reference: str, manifest: Any) -> None:
+        assert repository == "repo"
         self.put.append(reference)
         self.tags[reference] = self.serve_as or sha(manifest.raw)
 
@@ -839,3 +842,87 @@ def test_the_http_inventory_reads_the_repository_it_was_asked_for() -> None:
     assert state.name == "repo" and asked == [("repo", "tags"), ("repo", "v1")]
     assert state.tags == {"v1": DIGEST} and state.manifests[DIGEST].media_type == OCI_MANIFEST
     assert reader.raw == {("repo", DIGEST): (RAW, OCI_MANIFEST)}
+
+
+def test_restore_checks_the_blobs_of_every_manifest_and_names_what_is_gone() -> None:
+    other = manifest_bytes(b"{}", b"other layer")
+    first = restore.RestoreEntry("repo", sha(other), OCI_MANIFEST, other, ())
+    endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
+    with pytest.raises(RegistryExtError, match=r"2 blobs or manifests are gone .*: repo@sha256:.*, repo@sha256:"):
+        restore.restore_http(endpoint, [first, entry("v1")])  # type: ignore[arg-type]
+    assert endpoint.put == []
+    many = manifest_bytes(b"{}", *(bytes([i]) for i in range(6)))
+    endpoint = FakeRestoreEndpoint(set())
+    with pytest.raises(RegistryExtError, match=r"7 blobs or manifests are gone .* and 2 more$"):
+        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(many), OCI_MANIFEST, many, ())])  # type: ignore[arg-type]
+    few = manifest_bytes(b"{}", *(bytes([i]) for i in range(4)))
+    with pytest.raises(RegistryExtError, match=r"5 blobs or manifests are gone .*[0-9a-f]$"):
+        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(few), OCI_MANIFEST, few, ())])  # type: ignore[arg-type]
+
+
+def test_restore_of_an_index_whose_children_are_still_there_puts_only_the_index_back() -> None:
+    index = index_of(DIGEST)
+    parent = restore.RestoreEntry("repo", sha(index), "application/vnd.oci.image.index.v1+json", index, ("v1",))
+    endpoint = FakeRestoreEndpoint(set())
+    endpoint.tags[DIGEST] = DIGEST
+    assert restore.restore_http(endpoint, [parent]) == (1, ["repo:v1"])  # type: ignore[arg-type]
+    assert endpoint.put == [sha(index), "v1"]
+
+
+class RestoreEcr:
+    """ECR's BatchCheckLayerAvailability / BatchGetImage / PutImage over one repository."""
+
+    def __init__(self, layers: set[str], images: dict[str, str] | None = None, serve_as: str | None = None) -> None:
+        self.layers = layers
+        self.images = dict(images or {})  # digest or tag -> digest
+        self.serve_as = serve_as
+        self.checked: list[list[str]] = []
+        self.put: list[tuple[str, str | None]] = []
+
+    def batch_check_layer_availability(self, repositoryName: str, layerDigests: list[str]) -> dict[str, Any]:
+        assert repositoryName == "repo"
+        self.checked.append(layerDigests)
+        return {"layers": [{"layerDigest": d, "layerAvailability": "AVAILABLE" if d in self.layers else "UNAVAILABLE"}
+                           for d in layerDigests]}
+
+    def batch_get_image(self, repositoryName: str, imageIds: list[dict[str, str]]) -> dict[str, Any]:
+        assert repositoryName == "repo"
+        key = imageIds[0].get("imageDigest") or imageIds[0]["imageTag"]
+        found = self.images.get(key)
+        return {"images": [{"imageId": {"imageDigest": found}}] if found else []}
+
+    def put_image(self, repositoryName: str, imageManifest: str, imageManifestMediaType: str, imageDigest: str,
+                  imageTag: str | None = None) -> None:
+        assert repositoryName == "repo" and sha(imageManifest.encode()) == imageDigest
+        assert imageManifestMediaType == OCI_MANIFEST or "index" in imageManifestMediaType
+        self.put.append((imageDigest, imageTag))
+        self.images[imageDigest] = imageDigest
+        if imageTag:
+            self.images[imageTag] = self.serve_as or imageDigest
+
+
+def test_on_ecr_restore_writes_nothing_when_a_layer_or_child_is_gone() -> None:
+    ecr = RestoreEcr({sha(CONFIG)})
+    with pytest.raises(RegistryExtError, match=f"nothing was written: 1 blobs or manifests are gone.*repo@{sha(LAYER)}"):
+        restore.restore_ecr(ecr, [entry("v1")])
+    assert ecr.put == [] and sorted(ecr.checked[0]) == sorted([sha(CONFIG), sha(LAYER)])
+    index = index_of(DIGEST)
+    parent = restore.RestoreEntry("repo", sha(index), "application/vnd.oci.image.index.v1+json", index, ("v1",))
+    ecr = RestoreEcr(set())
+    with pytest.raises(RegistryExtError, match=f"1 blobs or manifests are gone.*repo@{DIGEST}"):
+        restore.restore_ecr(ecr, [parent])
+    assert ecr.put == []
+    ecr = RestoreEcr(set(), {DIGEST: DIGEST})
+    assert restore.restore_ecr(ecr, [parent]) == (1, ["repo:v1"])
+    assert ecr.put == [(sha(index), "v1")]
+
+
+def test_on_ecr_restore_puts_every_tag_back_and_reads_it_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    ecr = RestoreEcr({sha(CONFIG), sha(LAYER)})
+    untagged = manifest_bytes(CONFIG)
+    child = restore.RestoreEntry("repo", sha(untagged), OCI_MANIFEST, untagged, ())
+    assert restore.restore_ecr(ecr, [entry("v1", "v2"), child]) == (2, ["repo:v1", "repo:v2"])
+    assert ecr.put == [(sha(untagged), None), (DIGEST, "v1"), (DIGEST, "v2")]
+    ecr = RestoreEcr({sha(CONFIG), sha(LAYER)}, serve_as=D1)
+    with pytest.raises(RegistryAPIError, match=f"repo:v1 reads back as \\['{D1}'\\], not {DIGEST}"):
+        restore.restore_ecr(ecr, [entry("v1")])
