@@ -117,6 +117,7 @@ def test_a_full_page_with_a_token_continues_and_a_page_without_one_is_the_last()
 
 
 def test_a_nuclio_listing_of_the_wrong_shape_refuses_the_prune() -> None:
+    bad: Any
     for bad in ([], "x", {"f": 1}, {"f": {"spec": {"image": 3}}}, {"f": {"spec": {"runRegistry": []}}}):
         with pytest.raises(UsageUnreadable, match="nothing was deleted"):
             usage.check_nuclio_listing(bad, "here")
@@ -458,20 +459,20 @@ class FakeRestoreEndpoint:
 def test_restore_writes_nothing_when_a_blob_is_gone() -> None:
     endpoint = FakeRestoreEndpoint({sha(CONFIG)})
     with pytest.raises(RegistryExtError, match=r"nothing was written: 1 blobs or manifests are gone.*" + sha(LAYER)):
-        restore.restore_http(endpoint, [entry("v1")])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [entry("v1")])
     assert endpoint.put == []
 
 
 def test_restore_puts_the_manifest_and_its_tags_back_and_reads_them_back() -> None:
     endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
-    assert restore.restore_http(endpoint, [entry("v1", "v2")]) == (1, ["repo:v1", "repo:v2"])  # type: ignore[arg-type]
+    assert restore.restore_http(endpoint, [entry("v1", "v2")]) == (1, ["repo:v1", "repo:v2"])
     assert endpoint.put == [DIGEST, "v1", "v2"]
 
 
 def test_restore_fails_when_a_tag_reads_back_as_another_digest() -> None:
     endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)}, serve_as=D1)
     with pytest.raises(RegistryAPIError, match=f"repo:v1 reads back as {D1}"):
-        restore.restore_http(endpoint, [entry("v1")])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [entry("v1")])
 
 
 def test_restore_of_an_index_needs_its_children_that_are_not_in_the_file() -> None:
@@ -480,11 +481,11 @@ def test_restore_of_an_index_needs_its_children_that_are_not_in_the_file() -> No
     parent = restore.RestoreEntry("repo", sha(index), "application/vnd.oci.image.index.v1+json", index, ("v1",))
     endpoint = FakeRestoreEndpoint(set())
     with pytest.raises(RegistryExtError, match=f"repo@{DIGEST}"):
-        restore.restore_http(endpoint, [parent])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [parent])
     assert endpoint.put == []
     # with the child in the file, its blobs are what is needed, and the child goes back first
     endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
-    restore.restore_http(endpoint, [parent, entry()])  # type: ignore[arg-type]
+    restore.restore_http(endpoint, [parent, entry()])
     assert endpoint.put[:2] == [DIGEST, sha(index)]
 
 
@@ -538,7 +539,8 @@ def test_a_repository_whose_tags_cannot_be_listed_is_kept_and_a_runaway_listing_
     reader = inventory.HttpInventory(FakeInventoryEndpoint([], listing=RegistryAPIError("HTTP 500")))  # type: ignore[arg-type]
     state = reader.read("repo")
     assert state.problem == "the repository could not be listed (HTTP 500)"
-    reader = inventory.HttpInventory(FakeInventoryEndpoint([], listing=ListingError("too many pages", limit="pages", host="r")))  # type: ignore[arg-type]
+    runaway = ListingError("too many pages", limit="pages", host="r")
+    reader = inventory.HttpInventory(FakeInventoryEndpoint([], listing=runaway))  # type: ignore[arg-type]
     with pytest.raises(ListingError):
         reader.read("repo")
 
@@ -554,12 +556,13 @@ def test_an_ecr_listing_that_fails_or_names_an_image_without_a_digest_refuses_th
         inventory.EcrInventory(Broken({})).describe("a")
     for bad in ({"imageTags": ["x"]}, {"imageDigest": 5}, {"imageDigest": D1, "imageTags": "x"}, "x"):
         ecr = FakeEcr({"a": {}})
-        ecr.get_paginator = lambda _op, bad=bad: type("P", (), {"paginate": lambda self, **_: [{"imageDetails": [bad]}]})()  # type: ignore[method-assign]
+        pager = type("P", (), {"paginate": lambda self, bad=bad, **_: [{"imageDetails": [bad]}]})()
+        ecr.get_paginator = lambda _op, pager=pager: pager  # type: ignore[method-assign,misc]
         with pytest.raises(RegistryExtError, match="without a digest; nothing was deleted"):
             inventory.EcrInventory(ecr).describe("a")
     assert inventory.EcrInventory(FakeEcr({"b": {}, "a": {D1: ["v1"]}})).repositories() == ["a", "b"]
-    assert inventory.EcrInventory(FakeEcr({"a": {D1: ["v1"]}})).describe("a") == [{"imageDigest": D1,
-                                                                                    "imageTags": ["v1"], "imagePushedAt": PUSHED}]
+    assert inventory.EcrInventory(FakeEcr({"a": {D1: ["v1"]}})).describe("a") == [
+        {"imageDigest": D1, "imageTags": ["v1"], "imagePushedAt": PUSHED}]
 
 
 # --- what mutation testing found the tests above did not yet pin down -------------------------------------
@@ -568,24 +571,24 @@ def test_a_record_section_or_build_that_is_not_an_object_is_refused_even_when_no
     for section in ("metadata", "spec", "status"):
         with pytest.raises(UsageUnreadable, match=f"^here holds a function record whose {section} is not an object"):
             usage.check_record({section: "x"}, (), "here")
-    with pytest.raises(UsageUnreadable, match="^here holds a function record whose spec.build is not an object"):
+    with pytest.raises(UsageUnreadable, match=r"^here holds a function record whose spec.build is not an object"):
         usage.check_record({"spec": {"build": "x"}}, (), "here")
     assert usage.check_record({"spec": {"build": {"image": "r/x:1"}}}, (), "here")
     # any depth of a field path: a non-object on the way is a wrong type, not an absent field
-    with pytest.raises(UsageUnreadable, match="^here holds a function record whose metadata.labels.app is not a"):
+    with pytest.raises(UsageUnreadable, match=r"^here holds a function record whose metadata.labels.app is not a"):
         usage.check_record({"metadata": {"labels": "x"}}, ("metadata.labels.app",), "here")
     with pytest.raises(UsageUnreadable, match=r"^here holds a function record that is not an object \(list\)"):
         usage.check_record([], (), "here")
 
 
 def test_refusals_name_the_page_and_the_function_that_could_not_be_read() -> None:
-    with pytest.raises(UsageUnreadable, match="^page 3 answered without a 'funcs' list"):
+    with pytest.raises(UsageUnreadable, match=r"^page 3 answered without a 'funcs' list"):
         usage.check_functions_page({}, "page 3", 1)
-    with pytest.raises(UsageUnreadable, match="^page 3 holds a function record whose spec.image is not a string"):
+    with pytest.raises(UsageUnreadable, match=r"^page 3 holds a function record whose spec.image is not a string"):
         usage.check_functions_page({"funcs": [record(5)]}, "page 3", 1)
-    with pytest.raises(UsageUnreadable, match="^page 3 answered with a 'pagination' that is not an object"):
+    with pytest.raises(UsageUnreadable, match=r"^page 3 answered with a 'pagination' that is not an object"):
         usage.check_functions_page({"funcs": [], "pagination": []}, "page 3", 1)
-    with pytest.raises(UsageUnreadable, match="^dash answered without a function map"):
+    with pytest.raises(UsageUnreadable, match=r"^dash answered without a function map"):
         usage.check_nuclio_listing([], "dash")
     with pytest.raises(UsageUnreadable, match=r"^dash \(f\) holds a function record whose spec.image"):
         usage.check_nuclio_listing({"f": {"spec": {"image": 3}}}, "dash")
@@ -849,15 +852,15 @@ def test_restore_checks_the_blobs_of_every_manifest_and_names_what_is_gone() -> 
     first = restore.RestoreEntry("repo", sha(other), OCI_MANIFEST, other, ())
     endpoint = FakeRestoreEndpoint({sha(CONFIG), sha(LAYER)})
     with pytest.raises(RegistryExtError, match=r"2 blobs or manifests are gone .*: repo@sha256:.*, repo@sha256:"):
-        restore.restore_http(endpoint, [first, entry("v1")])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [first, entry("v1")])
     assert endpoint.put == []
     many = manifest_bytes(b"{}", *(bytes([i]) for i in range(6)))
     endpoint = FakeRestoreEndpoint(set())
     with pytest.raises(RegistryExtError, match=r"7 blobs or manifests are gone .* and 2 more$"):
-        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(many), OCI_MANIFEST, many, ())])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(many), OCI_MANIFEST, many, ())])
     few = manifest_bytes(b"{}", *(bytes([i]) for i in range(4)))
     with pytest.raises(RegistryExtError, match=r"5 blobs or manifests are gone .*[0-9a-f]$"):
-        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(few), OCI_MANIFEST, few, ())])  # type: ignore[arg-type]
+        restore.restore_http(endpoint, [restore.RestoreEntry("repo", sha(few), OCI_MANIFEST, few, ())])
 
 
 def test_restore_of_an_index_whose_children_are_still_there_puts_only_the_index_back() -> None:
@@ -865,7 +868,7 @@ def test_restore_of_an_index_whose_children_are_still_there_puts_only_the_index_
     parent = restore.RestoreEntry("repo", sha(index), "application/vnd.oci.image.index.v1+json", index, ("v1",))
     endpoint = FakeRestoreEndpoint(set())
     endpoint.tags[DIGEST] = DIGEST
-    assert restore.restore_http(endpoint, [parent]) == (1, ["repo:v1"])  # type: ignore[arg-type]
+    assert restore.restore_http(endpoint, [parent]) == (1, ["repo:v1"])
     assert endpoint.put == [sha(index), "v1"]
 
 
@@ -903,7 +906,7 @@ class RestoreEcr:
 
 def test_on_ecr_restore_writes_nothing_when_a_layer_or_child_is_gone() -> None:
     ecr = RestoreEcr({sha(CONFIG)})
-    with pytest.raises(RegistryExtError, match=f"nothing was written: 1 blobs or manifests are gone.*repo@{sha(LAYER)}"):
+    with pytest.raises(RegistryExtError, match=f"nothing was written: 1 blobs or manifests are gone.*{sha(LAYER)}"):
         restore.restore_ecr(ecr, [entry("v1")])
     assert ecr.put == [] and sorted(ecr.checked[0]) == sorted([sha(CONFIG), sha(LAYER)])
     index = index_of(DIGEST)
