@@ -929,3 +929,32 @@ def test_on_ecr_restore_puts_every_tag_back_and_reads_it_back(monkeypatch: pytes
     ecr = RestoreEcr({sha(CONFIG), sha(LAYER)}, serve_as=D1)
     with pytest.raises(RegistryAPIError, match=f"repo:v1 reads back as \\['{D1}'\\], not {DIGEST}"):
         restore.restore_ecr(ecr, [entry("v1")])
+
+
+def test_a_page_with_a_token_and_no_page_size_is_checked_against_the_size_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, {PROJECTS: (200, {"projects": ["p"]}),
+                        FIRST: (200, {"funcs": [record()], "pagination": {"page-token": "t/1"}})})
+    with pytest.raises(UsageUnreadable, match=r"page 1\) answered 1 records on a page of 2"):
+        usage.mlrun_projects_and_functions(DB, page_size=2)
+
+
+def test_restore_checks_the_children_of_every_index_in_the_file() -> None:
+    first, second = index_of(D1), index_of(D2)
+    entries = [restore.RestoreEntry("repo", sha(raw), "application/vnd.oci.image.index.v1+json", raw, ())
+               for raw in (first, second)]
+    endpoint = FakeRestoreEndpoint(set())
+    endpoint.tags[D2] = D2
+    with pytest.raises(RegistryExtError, match=f"1 blobs or manifests are gone.*repo@{D1}"):
+        restore.restore_http(endpoint, entries)
+    assert endpoint.put == []
+
+
+def test_on_ecr_restore_checks_more_layers_than_one_call_takes() -> None:
+    layers = [bytes([i, 1]) for i in range(101)]
+    raw = manifest_bytes(b"{}", *layers)
+    ecr = RestoreEcr({sha(layer) for layer in layers[1:]} | {sha(b"{}")})
+    with pytest.raises(RegistryExtError, match="nothing was written: 1 blobs or manifests are gone"):
+        restore.restore_ecr(ecr, [restore.RestoreEntry("repo", sha(raw), OCI_MANIFEST, raw, ())])
+    assert [len(c) for c in ecr.checked] == [100, 2] and ecr.put == []
+    assert sha(layers[0]) in ecr.checked[0]  # the gone layer is in the first call, not the last
