@@ -958,3 +958,21 @@ def test_on_ecr_restore_checks_more_layers_than_one_call_takes() -> None:
         restore.restore_ecr(ecr, [restore.RestoreEntry("repo", sha(raw), OCI_MANIFEST, raw, ())])
     assert [len(c) for c in ecr.checked] == [100, 2] and ecr.put == []
     assert sha(layers[0]) in ecr.checked[0]  # the gone layer is in the first call, not the last
+
+
+def test_a_prune_reports_a_failed_delete_as_an_error_and_frees_only_what_was_deleted(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import mlrun_registry_ext.features.prune as prune_package
+    from mlrun_registry_ext.core.service import RegistryService
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(prune_package, "_usage", lambda *_: ([], [], ["a warning from reading usage"]))
+    ecr = FakeEcr({"repo": {D1: ["v1"], D2: ["v2"]}}, failures={D2: "KmsError"})
+    monkeypatch.setattr(prune_package.aws, "client", lambda *_: ecr)
+    service = RegistryService(name="ecr", url="123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    report = prune_package.run_prune(service, keep=0, min_age="0s", progress=False,
+                                     restore_file=tmp_path / "undo.json")
+    assert {d.digest: d.status for d in report.plan.deletions} == {D1: "deleted", D2: "failed"}
+    assert report.errors == [f"repo@{D2}: KmsError: why"]
+    assert report.warnings == ["a warning from reading usage"]
+    assert not report.dry_run
