@@ -9,6 +9,7 @@ import base64
 import hashlib
 import importlib
 import json
+import types
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -217,11 +218,6 @@ def test_the_nuclio_listing_protects_every_image_it_names(monkeypatch: pytest.Mo
 
 # --- delete: re-check, stop on refusal, failures reported as failed ---------------------------------------
 
-class FakeRetry:
-    def call(self, _what: str, fn: Any) -> Any:
-        return fn()
-
-
 class FakeClient:
     def __init__(self, refuse: set[str], fail: set[str], gone: set[str]) -> None:
         self.refuse, self.fail, self.gone = refuse, fail, gone
@@ -242,18 +238,20 @@ class FakeEndpoint:
     def __init__(self, tags: dict[str, dict[str, str]], refuse: set[str] = frozenset(),  # type: ignore[assignment]
                  fail: set[str] = frozenset(), gone: set[str] = frozenset(),  # type: ignore[assignment]
                  unreadable: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        self.tags = tags
+        self.tag_map = tags
         self.client = FakeClient(set(refuse), set(fail), set(gone))
-        self.retry = FakeRetry()
         self.unreadable = unreadable
 
-    def list_tags(self, repository: str) -> list[str]:
+    def tags(self, repository: str) -> list[str]:
         if repository in self.unreadable:
             raise RegistryAPIError("HTTP 500 on tags/list")
-        return list(self.tags.get(repository, {}))
+        return list(self.tag_map.get(repository, {}))
 
     def manifest_digest(self, repository: str, tag: str) -> str | None:
-        return self.tags.get(repository, {}).get(tag)
+        return self.tag_map.get(repository, {}).get(tag)
+
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        return self.client.delete_manifest(repository, digest)
 
 
 def known(*digests: str, children: dict[str, tuple[str, ...]] | None = None) -> dict[str, ManifestRecord]:
@@ -450,10 +448,16 @@ class FakeRestoreEndpoint:
         assert repository == "repo"
         return self.tags.get(reference)
 
-    def put_manifest(self, repository: str, reference: str, manifest: Any) -> None:
+    host = "registry.test"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The PUT that ``transfer.put_manifest`` sends: the manifest bytes under a tag or a digest."""
+        assert method == "PUT"
+        repository, reference = path.removeprefix("/v2/").split("/manifests/")
         assert repository == "repo"
         self.put.append(reference)
-        self.tags[reference] = self.serve_as or sha(manifest.raw)
+        self.tags[reference] = self.serve_as or sha(kwargs["content"])
+        return types.SimpleNamespace(headers={})  # no Docker-Content-Digest: the tags are read back
 
 
 def test_restore_writes_nothing_when_a_blob_is_gone() -> None:
@@ -511,15 +515,15 @@ def test_a_restore_file_whose_manifest_does_not_match_its_digest_is_refused(tmp_
 class FakeInventoryEndpoint:
     def __init__(self, tags: list[str], unreadable_tags: set[str] = frozenset(),  # type: ignore[assignment]
                  listing: Exception | None = None) -> None:
-        self.tags = tags
+        self.tag_names = tags
         self.unreadable_tags = unreadable_tags
         self.listing = listing
         self.client = None
 
-    def list_tags(self, name: str) -> list[str]:
+    def tags(self, name: str) -> list[str]:
         if self.listing is not None:
             raise self.listing
-        return self.tags
+        return self.tag_names
 
     def get_manifest(self, name: str, reference: str) -> tuple[bytes, str]:
         if reference in self.unreadable_tags:
@@ -831,9 +835,9 @@ def test_the_http_inventory_reads_the_repository_it_was_asked_for() -> None:
     asked: list[tuple[str, str]] = []
 
     class Recording(FakeInventoryEndpoint):
-        def list_tags(self, name: str) -> list[str]:
+        def tags(self, name: str) -> list[str]:
             asked.append((name, "tags"))
-            return super().list_tags(name)
+            return super().tags(name)
 
         def get_manifest(self, name: str, reference: str) -> tuple[bytes, str]:
             asked.append((name, reference))
