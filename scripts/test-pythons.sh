@@ -17,7 +17,7 @@ PY39_TESTS=(
   # core
   tests/test_service.py tests/test_targets.py tests/test_providers.py tests/test_resolution.py
   tests/test_versions.py tests/test_properties.py tests/test_project_registries.py tests/test_multi_registry.py
-  tests/test_compat.py tests/test_prune_plan.py
+  tests/test_compat.py tests/test_prune_plan.py tests/test_prune_rules.py
   # Python API
   tests/test_credentials.py tests/test_registry_http.py tests/test_http_transport.py tests/test_migrate.py
   tests/test_migrate_registry.py tests/test_network_faults.py tests/test_prune_safety.py tests/test_registry_listing.py
